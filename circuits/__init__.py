@@ -1,0 +1,33 @@
+"""qattn_hybrid's quantum side: circuit specification, templates, devices and QNodes.
+
+PennyLane only; torch is used as an array library. Never imports `qattn_hybrid`.
+"""
+
+from circuits.ansatze import ansatz_shape
+from circuits.build import build_qnode, expectations, resolved_diff_method
+from circuits.conditioning import init_parameters, n_parameters, parameter_shapes, select
+from circuits.cost import draw, resources
+from circuits.devices import available_devices, make_device
+from circuits.spec import Ansatz, CircuitSpec, Conditioning, Readout, Rotation
+from circuits.templates import make_circuit
+
+__all__ = [
+    "Ansatz",
+    "CircuitSpec",
+    "Conditioning",
+    "Readout",
+    "Rotation",
+    "ansatz_shape",
+    "available_devices",
+    "build_qnode",
+    "draw",
+    "expectations",
+    "init_parameters",
+    "make_circuit",
+    "make_device",
+    "n_parameters",
+    "parameter_shapes",
+    "resolved_diff_method",
+    "resources",
+    "select",
+]

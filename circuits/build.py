@@ -1,0 +1,56 @@
+"""QNode construction: the only place in the library where a QNode is made."""
+
+from __future__ import annotations
+
+import pennylane as qml
+import torch
+
+from circuits.conditioning import init_parameters, select
+from circuits.devices import make_device
+from circuits.spec import CircuitSpec
+from circuits.templates import make_circuit
+
+# Gradient methods that cannot differentiate broadcast tapes (PennyLane #4462): the QNode
+# is wrapped in `qml.transforms.broadcast_expand`, one tape per row, still one execution.
+SHIFT_METHODS = {"parameter-shift", "spsa", "finite-diff", "hadamard"}
+
+
+def build_qnode(spec: CircuitSpec, device: str = "default.qubit", shots: int | None = None,
+                diff_method: str = "best", device_options: dict | None = None):
+    """A torch-interface QNode `qnode(angles, weights, task_angles=None)` for `spec`.
+
+    `angles` (N, Q) evaluates all N rows in one call (parameter broadcasting). With a
+    shift-rule gradient (or "best" resolving to one, e.g. with shots) the QNode is wrapped
+    in `broadcast_expand`, so hardware gradients work on batches.
+    """
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
+        raise ValueError(f"shots must be None (exact) or a positive int; got {shots!r}")
+    dev = make_device(device, spec.n_qubits, **(device_options or {}))
+    qnode = qml.QNode(make_circuit(spec), dev, interface="torch", diff_method=diff_method,
+                      shots=shots)
+    if resolved_diff_method(qnode, spec) in SHIFT_METHODS:
+        qnode = qml.transforms.broadcast_expand(qnode)
+    return qnode
+
+
+def resolved_diff_method(qnode, spec: CircuitSpec) -> str:
+    """The gradient method `qnode` will actually use ("best" resolved for this device)."""
+    method = qnode.diff_method
+    if method != "best":
+        return method if isinstance(method, str) else getattr(method, "__name__", str(method))
+    args = example_arguments(spec)
+    return qml.workflow.get_best_diff_method(qnode)(*args.values())
+
+
+def example_arguments(spec: CircuitSpec, n_rows: int = 2) -> dict[str, torch.Tensor]:
+    """Circuit arguments of the right shapes (task 0, random parameters), for inspection."""
+    params = init_parameters(spec, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    angles = torch.zeros(n_rows, spec.n_qubits, dtype=torch.float64)
+    return {"angles": angles, **select(spec, params, 0)}
+
+
+def expectations(qnode, angles: torch.Tensor, circuit_args: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Run `qnode` on a batch of rows; returns (N, n_outputs) in the angles' dtype."""
+    out = qnode(angles, **circuit_args)
+    out = torch.stack([torch.as_tensor(o) for o in out], dim=-1)  # (N, n_outputs)
+    return out.reshape(angles.shape[0], -1).to(angles.dtype)

@@ -1,0 +1,172 @@
+"""Task-conditioned quantum attention pooling.
+
+    x (B, T, D) ─Linear─> π·tanh ─> angles (B, T, Q)
+    angles, task ─circuit (one batched call)─> ⟨Z⟩ (B, T, n_out)
+    ⟨Z⟩ ─Linear─> scores (B, H, T) ─mask, softmax over T─> weights (B, H, T)
+    weights · value(x) split in H heads ─> pooled (B, D)
+
+Angles are squashed with π·tanh: bounded to (-π, π), so one turn of the rotation is never
+exceeded (no wrap-around where far-apart features land on the same angle), smooth, and with
+a non-zero gradient everywhere (unlike clamping).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select
+
+
+class AttentionOutput(NamedTuple):
+    pooled: torch.Tensor  # (B, D)
+    weights: torch.Tensor  # (B, H, T): >= 0, sum to 1 over real tokens, 0 on masked ones
+
+
+def check_inputs(x, task_id, mask, d_model: int, n_tasks: int) -> int | torch.Tensor:
+    """Validate a forward call's inputs; returns the task as an int or a LongTensor (B,)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point torch.Tensor (B, T, D); got {_describe(x)}")
+    if x.dim() != 3:
+        raise ValueError(f"x must be 3-D (B, T, D); got shape {tuple(x.shape)}")
+    if x.shape[-1] != d_model:
+        raise ValueError(f"x's last dimension must be d_model={d_model}; got {x.shape[-1]}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must have at least one row and one token; got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x must contain only finite values; got NaN or inf")
+    if mask is not None:
+        _check_mask(mask, x.shape[:2])
+    return _check_task_id(task_id, x.shape[0], n_tasks)
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of dtype {value.dtype} and shape {tuple(value.shape)}"
+    return f"{type(value).__name__}"
+
+
+def _check_mask(mask, shape: torch.Size) -> None:
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (B, T), True = real token; got {_describe(mask)}")
+    if mask.shape != shape:
+        raise ValueError(f"mask must have shape {tuple(shape)} (B, T); got {tuple(mask.shape)}")
+    empty = (~mask.any(dim=1)).nonzero().flatten()
+    if len(empty):
+        raise ValueError(f"every row of mask must keep at least one token; rows {empty.tolist()} "
+                         "are fully masked")
+
+
+def _check_task_id(task_id, batch: int, n_tasks: int) -> int | torch.Tensor:
+    if isinstance(task_id, torch.Tensor) and task_id.dim() == 0:
+        task_id = task_id.item() if not task_id.is_floating_point() else task_id
+    if isinstance(task_id, numbers.Integral) and not isinstance(task_id, bool):
+        if not 0 <= task_id < n_tasks:
+            raise ValueError(f"task_id must be in [0, {n_tasks}); got {task_id}")
+        return int(task_id)
+    if not isinstance(task_id, torch.Tensor) or task_id.is_floating_point() or task_id.dtype in (
+        torch.bool, torch.complex64, torch.complex128
+    ):
+        raise TypeError(f"task_id must be an int or an integer LongTensor (B,); got {_describe(task_id)}")
+    if task_id.shape != (batch,):
+        raise ValueError(f"task_id must have shape ({batch},) (one task per row); "
+                         f"got {tuple(task_id.shape)}")
+    bad = (task_id < 0) | (task_id >= n_tasks)
+    if bool(bad.any()):
+        raise ValueError(f"task_id must be in [0, {n_tasks}); got {task_id[bad].tolist()}")
+    return task_id.long()
+
+
+class QuantumAttention(nn.Module):
+    """Attention pooling whose token scores are expectation values of a task-conditioned circuit.
+
+    forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
+        -> AttentionOutput(pooled (B, D), weights (B, H, T))
+    """
+
+    def __init__(self, d_model: int, n_tasks: int, n_qubits: int = 4, n_layers: int = 2,
+                 n_heads: int = 1, ansatz: str = "hardware_efficient",
+                 conditioning: str = "per_task_weights", device: str = "default.qubit",
+                 shots: int | None = None, diff_method: str = "best", rotation: str = "Y",
+                 reupload: bool = False, readout: str = "z", device_options: dict | None = None):
+        super().__init__()
+        for name, value in (("d_model", d_model), ("n_heads", n_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        if d_model % n_heads:
+            raise ValueError(f"d_model must be divisible by n_heads={n_heads}; got {d_model}")
+        self.spec = CircuitSpec(n_qubits=n_qubits, n_layers=n_layers, n_tasks=n_tasks,
+                                rotation=rotation, reupload=reupload, ansatz=ansatz,
+                                conditioning=conditioning, readout=readout)
+        self.d_model, self.n_heads = d_model, n_heads
+        self.device_name, self.shots, self.diff_method = device, shots, diff_method
+        self.device_options = dict(device_options or {})
+        self._qnode = self._build_qnode()  # fail early on a bad device name or shots
+
+        self.to_angles = nn.Linear(d_model, n_qubits)  # features -> angles before the squash
+        self.circuit = nn.ParameterDict(
+            {k: nn.Parameter(v) for k, v in init_parameters(self.spec).items()}
+        )
+        self.readout = nn.Linear(self.spec.n_outputs, n_heads)  # ⟨Z⟩ -> one score per head
+        self.value = nn.Linear(d_model, d_model)
+
+    @property
+    def n_tasks(self) -> int:
+        return self.spec.n_tasks
+
+    def _build_qnode(self):
+        return build_qnode(self.spec, device=self.device_name, shots=self.shots,
+                           diff_method=self.diff_method, device_options=self.device_options)
+
+    def __getstate__(self):
+        # QNodes and devices do not pickle reliably (PennyLane #2204): rebuild on load.
+        state = self.__dict__.copy()
+        state["_qnode"] = None
+        return state
+
+    @property
+    def qnode(self):
+        if self._qnode is None:
+            self._qnode = self._build_qnode()
+        return self._qnode
+
+    def angles(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, T, Q) rotation angles in (-π, π)."""
+        return math.pi * torch.tanh(self.to_angles(x))
+
+    def expectation_values(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
+        """(B, T, n_out) circuit outputs; masked tokens are not simulated and read 0."""
+        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks)
+        B, T, _ = x.shape
+        keep = mask if mask is not None else torch.ones(B, T, dtype=torch.bool, device=x.device)
+        rows = self.angles(x)[keep]  # (N, Q): the real tokens of every row, in one batch
+        row_tasks = tasks if isinstance(tasks, int) else tasks[:, None].expand(B, T)[keep]  # (N,)
+        params = {k: v.to(rows.dtype) for k, v in self.circuit.items()}
+        z = expectations(self.qnode, rows, select(self.spec, params, row_tasks))  # (N, n_out)
+        out = rows.new_zeros(B, T, self.spec.n_outputs)
+        out[keep] = z
+        return out
+
+    def scores(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
+        """(B, H, T) attention logits; -inf on masked tokens."""
+        scores = self.readout(self.expectation_values(x, task_id, mask)).transpose(1, 2)
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+        return scores
+
+    def forward(self, x: torch.Tensor, task_id, mask=None) -> AttentionOutput:
+        weights = torch.softmax(self.scores(x, task_id, mask), dim=-1)  # (B, H, T), x checked
+        B, T, D = x.shape
+        values = self.value(x).view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2)
+        pooled = (weights.unsqueeze(-1) * values).sum(dim=2)  # (B, H, D/H)
+        return AttentionOutput(pooled.reshape(B, D), weights)
+
+    def extra_repr(self) -> str:
+        s = self.spec
+        return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
+                f"n_layers={s.n_layers}, n_heads={self.n_heads}, ansatz={s.ansatz.value}, "
+                f"conditioning={s.conditioning.value}, device={self.device_name!r}, shots={self.shots}")
