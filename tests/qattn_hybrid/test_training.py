@@ -1,0 +1,199 @@
+"""Trainer: the whole path on tiny data, exact resume, atomic checkpoints, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from qattn_hybrid.config import Config
+from qattn_hybrid.model import CheckpointError, MultiTaskModel
+from qattn_hybrid.training import Trainer, dist_info, evaluate
+
+
+def make_trainer(config_dict, make_encoder, **sections) -> Trainer:
+    data = json.loads(json.dumps(config_dict))
+    for name, changes in sections.items():
+        data.setdefault(name, {}).update(changes)
+    return Trainer(Config.from_dict(data), encoder=make_encoder())
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(epoch: int):
+    def hook(done: int, record: dict) -> None:
+        if done == epoch:
+            raise Interrupt
+    return hook
+
+
+class TestWholePath:
+    def test_fit_writes_everything_and_reports_per_task(self, config_dict, make_encoder):
+        trainer = make_trainer(config_dict, make_encoder)
+        result = trainer.fit()
+        out = result.output_dir
+        assert result.best_epoch in (1, 2) and len(result.history) == 2
+        assert set(result.test_metrics) == {"intent", "sentiment"}
+        assert {"accuracy", "macro_f1", "loss"} <= set(result.test_metrics["intent"])
+        for name in ("run_config.json", "metrics.csv", "metrics.json", "latest.json",
+                     "test_metrics.json", "best/config.json", "best/model.safetensors"):
+            assert (out / name).is_file(), name
+        with open(out / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert {(r["split"], r["task"]) for r in rows} == {
+            (s, t) for s in ("train", "validation") for t in ("intent", "sentiment")}
+        assert json.loads((out / "latest.json").read_text())["epoch"] == 2
+        assert not list(out.rglob(".tmp-*"))
+
+    def test_best_model_reloads_with_identical_predictions(self, config_dict, make_encoder):
+        trainer = make_trainer(config_dict, make_encoder)
+        result = trainer.fit()  # leaves the best weights in trainer.model
+        loaded = MultiTaskModel.from_pretrained(result.output_dir / "best")
+        texts = trainer.tasks["intent"].split("test").texts
+        trainer.model.eval()
+        assert torch.equal(trainer.model(texts, "intent").logits, loaded(texts, "intent").logits)
+        scores = evaluate(loaded, trainer.tasks, "test")
+        assert scores["intent"]["accuracy"] == pytest.approx(
+            result.test_metrics["intent"]["accuracy"])
+
+    def test_early_stopping(self, config_dict, make_encoder):
+        trainer = make_trainer(config_dict, make_encoder,
+                               training={"epochs": 6, "patience": 1, "lr": 1e-9})
+        result = trainer.fit()
+        assert result.stopped_early and len(result.history) < 6
+
+    @pytest.mark.parametrize("method", ["uncertainty", "dwa", "gradnorm", "upgrad"])
+    def test_weightings_with_several_tasks_per_step(self, config_dict, make_encoder, method):
+        trainer = make_trainer(config_dict, make_encoder, weighting={"method": method},
+                               training={"epochs": 1, "tasks_per_step": 2})
+        result = trainer.fit()
+        assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+        assert set(result.history[0]["train_loss"]) == {"intent", "sentiment"}
+
+    def test_single_process_is_rank_zero(self):
+        assert dist_info() == (0, 1)
+
+
+class TestResume:
+    SECTIONS = {"weighting": {"method": "uncertainty"},
+                "sampling": {"method": "temperature", "temperature": 2.0},
+                "training": {"epochs": 3}}
+
+    def test_interrupted_and_resumed_equals_uninterrupted(self, config_dict, make_encoder,
+                                                          tmp_path):
+        sections = {**self.SECTIONS, "training": {"epochs": 3, "output_dir": str(tmp_path / "a")}}
+        straight = make_trainer(config_dict, make_encoder, **sections)
+        straight.fit()
+
+        sections = {**self.SECTIONS, "training": {"epochs": 3, "output_dir": str(tmp_path / "b")}}
+        first = make_trainer(config_dict, make_encoder, **sections)
+        with pytest.raises(Interrupt):
+            first.fit(on_epoch_end=stop_after(1))
+        torch.manual_seed(1234)  # a resumed process starts with other RNG states
+        resumed = make_trainer(config_dict, make_encoder, **sections)
+        result = resumed.fit(resume=True)
+
+        assert resumed.epoch == 3 and len(result.history) == 3
+        a, b = straight.model.state_dict(), resumed.model.state_dict()
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+        for key, value in straight.weighting.state_dict().items():
+            assert torch.equal(value, resumed.weighting.state_dict()[key])
+
+    def test_resume_without_checkpoint_starts_fresh(self, config_dict, make_encoder):
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+        assert trainer.fit(resume=True).history[0]["epoch"] == 1
+
+    def test_old_checkpoints_are_pruned(self, config_dict, make_encoder):
+        trainer = make_trainer(config_dict, make_encoder,
+                               training={"epochs": 3, "keep_checkpoints": 1})
+        result = trainer.fit()
+        kept = sorted(p.name for p in (result.output_dir / "checkpoints").iterdir())
+        assert kept == ["epoch-0003"]
+
+
+class TestAtomicCheckpoints:
+    def test_failed_write_never_becomes_latest(self, config_dict, make_encoder, monkeypatch):
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 3})
+        real_save = torch.save
+        calls = {"n": 0}
+
+        def failing_save(obj, path, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second checkpoint: write half a file, then fail
+                real_save(obj, path, *args, **kwargs)
+                data = open(path, "rb").read()
+                open(path, "wb").write(data[: len(data) // 2])
+                raise OSError("disk full")
+            return real_save(obj, path, *args, **kwargs)
+
+        monkeypatch.setattr(torch, "save", failing_save)
+        with pytest.raises(OSError, match="disk full"):
+            trainer.fit()
+        out = trainer.output_dir
+        assert json.loads((out / "latest.json").read_text())["checkpoint"] == \
+            "checkpoints/epoch-0001"
+        assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-0001"]
+        monkeypatch.setattr(torch, "save", real_save)
+        resumed = make_trainer(config_dict, make_encoder, training={"epochs": 3})
+        assert resumed.fit(resume=True).history[-1]["epoch"] == 3
+
+    @pytest.mark.parametrize("victim", ["model/model.safetensors", "optimizer.pt",
+                                        "rng.safetensors", "trainer_state.json"])
+    def test_corrupt_or_truncated_checkpoint(self, config_dict, make_encoder, victim):
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+        trainer.fit()
+        path = trainer.output_dir / "checkpoints" / "epoch-0001" / victim
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - 7])
+        again = make_trainer(config_dict, make_encoder, training={"epochs": 2})
+        with pytest.raises(CheckpointError, match="corrupt or truncated"):
+            again.fit(resume=True)
+
+    def test_missing_checkpoint_folder(self, config_dict, make_encoder, tmp_path):
+        trainer = make_trainer(config_dict, make_encoder)
+        with pytest.raises(CheckpointError, match="does not exist"):
+            trainer.fit(resume=tmp_path / "nowhere")
+
+
+class TestBadInput:
+    def test_empty_dataset(self, config_dict, make_encoder, tmp_path):
+        empty = tmp_path / "empty.jsonl"
+        empty.write_text("")
+        config_dict["data"]["tasks"][0]["file"] = str(empty)
+        with pytest.raises(ValueError, match="dataset must not be empty"):
+            make_trainer(config_dict, make_encoder)
+
+    def test_missing_text_field(self, config_dict, make_encoder):
+        config_dict["data"]["tasks"][0]["text_field"] = "body"
+        with pytest.raises(KeyError, match="text_field 'body' must be a field"):
+            make_trainer(config_dict, make_encoder)
+
+    def test_label_missing_from_the_model_label_map(self, config_dict, make_encoder, tmp_path):
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+        trainer.fit()
+        model = MultiTaskModel.from_pretrained(trainer.output_dir / "best")
+        rows = [{"text": "refund my card", "label": "refund", "split": "train"},
+                {"text": "pay my bill", "label": "payment", "split": "train"}]
+        path = tmp_path / "new.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        from qattn_hybrid.data import TaskSpec, load_task
+
+        task = load_task(TaskSpec("intent", str(path)))
+        with pytest.raises(KeyError, match=r"labels \['refund'\] are not in its label map"):
+            evaluate(model, {"intent": task}, "train")
+
+    def test_unknown_task_name_in_evaluation(self, config_dict, make_encoder):
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+        tasks = {"weather": trainer.tasks["intent"]}
+        with pytest.raises(KeyError, match="Unknown task 'weather'"):
+            evaluate(trainer.model, tasks, "validation")
+
+    def test_unknown_weighting(self, config_dict, make_encoder):
+        with pytest.raises(KeyError, match="Unknown weighting 'nope'. Available: equal"):
+            make_trainer(config_dict, make_encoder, weighting={"method": "nope"})
