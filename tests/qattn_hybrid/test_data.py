@@ -1,0 +1,324 @@
+"""Tasks from configuration, the bundled data and the task samplers."""
+
+import collections
+import hashlib
+import json
+
+import pytest
+import torch
+
+from qattn_hybrid.data import (
+    DATASETS_DIR,
+    PRESETS,
+    SAMPLERS,
+    TaskSpec,
+    load_task,
+    load_tasks,
+    make_sampler,
+    resolve_data_file,
+)
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+ROWS = [
+    {"text": "b one", "label": "b", "split": "train"},
+    {"text": "a one", "label": "a", "split": "train"},
+    {"text": "c one", "label": "c", "split": "train"},
+    {"text": "a two", "label": "a", "split": "validation"},
+    {"text": "c two", "label": "c", "split": "test"},
+]
+
+
+@pytest.fixture
+def jsonl(tmp_path):
+    return write_jsonl(tmp_path / "toy.jsonl", ROWS)
+
+
+class TestLoaders:
+    def test_jsonl_label_map_sorted_from_train(self, jsonl):
+        task = load_task(TaskSpec("toy", str(jsonl)))
+        assert task.labels == ("a", "b", "c")
+        assert task.label_to_id == {"a": 0, "b": 1, "c": 2}
+        assert task.train.texts == ["b one", "a one", "c one"]
+        assert task.train.labels.tolist() == [1, 0, 2]
+        assert task.train.labels.dtype == torch.long
+        assert task.split("validation").labels.tolist() == [0]
+        assert task.split("test").labels.tolist() == [2]
+        texts, labels = task.train.batch(torch.tensor([2, 0]))
+        assert texts == ["c one", "b one"] and labels.tolist() == [2, 1]
+
+    def test_csv_without_split_field(self, tmp_path):
+        path = tmp_path / "toy.csv"
+        path.write_text('sentence,y\n"hello, world",pos\nbad day,neg\n', encoding="utf-8")
+        task = load_task(TaskSpec("csv", str(path), text_field="sentence", label_field="y",
+                                  split_field=None))
+        assert task.train.texts == ["hello, world", "bad day"]
+        assert task.labels == ("neg", "pos") and task.train.labels.tolist() == [1, 0]
+        assert list(task.splits) == ["train"]
+
+    def test_format_given_overrides_suffix(self, tmp_path):
+        path = write_jsonl(tmp_path / "toy.txt", ROWS)
+        assert len(load_task(TaskSpec("toy", str(path), format="jsonl")).train) == 3
+
+    def test_regression(self, tmp_path):
+        path = write_jsonl(tmp_path / "r.jsonl", [{"text": "x", "score": 1.5, "split": "train"},
+                                                  {"text": "y", "score": "-2", "split": "train"}])
+        task = load_task(TaskSpec("r", str(path), label_field="score", task_type="regression"))
+        assert task.labels == () and task.num_labels == 1
+        assert task.train.labels.dtype == torch.float32
+        assert task.train.labels.tolist() == [1.5, -2.0]
+
+    def test_label_map_with_default(self, jsonl):
+        task = load_task(TaskSpec("toy", str(jsonl), label_map={"a": "is_a", "*": "other"}))
+        assert task.labels == ("is_a", "other")
+        assert task.train.labels.tolist() == [1, 0, 1]
+
+    def test_max_examples_is_seeded_subset_in_file_order(self, tmp_path):
+        rows = [{"text": f"t{i}", "label": str(i % 2), "split": "train"} for i in range(50)]
+        path = write_jsonl(tmp_path / "big.jsonl", rows)
+        spec = TaskSpec("big", str(path), max_examples=10, seed=3)
+        a, b = load_task(spec).train.texts, load_task(spec).train.texts
+        assert a == b and len(a) == 10
+        assert a == sorted(a, key=lambda t: int(t[1:]))  # file order kept
+        assert load_task(spec.replace(seed=4)).train.texts != a
+
+    def test_test_from_train_is_hash_of_text(self, tmp_path):
+        rows = [{"text": f"t{i}", "label": "x", "split": "train"} for i in range(200)]
+        path = write_jsonl(tmp_path / "h.jsonl", rows)
+        task = load_task(TaskSpec("h", str(path), test_from_train=0.25))
+        test = task.split("test").texts
+        unit = [int.from_bytes(hashlib.sha256(f"h-test:{t}".encode()).digest()[:8], "big") / 2**64
+                for t in test]
+        assert all(u < 0.25 for u in unit)
+        assert set(test).isdisjoint(task.train.texts)
+        assert len(test) + len(task.train) == 200
+        assert 30 < len(test) < 70
+
+    def test_resolve_bundled_names(self):
+        assert resolve_data_file("clinc150") == DATASETS_DIR / "clinc150" / "clinc150.jsonl"
+        assert resolve_data_file("clinc150/clinc150.jsonl").is_file()
+
+
+class TestErrors:
+    def test_unknown_task_name(self):
+        with pytest.raises(KeyError, match=r"Unknown task 'clinc'. Available: clinc_domain"):
+            load_task("clinc")
+
+    def test_missing_text_field(self, jsonl):
+        with pytest.raises(KeyError, match=r"Task 'toy': text_field 'sentence' must be a field of "
+                                           r".*toy.jsonl; got fields \['label', 'split', 'text'\]"):
+            load_task(TaskSpec("toy", str(jsonl), text_field="sentence"))
+
+    def test_missing_label_field(self, jsonl):
+        with pytest.raises(KeyError, match=r"Task 'toy': label_field 'intent' must be a field"):
+            load_task(TaskSpec("toy", str(jsonl), label_field="intent"))
+
+    def test_field_missing_in_a_later_row(self, tmp_path):
+        path = write_jsonl(tmp_path / "t.jsonl", [ROWS[0], {"text": "x", "split": "train"}])
+        with pytest.raises(KeyError, match=r"Task 't': row 2 of .*t.jsonl has no field 'label'"):
+            load_task(TaskSpec("t", str(path)))
+
+    def test_label_missing_from_label_map(self, tmp_path):
+        rows = ROWS + [{"text": "d", "label": "d", "split": "validation"}]
+        path = write_jsonl(tmp_path / "t.jsonl", rows)
+        with pytest.raises(KeyError, match=r"Task 't': label 'd' in the validation split of "
+                                           r".*t.jsonl must be a label of the train split"):
+            load_task(TaskSpec("t", str(path)))
+
+    def test_raw_label_not_in_declared_label_map(self, jsonl):
+        with pytest.raises(KeyError, match=r"Task 'toy': label 'b' \(row 1 of .*\) must be a key "
+                                           r"of label_map"):
+            load_task(TaskSpec("toy", str(jsonl), label_map={"a": "a", "c": "c"}))
+
+    def test_empty_dataset(self, tmp_path):
+        path = tmp_path / "empty.jsonl"
+        path.write_text("\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=r"Task 'e': dataset must not be empty; got 0 rows"):
+            load_task(TaskSpec("e", str(path)))
+
+    def test_empty_train_split(self, tmp_path):
+        path = write_jsonl(tmp_path / "t.jsonl", [ROWS[3]])
+        with pytest.raises(ValueError, match=r"Task 't': train split must not be empty; got 0 rows "
+                                             r"with split='train'"):
+            load_task(TaskSpec("t", str(path)))
+
+    def test_unknown_format(self, tmp_path):
+        path = tmp_path / "data.parquet"
+        path.write_bytes(b"x")
+        with pytest.raises(ValueError, match=r"Task 'p': format must be one of \['csv', 'jsonl'\]"
+                                             r".*got suffix '.parquet'"):
+            load_task(TaskSpec("p", str(path)))
+        with pytest.raises(ValueError, match=r"Task 'p': format must be 'jsonl' or 'csv'; got 'xml'"):
+            TaskSpec("p", str(path), format="xml")
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match=r"Task 'm': data file .*nope.jsonl does not"):
+            load_task(TaskSpec("m", str(tmp_path / "nope.jsonl")))
+
+    def test_invalid_json_line(self, tmp_path):
+        path = tmp_path / "bad.jsonl"
+        path.write_text('{"text": "a", "label": "x", "split": "train"}\n{"text": \n')
+        with pytest.raises(ValueError, match=r"Task 'b': line 2 of .*bad.jsonl must be valid JSON"):
+            load_task(TaskSpec("b", str(path)))
+
+    def test_regression_label_not_a_number(self, jsonl):
+        with pytest.raises(ValueError, match=r"label field 'label' must be a number for a "
+                                             r"regression task; got 'b'"):
+            load_task(TaskSpec("toy", str(jsonl), task_type="regression"))
+
+    @pytest.mark.parametrize("change, message", [
+        ({"task_type": "ranking"}, r"task_type must be 'classification' or 'regression'; got "
+                                   r"'ranking'"),
+        ({"max_examples": 0}, r"max_examples must be a positive int or None; got 0"),
+        ({"test_from_train": 1.0}, r"test_from_train must be in \[0, 1\); got 1.0"),
+        ({"name": ""}, r"name must be a non-empty str; got ''"),
+        ({"task_type": "regression", "label_map": {"a": "b"}},
+         r"label_map must be None for a regression task"),
+    ])
+    def test_invalid_spec(self, change, message):
+        with pytest.raises(ValueError, match=message):
+            TaskSpec(**{"name": "t", "file": "x.jsonl", **change})
+
+    def test_test_from_train_with_a_test_split(self, jsonl):
+        with pytest.raises(ValueError, match=r"test_from_train must be 0 when .* has a test split"):
+            load_task(TaskSpec("toy", str(jsonl), test_from_train=0.1))
+
+    def test_duplicate_task_names(self, jsonl):
+        with pytest.raises(ValueError, match=r"Task names must be unique; got 'toy' twice"):
+            load_tasks([TaskSpec("toy", str(jsonl)), TaskSpec("toy", str(jsonl))])
+
+    def test_unknown_split(self, jsonl):
+        with pytest.raises(KeyError, match=r"Task 'toy' has no split 'dev'. Available: train"):
+            load_task(TaskSpec("toy", str(jsonl))).split("dev")
+
+
+class TestBundledData:
+    @pytest.mark.parametrize("rel, sha256", [
+        ("clinc150/clinc150.jsonl",
+         "f79d249590d98a74b86df0e53aa6b0eb7dd119541200c4332958517699ba8f23"),
+        ("twitter_financial_news_sentiment/twitter_financial_news_sentiment.jsonl",
+         "d8d7a667397505950ab352c879dc7ed146d4c04fd86ccd702ded7d1a8b389855"),
+    ])
+    def test_files_and_licences_ship(self, rel, sha256):
+        path = DATASETS_DIR / rel
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+        assert (path.parent / "LICENSE.md").is_file()
+
+    def test_presets(self):
+        tasks = load_tasks(list(PRESETS))
+        sizes = {n: (t.num_labels, {s: len(v) for s, v in t.splits.items()})
+                 for n, t in tasks.items()}
+        clinc = {"train": 15100, "validation": 3100, "test": 5500}
+        assert sizes == {
+            "clinc_intent": (151, clinc), "clinc_domain": (11, clinc), "clinc_oos": (2, clinc),
+            "fin_sentiment": (3, {"train": 8556, "validation": 2388, "test": 987}),
+        }
+        oos = tasks["clinc_oos"]
+        assert oos.labels == ("in_scope", "oos")
+        assert int(oos.train.labels.sum()) == 100 and int(oos.split("test").labels.sum()) == 1000
+        assert tasks["clinc_intent"].train.texts == oos.train.texts  # same texts, three tasks
+        assert "oos" in tasks["clinc_domain"].labels
+        fin = tasks["fin_sentiment"]
+        assert fin.labels == ("Bearish", "Bullish", "Neutral")
+        assert set(fin.split("test").texts).isdisjoint(fin.train.texts)
+
+
+SIZES = {"a": 100, "b": 400}
+
+
+def run_epoch(sampler):
+    return [(t, i.tolist()) for t, i in sampler]
+
+
+class TestSamplers:
+    def test_probabilities(self):
+        p = make_sampler("proportional", SIZES, 8).probabilities()
+        assert p == pytest.approx({"a": 0.2, "b": 0.8})
+        p = make_sampler("temperature", SIZES, 8, temperature=2.0).probabilities()
+        assert p == pytest.approx({"a": 1 / 3, "b": 2 / 3})  # sqrt: 10 and 20
+        p = make_sampler("temperature", SIZES, 8, temperature=1.0).probabilities()
+        assert p == pytest.approx({"a": 0.2, "b": 0.8})
+        assert make_sampler("round_robin", SIZES, 8).probabilities() == {"a": 0.5, "b": 0.5}
+
+    def test_steps_and_frequencies(self):
+        s = make_sampler("temperature", SIZES, 10, temperature=2.0, steps_per_epoch=3000)
+        counts = collections.Counter(t for t, _ in s)
+        assert counts["a"] / 3000 == pytest.approx(1 / 3, abs=0.03)
+        assert len(make_sampler("proportional", SIZES, 10)) == 10 + 40
+
+    def test_round_robin_order_continues_across_epochs(self):
+        s = make_sampler("round_robin", {"a": 9, "b": 9, "c": 9}, 2, steps_per_epoch=4)
+        assert [t for t, _ in s] + [t for t, _ in s] == list("abca" + "bcab")
+
+    def test_each_pass_covers_every_row_once(self):
+        s = make_sampler("round_robin", {"a": 10, "b": 6}, 4, steps_per_epoch=10)
+        rows = collections.defaultdict(list)
+        for task, idx in s:
+            assert len(idx) == 4
+            rows[task].extend(idx.tolist())
+        assert sorted(rows["a"][:10]) == list(range(10))  # pass 0 of a
+        assert sorted(rows["b"][:6]) == list(range(6))
+        assert sorted(rows["b"][6:12]) == list(range(6))  # reshuffled pass 1
+
+    def test_seeded(self):
+        a = run_epoch(make_sampler("proportional", SIZES, 8, seed=1))
+        assert a == run_epoch(make_sampler("proportional", SIZES, 8, seed=1))
+        assert a != run_epoch(make_sampler("proportional", SIZES, 8, seed=2))
+
+    @pytest.mark.parametrize("name", list(SAMPLERS))
+    def test_resume_mid_epoch_is_exact(self, name):
+        kwargs = {"temperature": 3.0} if name == "temperature" else {}
+        full = make_sampler(name, SIZES, 16, seed=5, **kwargs)
+        expected = run_epoch(full) + run_epoch(full)
+        s = make_sampler(name, SIZES, 16, seed=5, **kwargs)
+        it = iter(s)
+        head = [(t, i.tolist()) for t, i in (next(it) for _ in range(7))]
+        state = json.loads(json.dumps(s.state_dict()))  # plain JSON types
+        resumed = make_sampler(name, SIZES, 16, seed=5, **kwargs)
+        resumed.load_state_dict(state)
+        assert head + run_epoch(resumed) + run_epoch(resumed) == expected
+
+    def test_ddp_ranks_share_order_and_split_rows(self):
+        sizes = {"a": 11, "b": 20}
+        ranks = [make_sampler("proportional", sizes, 5, seed=0, rank=r, world_size=2,
+                              steps_per_epoch=2) for r in range(2)]
+        epochs = [run_epoch(s) for s in ranks]
+        assert [t for t, _ in epochs[0]] == [t for t, _ in epochs[1]]
+        for task, n in sizes.items():  # one pass: disjoint halves of n // 2 rows each
+            shards = [ranks[r]._shard(task, 0).tolist() for r in range(2)]
+            assert set(shards[0]).isdisjoint(shards[1])
+            assert len(shards[0]) == len(shards[1]) == n // 2
+
+    def test_unknown_sampler(self):
+        with pytest.raises(KeyError, match=r"Unknown sampler 'uniform'. Available: proportional, "
+                                           r"temperature, round_robin"):
+            make_sampler("uniform", SIZES, 8)
+
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"sizes": {}}, r"sizes must name at least one task; got an empty mapping"),
+        ({"batch_size": 0}, r"batch_size must be an int >= 1; got 0"),
+        ({"rank": 2, "world_size": 2}, r"rank must be an int in \[0, 2\); got 2"),
+        ({"world_size": 0}, r"world_size must be an int >= 1; got 0"),
+        ({"sizes": {"a": 1}, "world_size": 2}, r"Task 'a': size must be an int >= world_size"),
+        ({"steps_per_epoch": 0}, r"steps_per_epoch must be an int >= 1 or None; got 0"),
+    ])
+    def test_invalid_arguments(self, kwargs, message):
+        args = {"sizes": SIZES, "batch_size": 8, **kwargs}
+        with pytest.raises(ValueError, match=message):
+            make_sampler("proportional", args.pop("sizes"), args.pop("batch_size"), **args)
+
+    def test_bad_temperature(self):
+        with pytest.raises(ValueError, match=r"temperature must be a number > 0; got 0"):
+            make_sampler("temperature", SIZES, 8, temperature=0)
+
+    def test_state_from_another_sampler_is_refused(self):
+        state = make_sampler("proportional", SIZES, 8, seed=1).state_dict()
+        with pytest.raises(ValueError, match=r"Sampler state seed must match this sampler's \(2\); "
+                                             r"got 1"):
+            make_sampler("proportional", SIZES, 8, seed=2).load_state_dict(state)
+        with pytest.raises(ValueError, match=r"Sampler state name must match"):
+            make_sampler("round_robin", SIZES, 8, seed=1).load_state_dict(state)

