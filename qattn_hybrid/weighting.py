@@ -274,8 +274,13 @@ class JacobianWeighting(LossWeighting):
             heads = [p for p in task_params if p.requires_grad]
             if heads:
                 torch.autograd.backward(total, inputs=heads, retain_graph=True)
+        had_grad = [p.grad is not None for p in shared]
         autojac.backward([losses[t] for t in tasks], inputs=shared)
+        unused = [not bool(p.jac.any()) and not g for p, g in zip(shared, had_grad)]
         w = autojac.jac_to_grad(shared, self.aggregator)
+        for p, skip in zip(shared, unused):
+            if skip:  # as plain backward: no gradient (not zeros) for parameters no loss used,
+                p.grad = None  # so the optimizer skips them (e.g. θ of a task not in this step)
         ones = torch.ones(len(tasks))
         w = ones if w is None else w.detach().cpu()  # aggregators without weights: report 1
         weights = {t: w[i] for i, t in enumerate(tasks)}

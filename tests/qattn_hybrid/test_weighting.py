@@ -109,6 +109,11 @@ class TestJacobianWeightings:
         assert head_a.grad.item() == 1.0 and head_b.grad.item() == 1.0
         assert shared.grad.tolist() == pytest.approx([2.0, 5.0])
 
+    def test_parameter_no_loss_uses_gets_no_gradient(self):
+        p, theta_c = param(), torch.nn.Parameter(torch.tensor(3.0))
+        make_weighting("upgrad", ["a", "b", "c"]).backward(toy_losses(p), [p, theta_c])
+        assert theta_c.grad is None and p.grad is not None
+
     def test_single_task_step(self):
         p = param()
         make_weighting("upgrad", ["a", "b"]).backward({"a": 3 * p[0]}, [p])
