@@ -253,7 +253,7 @@ def _read_rows(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
 
 def _read_jsonl(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
     rows = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -273,7 +273,7 @@ def _read_jsonl(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f))
 
 

@@ -60,6 +60,11 @@ class TestLoaders:
         assert task.labels == ("neg", "pos") and task.train.labels.tolist() == [1, 0]
         assert list(task.splits) == ["train"]
 
+    def test_csv_with_byte_order_mark(self, tmp_path):
+        path = tmp_path / "bom.csv"
+        path.write_bytes("\ufefftext,label\nhi,x\n".encode("utf-8"))
+        assert load_task(TaskSpec("bom", str(path), split_field=None)).train.texts == ["hi"]
+
     def test_format_given_overrides_suffix(self, tmp_path):
         path = write_jsonl(tmp_path / "toy.txt", ROWS)
         assert len(load_task(TaskSpec("toy", str(path), format="jsonl")).train) == 3
