@@ -16,20 +16,31 @@ SHIFT_METHODS = {"parameter-shift", "spsa", "finite-diff", "hadamard"}
 
 
 def build_qnode(spec: CircuitSpec, device: str = "default.qubit", shots: int | None = None,
-                diff_method: str = "best", device_options: dict | None = None):
+                diff_method: str = "best", device_options: dict | None = None, guard=None):
     """A torch-interface QNode `qnode(angles, weights, task_angles=None)` for `spec`.
 
     `angles` (N, Q) evaluates all N rows in one call (parameter broadcasting). With a
     shift-rule gradient (or "best" resolving to one, e.g. with shots) the QNode is wrapped
-    in `broadcast_expand`, so hardware gradients work on batches.
+    in `broadcast_expand`, so hardware gradients work on batches. With a `guard`
+    (`circuits.hardware.ExecutionGuard`) every call is counted and budget-checked first;
+    device "qiskit.estimator" is the native Qiskit Runtime path (one PUB per step).
     """
     if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise ValueError(f"shots must be None (exact) or a positive int; got {shots!r}")
+    if device == "qiskit.estimator":
+        from circuits.hardware.execution import native_qnode
+
+        return native_qnode(spec, shots, device_options, guard)
     dev = make_device(device, spec.n_qubits, **(device_options or {}))
     qnode = qml.QNode(make_circuit(spec), dev, interface="torch", diff_method=diff_method,
                       shots=shots)
-    if resolved_diff_method(qnode, spec) in SHIFT_METHODS:
+    method = resolved_diff_method(qnode, spec)
+    if method in SHIFT_METHODS:
         qnode = qml.transforms.broadcast_expand(qnode)
+    if guard is not None:
+        from circuits.hardware.execution import guard_qnode
+
+        qnode = guard_qnode(qnode, dev, spec, guard, device, shots, method)
     return qnode
 
 

@@ -43,6 +43,16 @@ def check_device_name(name: str) -> None:
 
 
 def make_device(name: str, n_qubits: int, **options):
-    """`qml.device(name, wires=n_qubits, **options)` after checking the name."""
+    """`qml.device(name, wires=n_qubits, **options)` after checking the name.
+
+    Plugin devices go through their profile (`circuits.hardware.profiles`): options from
+    the config are translated, credentials checked, secrets in options refused, all before
+    the plugin is contacted.
+    """
     check_device_name(name)
+    from circuits.hardware.profiles import get_profile
+
+    profile = get_profile(name)
+    if profile is not None:
+        options = profile.device_kwargs(options)
     return qml.device(name, wires=n_qubits, **options)

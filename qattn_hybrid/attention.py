@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select
+from circuits.hardware import dedup_expectations
 
 
 class AttentionOutput(NamedTuple):
@@ -92,7 +93,10 @@ class QuantumAttention(nn.Module):
                  n_heads: int = 1, ansatz: str = "hardware_efficient",
                  conditioning: str = "per_task_weights", device: str = "default.qubit",
                  shots: int | None = None, diff_method: str = "best", rotation: str = "Y",
-                 reupload: bool = False, readout: str = "z", device_options: dict | None = None):
+                 reupload: bool = False, readout: str = "z", device_options: dict | None = None,
+                 dedup: bool | None = None, guard=None):
+        # dedup: evaluate identical (angles, task) rows once (default: on when shots is set);
+        # guard: a circuits.hardware.ExecutionGuard (budget, dry run, retries, result cache).
         super().__init__()
         for name, value in (("d_model", d_model), ("n_heads", n_heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -105,6 +109,8 @@ class QuantumAttention(nn.Module):
         self.d_model, self.n_heads = d_model, n_heads
         self.device_name, self.shots, self.diff_method = device, shots, diff_method
         self.device_options = dict(device_options or {})
+        self.dedup = shots is not None if dedup is None else bool(dedup)
+        self.guard = guard
         self._qnode = self._build_qnode()  # fail early on a bad device name or shots
 
         self.to_angles = nn.Linear(d_model, n_qubits)  # features -> angles before the squash
@@ -120,7 +126,8 @@ class QuantumAttention(nn.Module):
 
     def _build_qnode(self):
         return build_qnode(self.spec, device=self.device_name, shots=self.shots,
-                           diff_method=self.diff_method, device_options=self.device_options)
+                           diff_method=self.diff_method, device_options=self.device_options,
+                           guard=self.guard)
 
     def __getstate__(self):
         # QNodes and devices do not pickle reliably (PennyLane #2204): rebuild on load.
@@ -146,7 +153,10 @@ class QuantumAttention(nn.Module):
         rows = self.angles(x)[keep]  # (N, Q): the real tokens of every row, in one batch
         row_tasks = tasks if isinstance(tasks, int) else tasks[:, None].expand(B, T)[keep]  # (N,)
         params = {k: v.to(rows.dtype) for k, v in self.circuit.items()}
-        z = expectations(self.qnode, rows, select(self.spec, params, row_tasks))  # (N, n_out)
+        if self.dedup:  # identical rows (repeated tokens) become one circuit
+            z = dedup_expectations(self.qnode, self.spec, rows, row_tasks, params)  # (N, n_out)
+        else:
+            z = expectations(self.qnode, rows, select(self.spec, params, row_tasks))  # (N, n_out)
         out = rows.new_zeros(B, T, self.spec.n_outputs)
         out[keep] = z
         return out

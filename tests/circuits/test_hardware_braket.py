@@ -1,0 +1,131 @@
+"""braket.aws.qubit through the real plugin, with AwsDevice backed by Braket's LocalSimulator.
+
+Statistical tolerance: with S shots an estimated ⟨Z⟩ has σ ≤ 1/√S, a parameter-shift
+derivative of a sum of n_out outputs σ ≤ n_out/√(2S); outputs and gradients must agree with
+exact default.qubit within 5σ (a false failure has probability < 1e-6 per value).
+"""
+
+import contextlib
+import math
+
+import pennylane as qml
+import pytest
+import torch
+
+pytest.importorskip("braket.pennylane_plugin")
+
+from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select  # noqa: E402
+from circuits.hardware import (  # noqa: E402
+    Budget, BudgetExceededError, Counts, ExecutionGuard, plan_counts,
+)
+from circuits.hardware.offline import OFFLINE_ARN, offline_braket  # noqa: E402
+
+pytestmark = pytest.mark.plugins
+
+SPEC = CircuitSpec(n_qubits=2, n_layers=1)
+SHOTS = 2000
+N_ROWS = 3
+DEVICE = "braket.aws.qubit"
+
+
+@contextlib.contextmanager
+def aws_offline():
+    with pytest.MonkeyPatch.context() as mp, offline_braket() as standin:
+        mp.setenv("AWS_ACCESS_KEY_ID", "offline")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "offline")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        yield standin
+
+
+def inputs():
+    gen = torch.Generator().manual_seed(7)
+    params = {k: v.double().requires_grad_()
+              for k, v in init_parameters(SPEC, generator=gen, dtype=torch.float64).items()}
+    angles = (torch.rand(N_ROWS, 2, generator=gen, dtype=torch.float64) * 4 - 2).requires_grad_()
+    return angles, params
+
+
+def step(qnode, angles, params):
+    """One training step's circuit work: forward and backward of sum(z)."""
+    z = expectations(qnode, angles, select(SPEC, params, 0))
+    z.sum().backward()
+    return z.detach(), angles.grad.clone(), params["weights"].grad.clone()
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return step(build_qnode(SPEC, "default.qubit", diff_method="backprop"), *inputs())
+
+
+@pytest.fixture(scope="module")
+def hardware_step():
+    with aws_offline() as standin:
+        guard = ExecutionGuard()
+        qnode = build_qnode(SPEC, DEVICE, shots=SHOTS, diff_method="parameter-shift",
+                            device_options={"device_arn": OFFLINE_ARN}, guard=guard)
+        with qml.Tracker(qnode.device) as tracker:
+            result = step(qnode, *inputs())
+        return result, guard, tracker, list(standin.submitted), qnode.max_executables
+
+
+class TestHardwarePath:
+    def test_outputs_match_exact(self, hardware_step, exact):
+        (z, _, _), *_ = hardware_step
+        assert torch.allclose(z, exact[0], atol=5 / math.sqrt(SHOTS))
+
+    def test_parameter_shift_gradients_match_exact(self, hardware_step, exact):
+        (_, g_angles, g_weights), *_ = hardware_step
+        sigma = SPEC.n_outputs / math.sqrt(2 * SHOTS)
+        assert torch.allclose(g_angles, exact[1], atol=5 * sigma)
+        assert torch.allclose(g_weights, exact[2], atol=5 * sigma * N_ROWS)
+
+
+class TestCounts:
+    def test_training_step_counts_equal_tracker(self, hardware_step):
+        _, guard, tracker, submitted, max_exec = hardware_step
+        planned = plan_counts(SPEC, N_ROWS, "parameter-shift", SHOTS, DEVICE, True, max_exec)
+        assert max_exec == 100  # LocalSimulator's program-set size, read from the device
+        assert planned == guard.spent == Counts(3 + 36, 2, 39 * SHOTS, 2)
+        assert tracker.totals["executions"] == planned.circuits
+        assert tracker.totals["shots"] == planned.shots
+        assert tracker.totals["batches"] == planned.batches
+        assert len(submitted) == planned.jobs  # tasks the (stand-in) AWS received
+        assert all(kind == "program_set" for kind, _ in submitted)
+
+    def test_forward_counts_equal_tracker(self):
+        with aws_offline() as standin, torch.no_grad():
+            guard = ExecutionGuard()
+            qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
+                                device_options={"device_arn": OFFLINE_ARN}, guard=guard)
+            angles, params = inputs()
+            with qml.Tracker(qnode.device) as tracker:
+                expectations(qnode, angles, select(SPEC, params, 0))
+        planned = plan_counts(SPEC, N_ROWS, "parameter-shift", 100, DEVICE, False, 100)
+        assert planned == guard.spent == Counts(3, 1, 300, 1)
+        assert (tracker.totals["executions"], tracker.totals["shots"]) == (3, 300)
+        assert len(standin.submitted) == 1
+
+
+class TestBudget:
+    def test_refused_step_sends_nothing(self):
+        with aws_offline() as standin:
+            guard = ExecutionGuard(budget=Budget(max_jobs=1))  # the step needs 2
+            qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
+                                device_options={"device_arn": OFFLINE_ARN}, guard=guard)
+            angles, params = inputs()
+            with qml.Tracker(qnode.device) as tracker:
+                with pytest.raises(BudgetExceededError, match="training step needs 2 jobs"):
+                    expectations(qnode, angles, select(SPEC, params, 0))
+        assert standin.submitted == [] and tracker.totals.get("executions", 0) == 0
+        assert guard.spent == Counts()
+
+    def test_dry_run_counts_without_sending(self):
+        with aws_offline() as standin:
+            guard = ExecutionGuard(dry_run=True)
+            qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
+                                device_options={"device_arn": OFFLINE_ARN}, guard=guard)
+            angles, params = inputs()
+            z = expectations(qnode, angles, select(SPEC, params, 0))
+            z.sum().backward()
+        assert standin.submitted == []
+        assert guard.spent == plan_counts(SPEC, N_ROWS, "parameter-shift", 100, DEVICE, True, 100)
