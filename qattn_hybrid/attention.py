@@ -141,6 +141,10 @@ class QuantumAttention(nn.Module):
             self._qnode = self._build_qnode()
         return self._qnode
 
+    def set_guard(self, guard) -> None:
+        """Send every later circuit through `guard` (budget, dry run, retries, result cache)."""
+        self.guard, self._qnode = guard, None  # the QNode is rebuilt, guarded, on next use
+
     def angles(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> (B, T, Q) rotation angles in (-π, π)."""
         return math.pi * torch.tanh(self.to_angles(x))

@@ -119,3 +119,15 @@ class TestNoise:
         assert report.exact_accuracy >= 0.8
         assert report.accuracy_drop == pytest.approx(report.exact_accuracy - report.noisy_accuracy)
         assert -0.1 <= report.accuracy_drop <= 0.3 and report.agreement >= 0.7
+
+
+class TestSetGuard:
+    def test_guard_attached_after_construction(self):
+        x, mask = batch()
+        with ionq_offline() as standin:
+            attn = layer()
+            guard = ExecutionGuard(budget=Budget(max_jobs=0))
+            attn.set_guard(guard)
+            with torch.no_grad(), pytest.raises(BudgetExceededError, match="max_jobs=0"):
+                attn(x, 0, mask)
+        assert standin.submitted == [] and attn.guard is guard
