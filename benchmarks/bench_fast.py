@@ -6,10 +6,11 @@
 For each (Q, T): the same QuantumAttention layer (2 layers, one task, float64) or the same
 bare circuit (`build_qnode`, backprop), run forward+backward on `default.qubit` (parameter
 broadcasting) and on `qattn.torch`; one warm-up pass, then the median of --repeats timed
-passes, one torch thread (shared machines make two threads 11-39x slower, see NOTES.md).
-Peak memory is the tracemalloc peak of one extra pass (Python-side allocations, which
-include torch's CPU tensors only through their Python objects: see `peak_rss_mib` for the
-process high-water mark). One line per device, then a line with the ratio.
+passes, the two devices alternating within each repeat; one torch thread (shared machines
+make two threads 11-39x slower, see NOTES.md). Wall and CPU (process) seconds are both
+reported: on a machine shared with other jobs the CPU-time ratio is the steadier one.
+Peak memory: growth of the process high-water mark (ru_maxrss) over one forward+backward
+pass, each device and size in a fresh interpreter. One line per device, then the ratios.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
+import subprocess
+import sys
 import time
-import tracemalloc
+from pathlib import Path
 
 import torch
 
@@ -59,26 +61,47 @@ def circuit_step(device: str, n_qubits: int, n_tokens: int):
     return step
 
 
-def measure(what: str, device: str, n_qubits: int, n_tokens: int, repeats: int) -> dict:
+def time_pair(what: str, n_qubits: int, n_tokens: int, repeats: int) -> dict[str, dict]:
+    """Median wall and CPU seconds per device; the devices alternate within each repeat so
+    that load from other jobs on a shared machine hits both alike."""
     make = layer_step if what == "layer" else circuit_step
-    step = make(device, n_qubits, n_tokens)
-    step()  # warm-up
-    times = []
+    steps = {device: make(device, n_qubits, n_tokens) for device in DEVICES}
+    for step in steps.values():
+        step()  # warm-up
+    wall = {device: [] for device in DEVICES}
+    cpu = {device: [] for device in DEVICES}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    tracemalloc.start()
-    step()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    seconds = statistics.median(times)
-    return {"bench": f"fast_{what}", "device": device, "n_qubits": n_qubits, "n_layers": 2,
+        for device, step in steps.items():
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
+            step()
+            wall[device].append(time.perf_counter() - start_wall)
+            cpu[device].append(time.process_time() - start_cpu)
+    rows = {}
+    for device in DEVICES:
+        seconds = statistics.median(wall[device])
+        rows[device] = {
+            "bench": f"fast_{what}", "device": device, "n_qubits": n_qubits, "n_layers": 2,
             "n_tokens": n_tokens, "median_s": round(seconds, 5),
+            "median_cpu_s": round(statistics.median(cpu[device]), 5),
             "tokens_per_s": round(n_tokens / seconds), "repeats": repeats,
-            "peak_traced_mib": round(peak / 2**20, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "threads": torch.get_num_threads(), "machine": platform.machine()}
+            "threads": torch.get_num_threads(), "machine": platform.machine(),
+        }
+    return rows
+
+
+def peak_memory(what: str, device: str, n_qubits: int, n_tokens: int) -> float:
+    """MiB the process high-water mark grows by during one forward+backward pass, measured
+    in a fresh interpreter (``ru_maxrss`` never goes down, so one process per setting)."""
+    code = (
+        "import resource, sys, torch; sys.path.insert(0, %r); import bench_fast as b; "
+        "torch.set_num_threads(1); "
+        "step = (b.layer_step if %r == 'layer' else b.circuit_step)(%r, %d, %d); "
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; step(); "
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)"
+    ) % (str(Path(__file__).parent), what, device, n_qubits, n_tokens)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return round(float(out.stdout.strip().splitlines()[-1]), 1)
 
 
 def main() -> None:
@@ -87,17 +110,23 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, nargs="+", default=[256, 4096])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--what", nargs="+", choices=["layer", "circuit"], default=["layer"])
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for what in args.what:
         for q in args.qubits:
             for t in args.tokens:
-                rows = {d: measure(what, d, q, t, args.repeats) for d in DEVICES}
-                for row in rows.values():
+                rows = time_pair(what, q, t, args.repeats)
+                for device, row in rows.items():
+                    if not args.no_memory:
+                        row["peak_mem_mib"] = peak_memory(what, device, q, t)
                     print(json.dumps(row), flush=True)
-                ratio = rows[DEVICES[0]]["median_s"] / rows[DEVICES[1]]["median_s"]
-                print(json.dumps({"bench": f"fast_{what}", "n_qubits": q, "n_tokens": t,
-                                  "speedup": round(ratio, 2)}), flush=True)
+                ref, fast = (rows[d] for d in DEVICES)
+                print(json.dumps({
+                    "bench": f"fast_{what}", "n_qubits": q, "n_tokens": t,
+                    "speedup": round(ref["median_s"] / fast["median_s"], 2),
+                    "speedup_cpu": round(ref["median_cpu_s"] / fast["median_cpu_s"], 2),
+                }), flush=True)
 
 
 if __name__ == "__main__":

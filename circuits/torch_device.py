@@ -44,7 +44,7 @@ from pennylane.measurements import (
 from pennylane.transforms import defer_measurements
 from pennylane.transforms.core import transform
 
-from circuits.fast.kernel import final_state
+from circuits.fast.kernel import final_state, op_batch_size
 from circuits.fast.measure import measure_all
 
 logger = logging.getLogger(__name__)
@@ -244,13 +244,14 @@ class TorchDevice(Device):
         torch_params = [p for p in params if isinstance(p, torch.Tensor)]
         dtype = c_dtype or _natural_dtype(torch_params)
         device = torch_params[0].device if torch_params else torch.device("cpu")
-        batch = _batch_size(tape)
+        batches = [op_batch_size(op) for op in tape.operations]
+        batch = _batch_size(batches)
         wire_order = list(self.wires) if self.wires else list(tape.wires)
         if wire_order != list(range(len(wire_order))):
             wire_map = {w: i for i, w in enumerate(wire_order)}
             (tape,), _ = qml.map_wires(tape, wire_map)
             wire_order = list(range(len(wire_order)))
-        state = final_state(tape.operations, wire_order, batch or 1, dtype, device, max_fused_wires)
+        state = final_state(tape.operations, batches, wire_order, batch or 1, dtype, device, max_fused_wires)
         n = len(wire_order)
         if tape.shots:
             shaped = state.reshape(((batch,) if batch else ()) + (2,) * n)
@@ -280,9 +281,9 @@ def _natural_dtype(torch_params) -> torch.dtype:
     return torch.complex128
 
 
-def _batch_size(tape):
+def _batch_size(batches):
     """The tape's broadcast size (None when unbroadcast); a clear error on a mismatch."""
-    sizes = {op.batch_size for op in tape.operations if op.batch_size is not None}
+    sizes = {b for b in batches if b is not None}
     if len(sizes) > 1:
         raise ValueError(
             f"broadcast sizes of the operations must all be equal; got {sorted(sizes)}"

@@ -166,7 +166,7 @@ class _Step:
 
     def __init__(self, op, wires, mat=None, table=None):
         self.op, self.wires, self.mat, self.table = op, wires, mat, table
-        self.batch = None if op is None else op.batch_size
+        self.batch = None
 
     def apply(self, state: torch.Tensor, n: int) -> torch.Tensor:
         dtype, device = state.dtype, state.device
@@ -174,16 +174,20 @@ class _Step:
             src, phase = self.table
             out = state[:, src.to(device)]
             return out if phase is None else out * phase.to(device=device, dtype=dtype)
-        mat = self.mat if self.mat is not None else op_matrix(self.op, dtype, device)
+        mat = self.matrix(dtype, device)
         if self.op.name in DIAGONAL_GATES:
             return apply_diagonal(state, torch.diagonal(mat, dim1=-2, dim2=-1), self.wires, n)
         return apply_matrix(state, mat, self.wires, n)
 
 
-def _steps(ops, mats, wire_index, n) -> list[_Step]:
+    def matrix(self, dtype, device) -> torch.Tensor:
+        return self.mat if self.mat is not None else op_matrix(self.op, dtype, device)
+
+
+def _steps(ops, mats, batches, wire_index, n) -> list[_Step]:
     """Steps for ``ops``; consecutive fixed monomial gates (CNOT ring, SWAPs, ...) merge."""
     steps, run = [], []
-    for op, mat in zip(ops, mats):
+    for op, mat, batch in zip(ops, mats, batches):
         wires = tuple(wire_index[w] for w in op.wires)
         if op.name in FIXED_GATES and _monomial_table(op.name, n, wires) is not None:
             run.append((op.name, wires))
@@ -192,6 +196,7 @@ def _steps(ops, mats, wire_index, n) -> list[_Step]:
             steps.append(_Step(None, (), table=_run_table(tuple(run), n)))
             run = []
         steps.append(_Step(op, wires, mat))
+        steps[-1].batch = batch
     if run:
         steps.append(_Step(None, (), table=_run_table(tuple(run), n)))
     return steps
@@ -211,14 +216,29 @@ def _run_table(run: tuple, n: int):
     return torch.as_tensor(src), (None if np.allclose(phase, 1) else torch.as_tensor(phase))
 
 
-def prepared_matrices(ops, dtype, device) -> list:
+def op_batch_size(op) -> int | None:
+    """``op.batch_size``, read off the parameters directly for the gates built here (all
+    their parameters are scalars when unbroadcast): PennyLane's generic check costs ~0.1 ms
+    per broadcast gate. A size mismatch inside one gate is left to PennyLane."""
+    if op.name in FIXED_GATES:
+        return None
+    if op.name in _ROTATIONS:
+        sizes = {p.shape[0] for p in op.data if getattr(p, "ndim", 0) == 1}
+        if len(sizes) == 1:
+            return sizes.pop()
+        if not sizes:
+            return None
+    return op.batch_size
+
+
+def prepared_matrices(ops, batches, dtype, device) -> list:
     """Matrices of the rotations in ``ops``, built with one set of torch calls per gate type
     and broadcast size (not per gate: that is most of the Python cost of a call); ``None``
     for the other operations."""
     groups = {}
-    for i, op in enumerate(ops):
+    for i, (op, batch) in enumerate(zip(ops, batches)):
         if op.name in _ROTATIONS:
-            groups.setdefault((op.name, op.batch_size), []).append(i)
+            groups.setdefault((op.name, batch), []).append(i)
     mats = [None] * len(ops)
     for (name, batch), index in groups.items():
         shape = () if batch is None else (batch,)
@@ -284,11 +304,12 @@ def _initial_state(op, wire_order, batch, dtype, device):
     return vec.expand(batch, -1) if vec.shape[0] == 1 else vec
 
 
-def final_state(ops, wire_order, batch, dtype, device, max_fused_wires=10) -> torch.Tensor:
-    """The state batch ``(N, 2**n)`` after ``ops`` (``N = batch``; 1 when not broadcast)."""
+def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=10):
+    """The state batch ``(N, 2**n)`` after ``ops`` (``N = batch``; 1 when not broadcast);
+    ``batches`` holds each operation's broadcast size (``op_batch_size``)."""
     n = len(wire_order)
     wire_index = {w: i for i, w in enumerate(wire_order)}
-    mats = prepared_matrices(ops, dtype, device)
+    mats = prepared_matrices(ops, batches, dtype, device)
     if ops and isinstance(ops[0], StatePrepBase):
         state, start = _initial_state(ops[0], wire_order, batch, dtype, device), 1
     else:
@@ -296,15 +317,29 @@ def final_state(ops, wire_order, batch, dtype, device, max_fused_wires=10) -> to
     # Fusing pays when the batch has at least as many rows as the unitary: building it
     # costs what applying the block to 2**n rows costs.
     fuse = n <= max_fused_wires and batch >= 2**n
-    block = []
-    for step in _steps(ops[start:], mats[start:], wire_index, n):
+    block = []  # unbroadcast steps waiting to be fused
+    pending = {}  # wire -> product of broadcast one-qubit matrices (N, 2, 2) not yet applied
+    for step in _steps(ops[start:], mats[start:], batches[start:], wire_index, n):
         if fuse and step.batch is None:
+            state = _apply_pending(state, pending, n)
             block.append(step)
             continue
         state = _flush(state, block, n)
         block = []
-        state = step.apply(state, n)
-    return _flush(state, block, n)
+        if step.batch is not None and len(step.wires) == 1:
+            # One-qubit gates on different wires commute: merge per wire, apply once.
+            w, mat = step.wires[0], step.matrix(state.dtype, state.device)
+            pending[w] = mat if w not in pending else mat @ pending[w]
+            continue
+        state = step.apply(_apply_pending(state, pending, n), n)
+    return _apply_pending(_flush(state, block, n), pending, n)
+
+
+def _apply_pending(state, pending, n):
+    for w, mat in pending.items():
+        state = apply_matrix(state, mat, (w,), n)
+    pending.clear()
+    return state
 
 
 def _flush(state, block, n):
