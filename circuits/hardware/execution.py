@@ -16,7 +16,7 @@ import torch
 from circuits.build import expectations
 from circuits.conditioning import select
 from circuits.hardware.cost import plan_counts
-from circuits.hardware.guard import ExecutionGuard
+from circuits.hardware.guard import ExecutionGuard, check_program_set_shots
 from circuits.spec import CircuitSpec
 
 
@@ -50,10 +50,11 @@ class GuardedQNode:
     """A QNode (or native Estimator node) whose every call is counted and budget-checked."""
 
     def __init__(self, qnode, spec: CircuitSpec, guard: ExecutionGuard, device: str,
-                 shots: int, diff_method: str, max_executables: int | None = None):
+                 shots: int, diff_method: str, max_executables: int | None = None,
+                 max_set_shots: int | None = None):
         self.qnode, self.spec, self.guard = qnode, spec, guard
         self.device_name, self.shots, self.diff_method = device, shots, diff_method
-        self.max_executables = max_executables
+        self.max_executables, self.max_set_shots = max_executables, max_set_shots
 
     @property
     def device(self):
@@ -67,6 +68,9 @@ class GuardedQNode:
         planned = plan_counts(self.spec, n_rows, self.diff_method, self.shots, self.device_name,
                               training, self.max_executables)
         self.guard.check_plan(planned, "this training step" if training else "this forward pass")
+        largest_batch = max(n_rows, planned.circuits - n_rows)  # forward or gradient batch
+        check_program_set_shots(largest_batch, self.shots, self.max_executables,
+                                self.max_set_shots)
         return self.qnode(angles, *args, **kwargs)
 
 
@@ -79,11 +83,24 @@ def guard_qnode(qnode, device, spec: CircuitSpec, guard: ExecutionGuard, device_
     if shots is None:
         raise ValueError("shots must be a positive int when a guard (budget) is used; got None")
     profile = get_profile(device_name) or local_profile(device_name)
-    max_executables = None
+    max_executables = max_set_shots = None
     if profile.packing == "program_set":  # the plugin reads it from the device properties
         max_executables = getattr(device, "_max_program_set_executables", None) or 0
-    guard.attach(device, profile, max_executables)
-    return GuardedQNode(qnode, spec, guard, device_name, shots, diff_method, max_executables)
+        max_set_shots = _program_set_shot_limit(device)
+    guard.attach(device, profile, max_executables, max_set_shots)
+    return GuardedQNode(qnode, spec, guard, device_name, shots, diff_method, max_executables,
+                        max_set_shots)
+
+
+def _program_set_shot_limit(device) -> int | None:
+    """A Braket device's `maximumTotalShots` per program set, or None if it has none."""
+    try:
+        from braket.device_schema import DeviceActionType
+
+        action = device._device.properties.action.get(DeviceActionType.OPENQASM_PROGRAM_SET)
+    except (AttributeError, ImportError):
+        return None
+    return getattr(action, "maximumTotalShots", None)
 
 
 def native_qnode(spec: CircuitSpec, shots: int | None, device_options: dict | None,

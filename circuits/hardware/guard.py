@@ -122,8 +122,13 @@ class ExecutionGuard:
                 self.sleep(wait)
                 self.budget.check(self.spent, planned, f"retrying {what}")
 
-    def attach(self, device, profile: PluginProfile, max_executables: int | None = None):
-        """Wrap `device.execute` (instance attribute) with counting, budget, retry and cache."""
+    def attach(self, device, profile: PluginProfile, max_executables: int | None = None,
+               max_set_shots: int | None = None):
+        """Wrap `device.execute` (instance attribute) with counting, budget, retry and cache.
+
+        max_set_shots: a Braket program set's shot limit (`maximumTotalShots`), checked
+        before sending because the plugin splits program sets by circuit count only.
+        """
         inner = device.execute
         identity = f"{profile.name}|{getattr(device, 'short_name', '')}|{_backend_name(device)}"
 
@@ -137,6 +142,8 @@ class ExecutionGuard:
                 batch = [circuits[i] for i in todo]
                 planned = Counts(len(batch), profile.jobs_for(len(batch), max_executables),
                                  sum(c.shots.total_shots or 0 for c in batch), 1)
+                check_program_set_shots(len(batch), planned.shots // len(batch),
+                                        max_executables, max_set_shots)
                 if self.dry_run:
                     self.budget.check(self.spent, planned, "this batch")
                     self.spent = self.spent + planned
@@ -151,6 +158,19 @@ class ExecutionGuard:
 
         device.execute = execute
         return device
+
+
+def check_program_set_shots(n_circuits: int, shots: int, max_executables: int | None,
+                            max_set_shots: int | None) -> None:
+    """Refuse a batch whose first program set would exceed the device's shot limit."""
+    if not max_executables or not max_set_shots or n_circuits == 0:
+        return
+    per_set = min(n_circuits, max_executables)
+    if per_set * shots > max_set_shots:
+        raise ValueError(
+            f"shots per circuit must be at most {max_set_shots // per_set} here: a program set "
+            f"of {per_set} circuits may hold {max_set_shots} shots; got {shots}"
+        )
 
 
 def _backend_name(device) -> str:

@@ -129,3 +129,13 @@ class TestBudget:
             z.sum().backward()
         assert standin.submitted == []
         assert guard.spent == plan_counts(SPEC, N_ROWS, "parameter-shift", 100, DEVICE, True, 100)
+
+    def test_program_set_shot_limit_is_checked_before_sending(self):
+        with aws_offline() as standin:  # LocalSimulator: 200,000 shots per program set
+            qnode = build_qnode(SPEC, DEVICE, shots=100_000, diff_method="parameter-shift",
+                                device_options={"device_arn": OFFLINE_ARN},
+                                guard=ExecutionGuard())
+            angles, params = inputs()
+            with pytest.raises(ValueError, match="shots per circuit must be at most 5555"):
+                expectations(qnode, angles, select(SPEC, params, 0))  # 36 gradient circuits
+        assert standin.submitted == []
