@@ -66,7 +66,8 @@ class ModelConfig:
     rotation: str = "Y"  # embedding axis
     reupload: bool = False  # re-embed before every layer
     readout: str = "z"  # | z_zz
-    device: str = "default.qubit"  # PennyLane device name (e.g. qattn.torch, lightning.qubit)
+    device: str | None = None  # PennyLane device name (qattn.torch, default.qubit, ...);
+    #                            None: QuantumAttention's default
     shots: int | None = None  # None: exact expectation values
     diff_method: str = "best"
     dropout: float = 0.1  # on the pooled features, before each head
@@ -81,7 +82,8 @@ class ModelConfig:
         if self.shots is not None:
             _check_range(section, "shots", self.shots, low=1)
         _check_nonempty(section, "encoder", self.encoder)
-        _check_nonempty(section, "device", self.device)
+        if self.device is not None:
+            _check_nonempty(section, "device", self.device)
         for name, enum in (("ansatz", Ansatz), ("conditioning", Conditioning),
                            ("rotation", Rotation), ("readout", Readout)):
             _check_choice(section, name, getattr(self, name), [m.value for m in enum])

@@ -37,7 +37,13 @@ from torch.nn import functional as F
 from qattn_hybrid.attention import QuantumAttention
 from qattn_hybrid.baseline import ClassicalAttention, count_parameters
 from qattn_hybrid.config import ModelConfig
-from qattn_hybrid.encoders import EncodedText, TextEncoder, load_encoder, model_fingerprint
+from qattn_hybrid.encoders import (
+    EncodedText,
+    TextEncoder,
+    TokenFeatureCache,
+    load_encoder,
+    model_fingerprint,
+)
 
 __all__ = [
     "ATTENTIONS",
@@ -47,6 +53,7 @@ __all__ = [
     "TaskInfo",
     "atomic_directory",
     "atomic_write_text",
+    "load_text_encoder",
     "register_attention",
 ]
 
@@ -117,11 +124,12 @@ def register_attention(name: str) -> Callable[[AttentionBuilder], AttentionBuild
 
 @register_attention("quantum")
 def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
+    device = {} if config.device is None else {"device": config.device}  # None: layer default
     return QuantumAttention(
         d_model, n_tasks, n_qubits=config.n_qubits, n_layers=config.n_layers,
         n_heads=config.n_heads, ansatz=config.ansatz, conditioning=config.conditioning,
-        device=config.device, shots=config.shots, diff_method=config.diff_method,
-        rotation=config.rotation, reupload=config.reupload, readout=config.readout,
+        shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
+        reupload=config.reupload, readout=config.readout, **device,
     )
 
 
@@ -147,6 +155,20 @@ def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Modul
 
 
 # --------------------------------------------------------------------------- the model
+def load_text_encoder(config: ModelConfig, cache_dir: str | None = None) -> TextEncoder:
+    """The encoder ``config.encoder`` names, as a TextEncoder that remembers its source.
+
+    Build it once and pass it to several models (e.g. in a benchmark) to share the feature
+    cache; models built on it still save the encoder as a reference.
+    """
+    source = None if config.encoder == BUNDLED_ENCODER else config.encoder
+    model, tokenizer = load_encoder(source)
+    encoder = TextEncoder(model, tokenizer, max_length=config.max_length,
+                          finetune=not config.freeze_encoder, cache_dir=cache_dir)
+    encoder.source = config.encoder
+    return encoder
+
+
 def _head(d_model: int, n_outputs: int, hidden: int) -> nn.Module:
     if hidden == 0:
         return nn.Linear(d_model, n_outputs)
@@ -169,8 +191,10 @@ class MultiTaskModel(nn.Module):
             raise ValueError(f"task names must be unique; got {names}")
         self.config, self.tasks = config, {t.name: t for t in tasks}
         self.task_index = {name: k for k, name in enumerate(names)}  # name -> circuit task id
-        self.encoder = encoder if encoder is not None else self._load_encoder(config, cache_dir)
-        self.encoder_source = config.encoder if encoder is None else None  # None: in memory
+        self.encoder = encoder if encoder is not None else load_text_encoder(config, cache_dir)
+        # Where the encoder came from ("minilm" or a folder): a frozen one is saved as this
+        # reference; None (built in memory) means its weights are saved with the model.
+        self.encoder_source = getattr(self.encoder, "source", None)
         d_model = self.encoder.hidden_size
         self.attention = build_attention(config, d_model, len(tasks))
         self.dropout = nn.Dropout(config.dropout)
@@ -178,13 +202,6 @@ class MultiTaskModel(nn.Module):
             {t.name: _head(d_model, t.n_outputs, config.head_hidden) for t in tasks}
         )
         self.metadata: dict = {}  # JSON-able extras saved with the model (e.g. the data config)
-
-    @staticmethod
-    def _load_encoder(config: ModelConfig, cache_dir: str | None) -> TextEncoder:
-        source = None if config.encoder == BUNDLED_ENCODER else config.encoder
-        model, tokenizer = load_encoder(source)
-        return TextEncoder(model, tokenizer, max_length=config.max_length,
-                           finetune=not config.freeze_encoder, cache_dir=cache_dir)
 
     # ---- forward
     def task_id(self, task: str) -> int:
@@ -260,7 +277,7 @@ class MultiTaskModel(nn.Module):
             "tasks": [dataclasses.asdict(t) for t in self.tasks.values()],
             "encoder": {
                 "source": None if store_encoder else self.encoder_source,
-                "fingerprint": model_fingerprint(self.encoder.model, self.encoder.tokenizer),
+                "fingerprint": _fingerprint(self.encoder),
                 "hf_config": self.encoder.model.config.to_dict() if store_encoder else None,
             },
             "metadata": self.metadata,
@@ -290,9 +307,9 @@ class MultiTaskModel(nn.Module):
         state = read_safetensors(directory / WEIGHTS_NAME, device=map_location)
         encoder = None
         if meta["encoder"]["source"] is None:
-            encoder = _saved_encoder(directory, meta["encoder"]["hf_config"], config, cache_dir)
+            encoder = _saved_encoder(directory, meta["encoder"]["hf_config"], config, cache_dir,
+                                     state)
         model = cls(config, tasks, encoder, cache_dir=cache_dir)
-        model.encoder_source = meta["encoder"]["source"]
         model.metadata = dict(meta.get("metadata") or {})
         model._load_weights(state, directory)
         _check_fingerprint(model, meta["encoder"]["fingerprint"], directory)
@@ -309,22 +326,44 @@ class MultiTaskModel(nn.Module):
                                   f"missing {missing[:5]}, unexpected {unexpected[:5]}, "
                                   f"wrong shape {bad_shape[:5]}")
         self.load_state_dict(state, strict=False)
+        cache = self.encoder.cache
+        if cache is not None and any(k.startswith("encoder.") for k in state):
+            if model_fingerprint(self.encoder.model, self.encoder.tokenizer) != cache.fingerprint:
+                # new frozen weights: features cached for the old ones must not be reused
+                self.encoder.cache = TokenFeatureCache(
+                    self.encoder.model, self.encoder.tokenizer, max_length=cache.max_length,
+                    batch_size=cache.batch_size, storage_dtype=cache.storage_dtype,
+                    cache_dir=None if cache.dir is None else cache.dir.parent)
 
 
 def _saved_encoder(directory: Path, hf_config: dict, config: ModelConfig,
-                   cache_dir: str | None) -> TextEncoder:
+                   cache_dir: str | None, state: dict[str, torch.Tensor]) -> TextEncoder:
+    """The encoder stored in the folder, its weights loaded before any feature is cached."""
     from transformers import AutoConfig
 
     hf = dict(hf_config)
     model_type = hf.pop("model_type")
     model, tokenizer = load_encoder(config=AutoConfig.for_model(model_type, **hf),
                                     tokenizer=directory / TOKENIZER_DIR)
+    prefix = "encoder.model."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"{directory / WEIGHTS_NAME} does not match its encoder config: "
+                              f"{str(err)[:300]}") from None
     return TextEncoder(model, tokenizer, max_length=config.max_length,
                        finetune=not config.freeze_encoder, cache_dir=cache_dir)
 
 
+def _fingerprint(encoder: TextEncoder) -> str:
+    if encoder.cache is not None:  # frozen: computed once, when the cache was made
+        return encoder.cache.fingerprint
+    return model_fingerprint(encoder.model, encoder.tokenizer)
+
+
 def _check_fingerprint(model: MultiTaskModel, expected: str, directory: Path) -> None:
-    actual = model_fingerprint(model.encoder.model, model.encoder.tokenizer)
+    actual = _fingerprint(model.encoder)
     if actual != expected:
         raise CheckpointError(f"the encoder {model.encoder_source!r} differs from the one "
                               f"{directory} was trained with (fingerprint {actual} != {expected})")

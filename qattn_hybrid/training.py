@@ -26,9 +26,12 @@ interruption never leaves a partial checkpoint as the latest. Loading reads JSON
 and ``torch.load(weights_only=True)`` only, and checks every file against the SHA-256 recorded
 in ``trainer_state.json``.
 
-Distributed: under ``torch.distributed`` (e.g. ``torchrun``) each rank trains on its shard of
-every task (the sampler's rank / world_size), the model is wrapped in DDP, and only rank 0
-writes files.
+Distributed: under ``torchrun`` (``qattn_hybrid.distributed.setup`` joins its process group)
+each rank trains on its shard of every task (the sampler's rank / world_size), with
+``training.batch_size`` the global batch (batch_size / world_size rows per rank and step, so a
+run gives the same updates on any number of processes); the model is wrapped in DDP, train
+losses are summed over ranks, evaluation is sharded and gathered, and only rank 0 writes files.
+A run resumes with a different world size (same global batch).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from qattn_hybrid import distributed
 from qattn_hybrid.config import Config
 from qattn_hybrid.data import TaskData, TaskSampler, load_tasks, make_sampler
 from qattn_hybrid.encoders import TextEncoder
@@ -65,7 +69,7 @@ from qattn_hybrid.model import (
     read_safetensors,
     sha256_file,
 )
-from qattn_hybrid.weighting import LossWeighting, make_weighting
+from qattn_hybrid.weighting import JacobianWeighting, LossWeighting, make_weighting
 
 __all__ = ["TrainResult", "Trainer", "dist_info", "evaluate", "seed_everything"]
 
@@ -127,16 +131,22 @@ def _evaluate_task(model: MultiTaskModel, task: TaskData, split: str,
     if len(data) == 0:
         raise ValueError(f"Task {task.name!r}: the {split} split must not be empty; got 0 rows")
     targets = _targets(model, task, data.labels)
+    world = distributed.world_size() if len(data) >= distributed.world_size() else 1
+    rank = distributed.rank() if world > 1 else 0
+    texts, targets = data.texts[rank::world], targets[rank::world]  # this rank's share
     outputs, loss_sum = [], 0.0
     device = _device_of(model)
-    for start in range(0, len(data), batch_size):
-        texts = data.texts[start : start + batch_size]
-        out = model(texts, task.name)
+    for start in range(0, len(texts), batch_size):
+        out = model(texts[start : start + batch_size], task.name)
         y = targets[start : start + batch_size].to(device)
-        loss_sum += float(model.loss(out, y, task.name)) * len(texts)
+        loss_sum += float(model.loss(out, y, task.name)) * len(y)
         outputs.append(out.logits.float().cpu())
+    outputs = torch.cat(outputs)
+    if world > 1:  # every rank gets every row's outputs: metrics like macro F1 need them all
+        outputs, targets = distributed.gather_cat(outputs), distributed.gather_cat(targets)
+        loss_sum = distributed.all_reduce_sums({"loss": loss_sum})["loss"]
     info = model.tasks[task.name]
-    scores = compute_metrics(task_metrics(info.task_type, info.labels), torch.cat(outputs), targets)
+    scores = compute_metrics(task_metrics(info.task_type, info.labels), outputs, targets)
     return {"loss": loss_sum / len(data), **scores}
 
 
@@ -182,9 +192,10 @@ class Trainer:
     def __init__(self, config: Config, *, tasks: Mapping[str, TaskData] | None = None,
                  encoder: TextEncoder | None = None):
         self.config = config
-        self.rank, self.world_size = dist_info()
-        self.output_dir = Path(config.training.output_dir)
         t = config.training
+        self.dist = distributed.setup(t.device)  # torchrun's process group; no-op alone
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
+        self.output_dir = Path(config.training.output_dir)
         if t.num_threads is not None:
             torch.set_num_threads(t.num_threads)
         seed_everything(t.seed)
@@ -193,9 +204,13 @@ class Trainer:
         infos = [TaskInfo.from_data(task) for task in self.tasks.values()]
         self.model = MultiTaskModel(config.model, infos, encoder, cache_dir=config.data.cache_dir)
         self.model.metadata = {"data": dataclasses.asdict(config.data)}
-        self.model.to(t.device)
+        self.model.to(self.dist.device)
         self.weighting = make_weighting(config.weighting.method, list(self.tasks),
-                                        **config.weighting.options).to(t.device)
+                                        **config.weighting.options).to(self.dist.device)
+        self.net = distributed.wrap(self.model, self.dist)  # DDP when world_size > 1
+        # torchjd's methods write .grad themselves, unseen by DDP's hooks: they run on the bare
+        # model and their gradients are averaged over ranks by hand.
+        self.sync_by_hand = isinstance(self.weighting, JacobianWeighting)
         self.optimizer = self._make_optimizer()
         self.sampler = self._make_sampler()
         self.epoch = 0  # epochs completed
@@ -220,7 +235,10 @@ class Trainer:
         s, t = self.config.sampling, self.config.training
         sizes = {name: len(task.train) for name, task in self.tasks.items()}
         kwargs = {"temperature": s.temperature} if s.method == "temperature" else {}
-        return make_sampler(s.method, sizes, t.batch_size, seed=t.seed,
+        if t.batch_size % self.world_size:
+            raise ValueError(f"training.batch_size (the global batch) must be divisible by the "
+                             f"world size {self.world_size}; got {t.batch_size}")
+        return make_sampler(s.method, sizes, t.batch_size // self.world_size, seed=t.seed,
                             steps_per_epoch=t.steps_per_epoch, rank=self.rank,
                             world_size=self.world_size, **kwargs)
 
@@ -264,7 +282,13 @@ class Trainer:
         texts = [text for task in self.tasks.values() for split in task.splits.values()
                  for text in split.texts]
         start = time.perf_counter()
+        shared = self.world_size > 1 and cache.dir is not None
+        if shared and not self.is_writer:  # rank 0 encodes and fills the disk cache first
+            distributed.barrier()
+            cache._load_shards()
         n = cache.warm(texts)
+        if shared and self.is_writer:
+            distributed.barrier()
         if n:
             log.info("Encoded %d texts in %.1f s (cached for later epochs)", n,
                      time.perf_counter() - start)
@@ -273,7 +297,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         t, model = self.config.training, self.model
-        net = _wrap_ddp(model) if self.world_size > 1 else model
+        net = self.model if self.sync_by_hand else self.net
         model.train()
         start = time.perf_counter()
         sums: dict[str, list[float]] = {name: [0.0, 0] for name in self.tasks}
@@ -290,8 +314,11 @@ class Trainer:
         if group:
             self._step(net, group, sums)
         bar.close()
+        distributed.average_buffers(self.weighting)  # e.g. DWA's loss sums: same on all ranks
         self.weighting.end_epoch()
-        train_loss = {k: s / n for k, (s, n) in sums.items() if n}
+        totals = distributed.all_reduce_sums(
+            {f"{k}/{i}": v for k, pair in sums.items() for i, v in enumerate(pair)})
+        train_loss = {k: totals[f"{k}/0"] / totals[f"{k}/1"] for k in sums if totals[f"{k}/1"]}
         return {"epoch": self.epoch + 1, "train_loss": train_loss,
                 "seconds": time.perf_counter() - start}
 
@@ -310,6 +337,8 @@ class Trainer:
         shared = [p for n, p in model.named_parameters() if not n.startswith("heads.")]
         heads = list(model.heads.parameters())
         self.weighting.backward(losses, shared, task_params=heads)
+        by_hand = [*self.weighting.parameters(), *(model.parameters() if self.sync_by_hand else ())]
+        distributed.average_grads(by_hand)  # DDP syncs the model's (unless sync_by_hand)
         if self.config.training.grad_clip is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.config.training.grad_clip)
@@ -335,13 +364,14 @@ class Trainer:
             self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
         else:
             self.bad_epochs += 1
-        _log_epoch(record, improved)
+        if self.is_writer:
+            _log_epoch(record, improved)
         if self.is_writer:
             if improved:
                 self.model.save_pretrained(self.output_dir / "best")
             self._write_metrics()
             self.save_checkpoint()
-        _barrier(self.world_size)
+        distributed.barrier()
         return t.patience is not None and self.bad_epochs >= t.patience
 
     def _finish(self, stopped: bool) -> TrainResult:
@@ -428,7 +458,8 @@ class Trainer:
                 torch.load(folder / "optimizer.pt", map_location=_device_of(self.model),
                            weights_only=True))
             self.weighting.load_state_dict(read_safetensors(folder / "weighting.safetensors"))
-            self.sampler.load_state_dict(state["sampler"])
+            self.sampler.load_state_dict(
+                distributed.reshard_sampler_state(state["sampler"], self.sampler))
         except (ValueError, KeyError, RuntimeError) as err:
             raise CheckpointError(f"checkpoint {folder} does not fit this run: {err}") from None
         self.epoch, self.history = int(state["epoch"]), state["history"]
@@ -466,22 +497,6 @@ def _check_tasks(tasks: Mapping[str, TaskData]) -> None:
     for name, task in tasks.items():
         if len(task.train) == 0:
             raise ValueError(f"Task {name!r}: the train split must not be empty; got 0 rows")
-
-
-def _wrap_ddp(model: nn.Module) -> nn.Module:
-    """DDP wrapper; find_unused_parameters because a step trains only some tasks' heads."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    if not hasattr(model, "_ddp"):
-        device = _device_of(model)
-        ids = [device.index] if device.type == "cuda" else None
-        model._ddp = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-    return model._ddp
-
-
-def _barrier(world_size: int) -> None:
-    if world_size > 1:
-        torch.distributed.barrier()
 
 
 def _log_epoch(record: dict, improved: bool) -> None:

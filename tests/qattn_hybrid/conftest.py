@@ -119,3 +119,19 @@ def tiny_config(config_dict):
     from qattn_hybrid.config import Config
 
     return Config.from_dict(config_dict)
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory, tokenizer_dir) -> Path:
+    """The tiny BERT saved as a local transformers folder (what a user's encoder = "path" is)."""
+    directory = tmp_path_factory.mktemp("tiny_encoder")
+    encoder = tiny_encoder(tokenizer_dir)
+    encoder.model.save_pretrained(str(directory))
+    encoder.tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def make_config_dict():
+    """tiny_config_dict(data_dir, output_dir), for fixtures with a wider scope."""
+    return tiny_config_dict

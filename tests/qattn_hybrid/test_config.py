@@ -1,0 +1,100 @@
+"""Config: files in three formats, defaults, validation that names the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qattn_hybrid.config import Config, ConfigError, load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+class TestLoading:
+    def test_defaults_are_valid(self):
+        config = Config()
+        assert config.model.attention == "quantum" and config.training.lr > 0
+
+    def test_toml_yaml_and_json_agree(self, tmp_path):
+        (tmp_path / "c.toml").write_text('[training]\nlr = 0.01\nepochs = 3\n'
+                                         '[model]\nconditioning = "task_rotations"\n')
+        (tmp_path / "c.yaml").write_text("training:\n  lr: 0.01\n  epochs: 3\n"
+                                         "model:\n  conditioning: task_rotations\n")
+        (tmp_path / "c.json").write_text(json.dumps(
+            {"training": {"lr": 0.01, "epochs": 3}, "model": {"conditioning": "task_rotations"}}))
+        configs = [load_config(tmp_path / f"c.{ext}") for ext in ("toml", "yaml", "json")]
+        assert configs[0] == configs[1] == configs[2]
+        assert configs[0].training.epochs == 3 and configs[0].training.lr == 0.01
+
+    def test_round_trip_through_dict(self):
+        config = Config.from_dict({"training": {"epochs": 2}, "weighting": {"method": "dwa"}})
+        assert Config.from_dict(config.to_dict()) == config
+
+    def test_replace(self):
+        config = Config().replace(training={"epochs": 1})
+        assert config.training.epochs == 1
+
+    @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.toml")))
+    def test_shipped_configs_are_valid(self, name):
+        config = load_config(CONFIGS / name)
+        assert len(config.data.task_specs()) >= 1
+
+    def test_task_tables_and_presets(self):
+        config = Config.from_dict({"data": {"max_examples": 50, "tasks": [
+            "clinc_oos", {"preset": "clinc_intent", "max_examples": 10},
+            {"name": "mine", "file": "x.csv", "text_field": "sentence"}]}})
+        specs = config.data.task_specs()
+        assert [s.name for s in specs] == ["clinc_oos", "clinc_intent", "mine"]
+        assert [s.max_examples for s in specs] == [50, 10, 50]
+
+
+class TestValidation:
+    @pytest.mark.parametrize("data, message", [
+        ({"training": {"lr": -1}}, r"training\.lr must be > 0; got -1"),
+        ({"training": {"epochs": 0}}, r"training\.epochs must be >= 1; got 0"),
+        ({"training": {"epochs": 1.5}}, r"training\.epochs must be an int; got float 1\.5"),
+        ({"training": {"patience": "3"}}, r"training\.patience must be an int or None"),
+        ({"model": {"dropout": 1.0}}, r"model\.dropout must be < 1; got 1\.0"),
+        ({"model": {"ansatz": "magic"}}, r"model\.ansatz must be one of 'hardware_efficient'"),
+        ({"model": {"attention": "sparse"}}, r"model\.attention must be one of 'quantum'"),
+        ({"model": {"n_qubits": 0}}, r"model\.n_qubits must be >= 1; got 0"),
+        ({"sampling": {"temperature": 0}}, r"sampling\.temperature must be > 0; got 0"),
+        ({"training": {"grad_clip": float("nan")}}, r"training\.grad_clip must be finite"),
+        ({"data": {"tasks": []}}, r"data\.tasks must name at least one task"),
+        ({"data": {"tasks": ["weather"]}}, r"data\.tasks\[0\]: Unknown task 'weather'"),
+        ({"data": {"tasks": ["clinc_oos", "clinc_oos"]}}, r"names must be unique"),
+    ])
+    def test_invalid_value_names_the_field(self, data, message):
+        with pytest.raises(ConfigError, match=message):
+            Config.from_dict(data)
+
+    def test_unknown_key_lists_the_valid_ones(self):
+        with pytest.raises(ConfigError, match=r"Unknown key 'lrr' in training\. "
+                                              r"Valid keys: epochs, batch_size, .*lr"):
+            Config.from_dict({"training": {"lrr": 0.1}})
+
+    def test_unknown_section(self):
+        with pytest.raises(ConfigError, match=r"Unknown key 'optimiser' in config\. "
+                                              r"Valid keys: model, data, training"):
+            Config.from_dict({"optimiser": {}})
+
+    def test_unknown_task_field(self):
+        with pytest.raises(ConfigError, match=r"Unknown key 'txt' in data\.tasks\[0\]\. "
+                                              r"Valid keys: preset, name, file"):
+            Config.from_dict({"data": {"tasks": [{"preset": "clinc_oos", "txt": "x"}]}})
+
+    def test_syntax_error_names_the_file(self, tmp_path):
+        (tmp_path / "bad.toml").write_text("[training\nlr = 1\n")
+        with pytest.raises(ConfigError, match="bad.toml could not be parsed"):
+            load_config(tmp_path / "bad.toml")
+
+    def test_unsupported_suffix(self, tmp_path):
+        (tmp_path / "c.ini").write_text("")
+        with pytest.raises(ConfigError, match="must end in .toml, .yaml, .yml or .json"):
+            load_config(tmp_path / "c.ini")
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            load_config(tmp_path / "nope.toml")

@@ -1,0 +1,76 @@
+"""Plots: training curves and per-task attention heatmaps, as PNG files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qattn_hybrid.config import ModelConfig
+from qattn_hybrid.model import MultiTaskModel, TaskInfo
+from qattn_hybrid.plots import attention_map, plot_attention, plot_training_curves, read_metrics
+
+PNG = b"\x89PNG\r\n\x1a\n"
+METRICS = """epoch,split,task,metric,value
+1,train,intent,loss,1.1
+1,validation,intent,loss,1.0
+1,validation,intent,accuracy,0.4
+2,train,intent,loss,0.9
+2,validation,intent,loss,0.8
+2,validation,intent,accuracy,0.6
+1,train,score,loss,2.0
+1,validation,score,mse,1.5
+2,train,score,loss,1.0
+2,validation,score,mse,0.9
+"""
+
+
+@pytest.fixture
+def model(make_encoder):
+    torch.manual_seed(0)
+    config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, n_heads=2, max_length=16)
+    tasks = [TaskInfo("intent", ("card", "travel")), TaskInfo("sentiment", ("neg", "pos"))]
+    return MultiTaskModel(config, tasks, make_encoder())
+
+
+class TestTrainingCurves:
+    def test_writes_a_png(self, tmp_path):
+        (tmp_path / "metrics.csv").write_text(METRICS)
+        path = plot_training_curves(tmp_path, tmp_path / "plots" / "curves.png")
+        assert path.read_bytes().startswith(PNG) and path.stat().st_size > 5000
+        assert not list((tmp_path / "plots").glob(".tmp-*"))
+
+    def test_reads_the_series(self, tmp_path):
+        (tmp_path / "metrics.csv").write_text(METRICS)
+        series = read_metrics(tmp_path / "metrics.csv")
+        assert series["intent"][("validation", "accuracy")] == ([1, 2], [0.4, 0.6])
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="metrics file .* does not exist"):
+            plot_training_curves(tmp_path / "none.csv", tmp_path / "c.png")
+
+    def test_wrong_columns(self, tmp_path):
+        (tmp_path / "m.csv").write_text("a,b\n1,2\n")
+        with pytest.raises(ValueError, match="must have the columns"):
+            read_metrics(tmp_path / "m.csv")
+
+
+class TestAttention:
+    def test_map_has_one_row_per_task_and_head(self, model):
+        tokens, rows, weights = attention_map(model, "what is my card balance")
+        assert rows == ["intent [head 0]", "intent [head 1]", "sentiment [head 0]",
+                        "sentiment [head 1]"]
+        assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "card" in tokens
+        assert weights.shape == (4, len(tokens))
+        torch.testing.assert_close(weights.sum(-1), torch.ones(4))
+
+    def test_heatmap_png(self, model, tmp_path):
+        path = plot_attention(model, "book a flight please", tmp_path / "att.png", ["intent"])
+        assert path.read_bytes().startswith(PNG)
+
+    def test_empty_text(self, model):
+        with pytest.raises(ValueError, match="text must be a non-empty str"):
+            attention_map(model, "")
+
+    def test_unknown_task(self, model, tmp_path):
+        with pytest.raises(KeyError, match="Unknown task 'weather'"):
+            plot_attention(model, "hello", tmp_path / "a.png", ["weather"])
