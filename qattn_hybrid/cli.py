@@ -5,6 +5,8 @@
     qattn predict CHECKPOINT "text" ["text" ...] --task NAME [--attention] [--plot FILE]
     qattn draw [CONFIG] [--n-qubits 4 --n-layers 2 --ansatz ... --conditioning ...]
     qattn resources [CONFIG] [same circuit options]
+    qattn cost [CONFIG] [same circuit options] --device NAME --tokens N --shots S
+               [--diff-method parameter-shift] [--price-per-task P] [--price-per-shot P]
 
 CHECKPOINT is a saved model folder (``config.json`` + ``model.safetensors``), a training run's
 output folder (its ``best/`` model is used) or one of its ``checkpoints/epoch-*`` folders.
@@ -75,7 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, run, text in (("draw", _draw, "print the attention circuit for one token"),
                             ("resources", _resources, "gate counts, depth and parameters of "
-                             "the circuit (JSON)")):
+                             "the circuit (JSON)"),
+                            ("cost", _cost, "circuits, jobs, shots and price of a forward "
+                             "pass and a training step on a QPU (JSON); sends nothing")):
         p = sub.add_parser(name, help=text)
         p.add_argument("config", nargs="?", help="take the circuit from this config's [model]")
         p.add_argument("--n-qubits", type=int)
@@ -87,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--readout")
         p.add_argument("--reupload", action="store_true", default=None)
         p.set_defaults(run=run)
+    _cost_arguments(p)  # p is the `cost` parser
     return parser
 
 
@@ -230,6 +235,33 @@ def _draw(args) -> int:
     from circuits import draw
 
     print(draw(_spec(args)))
+    return 0
+
+
+def _cost_arguments(p) -> None:
+    p.add_argument("--device", default="braket.aws.qubit",
+                   help="braket.aws.qubit, qiskit.remote, qiskit.estimator, ionq.qpu, ...")
+    p.add_argument("--tokens", type=int, default=128,
+                   help="circuit rows per batch: real tokens after deduplication")
+    p.add_argument("--shots", type=int, default=1000)
+    p.add_argument("--diff-method", default="parameter-shift",
+                   help="parameter-shift, spsa or finite-diff")
+    p.add_argument("--price-per-task", type=float, help="your provider's price per task/job")
+    p.add_argument("--price-per-shot", type=float, help="your provider's price per shot")
+    p.add_argument("--currency", default="USD")
+    p.add_argument("--max-executables", type=int,
+                   help="Braket program-set size (default 100)")
+
+
+def _cost(args) -> int:
+    from circuits.hardware import PriceTable, estimate_cost
+
+    table = None
+    if args.price_per_task is not None or args.price_per_shot is not None:
+        table = PriceTable(args.price_per_task or 0.0, args.price_per_shot or 0.0, args.currency)
+    estimate = estimate_cost(_spec(args), args.tokens, args.diff_method, args.shots, args.device,
+                             table, max_executables=args.max_executables)
+    print(json.dumps(estimate.to_dict(), indent=2))
     return 0
 
 

@@ -1,0 +1,25 @@
+"""`qattn cost`: the cost model from the command line (no plugin needed, nothing sent)."""
+
+import json
+
+from qattn_hybrid.cli import main
+
+
+class TestCost:
+    def test_step_counts_and_price(self, capsys):
+        assert main(["cost", "--ansatz", "strongly_entangling", "--tokens", "8",
+                     "--device", "braket.aws.qubit", "--price-per-task", "0.3",
+                     "--price-per-shot", "0.00035"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["gate_parameters"] == 28
+        assert out["step"] == {"circuits": 456, "jobs": 6, "shots": 456_000, "batches": 2}
+        assert out["forward"]["jobs"] == 1 and out["step_price"] == 161.4
+
+    def test_per_plugin_jobs(self, capsys):
+        for device, jobs in (("qiskit.remote", 456), ("qiskit.estimator", 1), ("ionq.qpu", 2)):
+            main(["cost", "--ansatz", "strongly_entangling", "--tokens", "8", "--device", device])
+            assert json.loads(capsys.readouterr().out)["step"]["jobs"] == jobs
+
+    def test_bad_diff_method(self, capsys):
+        assert main(["cost", "--diff-method", "adjoint"]) == 2
+        assert "diff_method must be one of parameter-shift" in capsys.readouterr().err
