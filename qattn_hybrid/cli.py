@@ -193,10 +193,9 @@ def _predict(args) -> int:
     model = _load_model(args.checkpoint)
     model.task_id(args.task)  # unknown task: error listing the model's tasks
     labels = model.predict(args.texts, args.task)
-    weights = model(args.texts, args.task) if args.attention else None
-    for i, (text, label) in enumerate(zip(args.texts, labels)):
+    for text, label in zip(args.texts, labels):
         print(f"{label}\t{text}")
-        if weights is not None:
+        if args.attention:
             from qattn_hybrid.plots import attention_map
 
             tokens, _, w = attention_map(model, text, [args.task])

@@ -281,6 +281,9 @@ class Trainer:
             return
         texts = [text for task in self.tasks.values() for split in task.splits.values()
                  for text in split.texts]
+        if self.is_writer:
+            log.info("Token features of %d texts: from the cache %s, else encoded once now",
+                     len(set(texts)), cache.dir or "(in memory)")
         start = time.perf_counter()
         shared = self.world_size > 1 and cache.dir is not None
         if shared and not self.is_writer:  # rank 0 encodes and fills the disk cache first
