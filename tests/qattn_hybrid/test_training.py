@@ -74,6 +74,19 @@ class TestWholePath:
         assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
         assert set(result.history[0]["train_loss"]) == {"intent", "sentiment"}
 
+    def test_regression_task(self, config_dict, make_encoder, tmp_path):
+        rows = [{"text": f"price up {'up ' * (i % 4)}today", "score": float(i % 4),
+                 "split": "train" if i < 16 else "validation"} for i in range(24)]
+        path = tmp_path / "score.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        config_dict["data"]["tasks"].append({"name": "score", "file": str(path),
+                                             "label_field": "score",
+                                             "task_type": "regression"})
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+        result = trainer.fit()
+        assert set(result.history[0]["validation"]["score"]) == {"loss", "mse", "mae"}
+        assert isinstance(trainer.model.predict(["price up today"], "score")[0], float)
+
     def test_single_process_is_rank_zero(self):
         assert dist_info() == (0, 1)
 
