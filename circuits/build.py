@@ -61,7 +61,8 @@ def example_arguments(spec: CircuitSpec, n_rows: int = 2) -> dict[str, torch.Ten
 
 
 def expectations(qnode, angles: torch.Tensor, circuit_args: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Run `qnode` on a batch of rows; returns (N, n_outputs) in the angles' dtype."""
+    """Run `qnode` on a batch of rows; returns (N, n_outputs) in the angles' dtype and on
+    their device (CPU or any CUDA index), whatever device the simulator computed on."""
     out = qnode(angles, **circuit_args)
     out = torch.stack([torch.as_tensor(o) for o in out], dim=-1)  # (N, n_outputs)
-    return out.reshape(angles.shape[0], -1).to(angles.dtype)
+    return out.reshape(angles.shape[0], -1).to(device=angles.device, dtype=angles.dtype)

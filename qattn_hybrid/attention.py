@@ -42,7 +42,8 @@ def check_inputs(x, task_id, mask, d_model: int, n_tasks: int) -> int | torch.Te
         raise ValueError("x must contain only finite values; got NaN or inf")
     if mask is not None:
         _check_mask(mask, x.shape[:2])
-    return _check_task_id(task_id, x.shape[0], n_tasks)
+    tasks = _check_task_id(task_id, x.shape[0], n_tasks)
+    return tasks if isinstance(tasks, int) else tasks.to(x.device)  # task ids follow x
 
 
 def _describe(value) -> str:
