@@ -9,8 +9,8 @@ broadcasting) and on `qattn.torch`; one warm-up pass, then the median of --repea
 passes, the two devices alternating within each repeat; one torch thread (shared machines
 make two threads 11-39x slower, see NOTES.md). Wall and CPU (process) seconds are both
 reported: on a machine shared with other jobs the CPU-time ratio is the steadier one.
-Peak memory: growth of the process high-water mark (ru_maxrss) over one forward+backward
-pass, each device and size in a fresh interpreter. One line per device, then the ratios.
+Memory: the tensors autograd saves for the backward pass of one step (the activation memory
+a training step holds; allocator-independent). One line per device, then the ratios.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -89,19 +86,21 @@ def time_pair(what: str, n_qubits: int, n_tokens: int, repeats: int) -> dict[str
     return rows
 
 
-def peak_memory(what: str, device: str, n_qubits: int, n_tokens: int) -> float:
-    """MiB the process high-water mark grows by during one forward+backward pass, measured
-    in a fresh interpreter (``ru_maxrss`` never goes down, so one process per setting)."""
-    code = (
-        "import resource, sys, torch; sys.path.insert(0, %r); import bench_fast as b; "
-        "torch.set_num_threads(1); "
-        "step = (b.layer_step if %r == 'layer' else b.circuit_step)(%r, %d, %d); "
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; step(); "
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)"
-    ) % (str(Path(__file__).parent), what, device, n_qubits, n_tokens)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    return round(float(out.stdout.strip().splitlines()[-1]), 1)
+def saved_memory(what: str, device: str, n_qubits: int, n_tokens: int) -> float:
+    """MiB of tensors autograd keeps for the backward pass of one step (distinct storages):
+    the memory a forward+backward pass holds at its peak, beyond parameters and inputs."""
+    make = layer_step if what == "layer" else circuit_step
+    step = make(device, n_qubits, n_tokens)
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        step()
+    return round(sum(storages.values()) / 2**20, 1)
 
 
 def main() -> None:
@@ -110,7 +109,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, nargs="+", default=[256, 4096])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--what", nargs="+", choices=["layer", "circuit"], default=["layer"])
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory pass")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for what in args.what:
@@ -119,7 +118,7 @@ def main() -> None:
                 rows = time_pair(what, q, t, args.repeats)
                 for device, row in rows.items():
                     if not args.no_memory:
-                        row["peak_mem_mib"] = peak_memory(what, device, q, t)
+                        row["saved_for_backward_mib"] = saved_memory(what, device, q, t)
                     print(json.dumps(row), flush=True)
                 ref, fast = (rows[d] for d in DEVICES)
                 print(json.dumps({

@@ -36,10 +36,12 @@ from pennylane.devices.qubit.sampling import measure_with_samples
 from pennylane.exceptions import DecompositionUndefinedError, DeviceError, WireError
 from pennylane.measurements import (
     ClassicalShadowMP,
+    ExpectationMP,
     MidMeasureMP,
     SampleMeasurement,
     ShadowExpvalMP,
     StateMeasurement,
+    StateMP,
 )
 from pennylane.transforms import defer_measurements
 from pennylane.transforms.core import transform
@@ -111,7 +113,7 @@ def validate_measurements(tape):
             kind, why = "sample-based (expval, var, probs, sample, counts)", "with finite shots"
         else:
             ok = isinstance(mp, StateMeasurement) and (
-                mp.obs is None or _observable_ok(mp.obs, expval=type(mp).__name__ == "ExpectationMP")
+                mp.obs is None or _observable_ok(mp.obs, expval=isinstance(mp, ExpectationMP))
             )
             kind, why = "state-based (expval, var, probs, state, density_matrix, ...)", (
                 "for analytic simulation"
@@ -182,8 +184,6 @@ class TorchDevice(Device):
             raise DeviceError(
                 f"mcm_method on {DEVICE_NAME} must be 'deferred' (or None); got {mcm_method!r}"
             )
-        if config.mcm_config.postselect_mode not in (None, "hw-like", "fill-shots"):
-            raise DeviceError("postselect_mode is not supported")
         gradient_method = config.gradient_method
         if gradient_method == "best":
             gradient_method = "backprop"
@@ -226,6 +226,8 @@ class TorchDevice(Device):
     def execute(self, circuits, execution_config=None):
         config = execution_config or ExecutionConfig()
         if config.gradient_method == "backprop" and config.interface in _FOREIGN_BACKPROP:
+            logger.debug("%s: %s backprop runs on PennyLane's reference simulator",
+                         DEVICE_NAME, config.interface)
             return tuple(
                 reference_simulate(c, rng=self._rng, interface=config.interface)
                 for c in circuits
@@ -251,7 +253,8 @@ class TorchDevice(Device):
             wire_map = {w: i for i, w in enumerate(wire_order)}
             (tape,), _ = qml.map_wires(tape, wire_map)
             wire_order = list(range(len(wire_order)))
-        state = final_state(tape.operations, batches, wire_order, batch or 1, dtype, device, max_fused_wires)
+        state = final_state(tape.operations, batches, wire_order, batch or 1, dtype, device,
+                            max_fused_wires)  # (N, 2**n)
         n = len(wire_order)
         if tape.shots:
             shaped = state.reshape(((batch,) if batch else ()) + (2,) * n)
@@ -259,7 +262,9 @@ class TorchDevice(Device):
                 tape.measurements, shaped, tape.shots, is_state_batched=bool(batch), rng=self._rng
             )
             return result[0] if len(tape.measurements) == 1 else result
-        probs = torch.view_as_real(state).square().sum(-1) if any(not _is_state(m) for m in tape.measurements) else None
+        probs = None  # (N, 2**n), only when some measurement needs it
+        if any(type(m) is not StateMP for m in tape.measurements):
+            probs = torch.view_as_real(state).square().sum(-1)
         wire_index = {w: i for i, w in enumerate(wire_order)}
         results = tuple(
             measure_all(tape.measurements, state, probs, wire_index, n, batched=bool(batch))
@@ -267,10 +272,6 @@ class TorchDevice(Device):
         if not torch_params:  # numpy in, numpy out
             results = tuple(_to_numpy(r) for r in results)
         return results[0] if len(results) == 1 else results
-
-
-def _is_state(mp) -> bool:
-    return type(mp).__name__ == "StateMP"
 
 
 def _natural_dtype(torch_params) -> torch.dtype:

@@ -47,8 +47,12 @@ def op_matrix(op: Operator, dtype: torch.dtype, device: torch.device) -> torch.T
     return torch.as_tensor(np.asarray(mat), dtype=dtype, device=device)
 
 
+def _real_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype == torch.complex64 else torch.float64
+
+
 def _as_real(param, dtype, device) -> torch.Tensor:
-    real = torch.float32 if dtype == torch.complex64 else torch.float64
+    real = _real_dtype(dtype)
     if isinstance(param, torch.Tensor):
         return param.to(device=device, dtype=real)
     return torch.as_tensor(np.asarray(param), dtype=real, device=device)
@@ -175,10 +179,9 @@ class _Step:
             out = state[:, src.to(device)]
             return out if phase is None else out * phase.to(device=device, dtype=dtype)
         mat = self.matrix(dtype, device)
-        if self.op.name in DIAGONAL_GATES:
+        if self.op is not None and self.op.name in DIAGONAL_GATES:
             return apply_diagonal(state, torch.diagonal(mat, dim1=-2, dim2=-1), self.wires, n)
         return apply_matrix(state, mat, self.wires, n)
-
 
     def matrix(self, dtype, device) -> torch.Tensor:
         return self.mat if self.mat is not None else op_matrix(self.op, dtype, device)
@@ -193,13 +196,18 @@ def _steps(ops, mats, batches, wire_index, n) -> list[_Step]:
             run.append((op.name, wires))
             continue
         if run:
-            steps.append(_Step(None, (), table=_run_table(tuple(run), n)))
+            steps.append(_run_step(run, n))
             run = []
         steps.append(_Step(op, wires, mat))
         steps[-1].batch = batch
     if run:
-        steps.append(_Step(None, (), table=_run_table(tuple(run), n)))
+        steps.append(_run_step(run, n))
     return steps
+
+
+def _run_step(run, n) -> _Step:
+    wires = tuple(sorted({w for _, ws in run for w in ws}))
+    return _Step(None, wires, table=_run_table(tuple(run), n))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -231,19 +239,24 @@ def op_batch_size(op) -> int | None:
     return op.batch_size
 
 
-def prepared_matrices(ops, batches, dtype, device) -> list:
+def _shaped(param: torch.Tensor, shape: tuple) -> torch.Tensor:
+    return param if param.shape == shape else param.expand(shape)
+
+
+def prepared_matrices(ops, batches, dtype, device, skip=()) -> list:
     """Matrices of the rotations in ``ops``, built with one set of torch calls per gate type
     and broadcast size (not per gate: that is most of the Python cost of a call); ``None``
-    for the other operations."""
+    for the other operations and for the indices in ``skip``."""
     groups = {}
     for i, (op, batch) in enumerate(zip(ops, batches)):
-        if op.name in _ROTATIONS:
+        if op.name in _ROTATIONS and i not in skip:
             groups.setdefault((op.name, batch), []).append(i)
     mats = [None] * len(ops)
     for (name, batch), index in groups.items():
         shape = () if batch is None else (batch,)
         params = [
-            torch.stack([_as_real(ops[i].data[k], dtype, device).expand(shape) for i in index], -1)
+            torch.stack([_shaped(_as_real(ops[i].data[k], dtype, device), shape)
+                         for i in index], -1)
             for k in range(len(ops[index[0]].data))
         ]  # each (P,) or (N, P)
         for i, mat in zip(index, _ROTATIONS[name](*params, dtype).unbind(-3)):
@@ -251,39 +264,75 @@ def prepared_matrices(ops, batches, dtype, device) -> list:
     return mats
 
 
+def first_columns(ops, batches, wire_index, dtype, device) -> dict:
+    """``{op index: R|0>}`` for the broadcast RX/RY/RZ that act first on their wire, before any
+    multi-qubit gate (an angle embedding): only the first column of their matrices is ever
+    needed, ``(N, 2)``, and for RY it is real. Built per gate type, like the matrices."""
+    groups, seen = {}, set()
+    for i, (op, batch) in enumerate(zip(ops, batches)):
+        if len(op.wires) != 1 or isinstance(op, StatePrepBase):
+            break
+        wire = wire_index[op.wires[0]]
+        if wire not in seen and batch is not None and op.name in ("RX", "RY", "RZ"):
+            groups.setdefault((op.name, batch), []).append(i)
+        seen.add(wire)
+    columns = {}
+    for (name, batch), index in groups.items():
+        theta = torch.stack([_shaped(_as_real(ops[i].data[0], dtype, device), (batch,))
+                             for i in index], -1) / 2  # (N, P)
+        c, s = torch.cos(theta), torch.sin(theta)
+        if name == "RY":
+            col = torch.stack([c, s], -1)
+        else:
+            zero = torch.zeros_like(c)
+            imag = torch.stack([zero, -s], -1) if name == "RX" else torch.stack([-s, zero], -1)
+            col = torch.complex(torch.stack([c, zero], -1), imag)
+        columns.update(zip(index, col.unbind(-2)))
+    return columns
+
+
 # ----------------------------------------------------------------------------- whole circuits
-def _product_phase(ops, mats, wire_index, n, batch, dtype, device):
+def _product_phase(ops, mats, wire_index, n, batch, dtype, device, defer=False, columns=None):
     """Run the leading single-qubit operations on a product state; return the state batch
-    ``(N, 2**n)`` and the number of operations consumed.
+    ``(N, 2**n)``, the number of operations consumed, and (``defer``) steps left to apply.
 
     Per wire: ``vec`` the wire's 2-vector (``None`` while still ``|0>``), and ``pending`` the
     product of the unbroadcast matrices not yet applied (a 2x2 product costs nothing, an
-    application to ``(N, 2)`` costs a little, so they are multiplied together first).
+    application to ``(N, 2)`` costs a little, so they are multiplied together first). With
+    ``defer``, a wire's trailing unbroadcast product on a broadcast vector is returned as a
+    step instead, to be fused into the next unitary rather than applied to ``N`` rows.
     """
     vecs, pending = [None] * n, [None] * n
+    columns = columns or {}
     used = 0
-    for op, mat in zip(ops, mats):
+    for i, (op, mat) in enumerate(zip(ops, mats)):
         if len(op.wires) != 1 or isinstance(op, StatePrepBase):
             break
         w = wire_index[op.wires[0]]
+        used += 1
+        if i in columns:  # first gate on |0>: its first column (real for RY)
+            vecs[w] = columns[i]
+            continue
         mat = mat if mat is not None else op_matrix(op, dtype, device)
         if mat.dim() == 2:
             pending[w] = mat if pending[w] is None else mat @ pending[w]
         else:
             vecs[w] = _apply_to_vec(mat, _apply_to_vec(pending[w], vecs[w]))
             pending[w] = None
-        used += 1
-    factors = []
-    for vec, mat in zip(vecs, pending):
+    factors, deferred = [], []
+    for w, (vec, mat) in enumerate(zip(vecs, pending)):
+        if defer and mat is not None and vec is not None and vec.dim() > 1:
+            deferred.append(_Step(None, (w,), mat))
+            mat = None
         vec = _apply_to_vec(mat, vec)
         if vec is None:
-            vec = torch.zeros(2, dtype=dtype, device=device)
+            vec = torch.zeros(2, dtype=_real_dtype(dtype), device=device)
             vec[0] = 1
         factors.append(vec)
     state = factors[0]
     for factor in factors[1:]:
         state = (state.unsqueeze(-1) * factor.unsqueeze(-2)).flatten(-2)
-    return state.expand(batch, 2**n) if state.dim() == 1 else state, used
+    return state.expand(batch, 2**n) if state.dim() == 1 else state, used, deferred
 
 
 def _apply_to_vec(mat, vec):
@@ -293,7 +342,7 @@ def _apply_to_vec(mat, vec):
     if vec is None:
         return mat[..., :, 0]
     if mat.dim() == 2:  # one small matrix product, also in the backward pass
-        return vec @ mat.transpose(0, 1)
+        return vec.to(mat.dtype) @ mat.transpose(0, 1)
     return (mat * vec.unsqueeze(-2)).sum(-1)
 
 
@@ -309,22 +358,24 @@ def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=
     ``batches`` holds each operation's broadcast size (``op_batch_size``)."""
     n = len(wire_order)
     wire_index = {w: i for i, w in enumerate(wire_order)}
-    mats = prepared_matrices(ops, batches, dtype, device)
-    if ops and isinstance(ops[0], StatePrepBase):
-        state, start = _initial_state(ops[0], wire_order, batch, dtype, device), 1
-    else:
-        state, start = _product_phase(ops, mats, wire_index, n, batch, dtype, device)
+    columns = first_columns(ops, batches, wire_index, dtype, device)
+    mats = prepared_matrices(ops, batches, dtype, device, skip=columns)
     # Fusing pays when the batch has at least as many rows as the unitary: building it
     # costs what applying the block to 2**n rows costs.
     fuse = n <= max_fused_wires and batch >= 2**n
     block = []  # unbroadcast steps waiting to be fused
+    if ops and isinstance(ops[0], StatePrepBase):
+        state, start = _initial_state(ops[0], wire_order, batch, dtype, device), 1
+    else:
+        state, start, block = _product_phase(ops, mats, wire_index, n, batch, dtype, device,
+                                             defer=fuse, columns=columns)
     pending = {}  # wire -> product of broadcast one-qubit matrices (N, 2, 2) not yet applied
     for step in _steps(ops[start:], mats[start:], batches[start:], wire_index, n):
         if fuse and step.batch is None:
             state = _apply_pending(state, pending, n)
             block.append(step)
             continue
-        state = _flush(state, block, n)
+        state = _flush(state, block, n, dtype)
         block = []
         if step.batch is not None and len(step.wires) == 1:
             # One-qubit gates on different wires commute: merge per wire, apply once.
@@ -332,7 +383,7 @@ def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=
             pending[w] = mat if w not in pending else mat @ pending[w]
             continue
         state = step.apply(_apply_pending(state, pending, n), n)
-    return _apply_pending(_flush(state, block, n), pending, n)
+    return _apply_pending(_flush(state, block, n, dtype), pending, n)
 
 
 def _apply_pending(state, pending, n):
@@ -342,14 +393,35 @@ def _apply_pending(state, pending, n):
     return state
 
 
-def _flush(state, block, n):
-    """Apply a block of unbroadcast steps: gate by gate if one, else as one fused unitary.
+def _flush(state, block, n, dtype):
+    """Apply a block of unbroadcast steps: directly if one, else as one fused unitary.
 
     ``rows`` are the evolved basis states, so ``state @ rows`` applies the block; its cost
-    does not depend on the batch size."""
+    does not depend on the batch size. One-qubit gates are multiplied per wire first and
+    applied together as one Kronecker product. A real ``state`` (a product state of real
+    vectors) meets the complex unitary as two real matrix products."""
     if len(block) <= 1:
+        state = state if state.is_complex() else state.to(dtype)
         return block[0].apply(state, n) if block else state
-    rows = torch.eye(2**n, dtype=state.dtype, device=state.device)
+    rows = torch.eye(2**n, dtype=dtype, device=state.device)
+    pending = {}  # wire -> product of one-qubit matrices not yet applied to rows
     for step in block:
-        rows = step.apply(rows, n)
-    return state @ rows
+        if step.table is None and len(step.wires) == 1:
+            w, mat = step.wires[0], step.matrix(rows.dtype, rows.device)
+            pending[w] = mat if w not in pending else mat @ pending[w]
+            continue
+        touched = {w: pending.pop(w) for w in step.wires if w in pending}
+        rows = step.apply(_apply_kron(rows, touched, n), n)
+    rows = _apply_kron(rows, pending, n)
+    if state.is_complex():
+        return state @ rows
+    return torch.complex(state @ rows.real, state @ rows.imag)
+
+
+def _apply_kron(rows, mats: dict, n):
+    """Apply one-qubit matrices ``{wire: (2, 2)}`` as a single Kronecker product."""
+    if not mats:
+        return rows
+    wires = sorted(mats)
+    kron = functools.reduce(torch.kron, [mats[w] for w in wires])
+    return apply_matrix(rows, kron, tuple(wires), n)

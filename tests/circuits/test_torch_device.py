@@ -13,8 +13,8 @@ import pytest
 import torch
 from pennylane.exceptions import DeviceError, QuantumFunctionError, WireError
 
-from circuits import (Ansatz, CircuitSpec, Conditioning, Readout, build_qnode, expectations,
-                      init_parameters, select)
+from circuits import (Ansatz, CircuitSpec, Conditioning, Readout, Rotation, build_qnode,
+                      expectations, init_parameters, select)
 from circuits.torch_device import TorchDevice
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -57,13 +57,15 @@ LIBRARY_CASES = list(itertools.product(Ansatz, Conditioning, Readout))
 
 
 class TestLibraryCircuitParity:
-    """Every ansatz x conditioning x readout in ``circuits``: outputs and gradients."""
+    """Every ansatz x conditioning x readout in ``circuits`` (embedding axes X, Y, Z spread
+    over the cases; re-uploading with task rotations): outputs and gradients."""
 
     @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
     @pytest.mark.parametrize("ansatz,conditioning,readout", LIBRARY_CASES)
     def test_parity(self, ansatz, conditioning, readout, dtype):
+        rotation = list(Rotation)[LIBRARY_CASES.index((ansatz, conditioning, readout)) % 3]
         spec = CircuitSpec(n_qubits=3, n_layers=2, n_tasks=2, ansatz=ansatz,
-                           conditioning=conditioning, readout=readout,
+                           conditioning=conditioning, readout=readout, rotation=rotation,
                            reupload=conditioning is Conditioning.TASK_ROTATIONS)
         n_rows = 9  # >= 2**3 rows: the fused-unitary path
         params = {k: v.requires_grad_() for k, v in init_parameters(spec, dtype=dtype).items()}
@@ -239,7 +241,8 @@ class TestBadInput:
             num_wires = 1
 
         dev = qml.device("qattn.torch", wires=1)
-        with pytest.raises(DeviceError, match="must have a matrix or a decomposition.*got NoMatrix"):
+        with pytest.raises(DeviceError,
+                           match="must have a matrix or a decomposition.*got NoMatrix"):
             qml.QNode(lambda: (NoMatrix(wires=0), qml.expval(qml.Z(0)))[1], dev)()
 
     def test_unsupported_measurement_without_shots(self):
@@ -267,7 +270,8 @@ class TestBadInput:
             qml.RY(b, 1)
             return qml.expval(qml.Z(0))
 
-        with pytest.raises(ValueError, match=r"broadcast sizes .* must all be equal; got \[2, 3\]"):
+        with pytest.raises(ValueError,
+                           match=r"broadcast sizes .* must all be equal; got \[2, 3\]"):
             circuit(torch.rand(2), torch.rand(3))
 
     def test_backprop_with_shots(self):
