@@ -72,6 +72,8 @@ def read_metrics(path: str | os.PathLike) -> dict:
 
 def plot_training_curves(metrics: str | os.PathLike, path: str | os.PathLike) -> Path:
     """One column per task: losses (train, validation) on top, validation metrics below."""
+    from matplotlib.ticker import MaxNLocator
+
     series = read_metrics(metrics)
     tasks = list(series)
     fig = _figure(3.6 * len(tasks), 5.6)
@@ -89,6 +91,7 @@ def plot_training_curves(metrics: str | os.PathLike, path: str | os.PathLike) ->
         metric_ax.set_ylabel("validation")
         metric_ax.set_xlabel("epoch")
         for ax in (loss_ax, metric_ax):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             if ax.lines:
                 ax.legend(fontsize=7)
