@@ -47,7 +47,7 @@ from pennylane.transforms import defer_measurements
 from pennylane.transforms.core import transform
 
 from circuits.fast.kernel import final_state, op_batch_size
-from circuits.fast.measure import measure_all
+from circuits.fast.measure import measure_all, probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class TorchDevice(Device):
             return result[0] if len(tape.measurements) == 1 else result
         probs = None  # (N, 2**n), only when some measurement needs it
         if any(type(m) is not StateMP for m in tape.measurements):
-            probs = torch.view_as_real(state).square().sum(-1)
+            probs = probabilities(state)
         wire_index = {w: i for i, w in enumerate(wire_order)}
         results = tuple(
             measure_all(tape.measurements, state, probs, wire_index, n, batched=bool(batch))

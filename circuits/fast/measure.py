@@ -16,6 +16,27 @@ from pennylane.devices.qubit import measure as pl_measure
 from pennylane.measurements import ExpectationMP, ProbabilityMP, StateMP, VarianceMP
 
 
+class _Probabilities(torch.autograd.Function):
+    """``|psi|**2`` with a one-pass backward (``2 * grad * psi``); autograd's own chain
+    (view, square, sum) walks the state four times. Differentiable twice."""
+
+    @staticmethod
+    def forward(ctx, state):
+        ctx.save_for_backward(state)
+        parts = torch.view_as_real(state)
+        return (parts * parts).sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (state,) = ctx.saved_tensors
+        return state * (2 * grad)
+
+
+def probabilities(state: torch.Tensor) -> torch.Tensor:
+    """``(N, 2**n)`` real probabilities of a state batch."""
+    return _Probabilities.apply(state)
+
+
 @functools.lru_cache(maxsize=1024)
 def _word_tables(n: int, word: tuple):
     """For a Pauli word ``((wire, 'X'|'Y'|'Z'), ...)`` on ``n`` qubits: ``(flip, sign, i_power)``

@@ -171,6 +171,24 @@ class TestGeneralCircuits:
         ref, fast = both(run)
         torch.testing.assert_close(fast, ref, atol=1e-10, rtol=0)
 
+    def test_second_derivatives(self):
+        x = torch.rand(3, dtype=torch.float64, requires_grad=True)
+
+        def run(device):
+            @qml.qnode(qml.device(device, wires=2), diff_method="backprop")
+            def circuit(x):
+                qml.RY(x[0], 0)
+                qml.RX(x[1], 1)
+                qml.CNOT([0, 1])
+                qml.RZ(x[2], 1)
+                qml.Hadamard(1)
+                return qml.expval(qml.Z(0) @ qml.Z(1))
+
+            return torch.autograd.functional.hessian(circuit, x)
+
+        ref, fast = both(run)
+        torch.testing.assert_close(fast, ref, atol=1e-10, rtol=0)
+
     def test_numpy_in_numpy_out(self):
         dev = qml.device("qattn.torch", wires=1)
         out = qml.QNode(lambda x: (qml.RX(x, 0), qml.expval(qml.Z(0)))[1], dev)(
