@@ -46,7 +46,8 @@ from pennylane.measurements import (
 from pennylane.transforms import defer_measurements
 from pennylane.transforms.core import transform
 
-from circuits.fast.kernel import final_state, op_batch_size
+from circuits.fast.gates import op_batch_size
+from circuits.fast.kernel import final_state
 from circuits.fast.measure import measure_all, probabilities
 
 logger = logging.getLogger(__name__)
