@@ -208,9 +208,11 @@ class Trainer:
         self.weighting = make_weighting(config.weighting.method, list(self.tasks),
                                         **config.weighting.options).to(self.dist.device)
         self.net = distributed.wrap(self.model, self.dist)  # DDP when world_size > 1
-        # torchjd's methods write .grad themselves, unseen by DDP's hooks: they run on the bare
+        # DDP syncs one forward + one backward per step. torchjd's methods write .grad unseen by
+        # its hooks, and several tasks per step mean several forwards: those run on the bare
         # model and their gradients are averaged over ranks by hand.
-        self.sync_by_hand = isinstance(self.weighting, JacobianWeighting)
+        self.sync_by_hand = (isinstance(self.weighting, JacobianWeighting)
+                             or t.tasks_per_step > 1)
         self.optimizer = self._make_optimizer()
         self.sampler = self._make_sampler()
         self.epoch = 0  # epochs completed
