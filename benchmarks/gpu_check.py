@@ -162,10 +162,12 @@ def make_pass(n_qubits: int, n_tokens: int, device, dtype, chunk: int):
         for p in params.values():
             p.grad = None
         angles.grad = None
-        while done < n_tokens and time.perf_counter() - start < limit_s:
+        while done < n_tokens:  # at least one chunk, however small limit_s
             rows = angles[done : done + chunk]
             expectations(qnode, rows, select(spec, params, 0)).sum().backward()
             done += len(rows)
+            if time.perf_counter() - start >= limit_s:
+                break
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return done
