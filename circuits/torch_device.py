@@ -246,7 +246,9 @@ class TorchDevice(Device):
         params = tape.get_parameters(trainable_only=False)
         torch_params = [p for p in params if isinstance(p, torch.Tensor)]
         dtype = c_dtype or _natural_dtype(torch_params)
-        device = torch_params[0].device if torch_params else torch.device("cpu")
+        # The state lives where the parameters do (CUDA if any parameter is on a GPU).
+        device = next((p.device for p in torch_params if p.device.type != "cpu"),
+                      torch.device("cpu"))
         batches = [op_batch_size(op) for op in tape.operations]
         batch = _batch_size(batches)
         wire_order = list(self.wires) if self.wires else list(tape.wires)

@@ -63,6 +63,8 @@ def apply_matrix(state: torch.Tensor, mat: torch.Tensor, wires: tuple, n: int) -
     n_batch, k = state.shape[0], len(wires)
     if k == 0:  # e.g. GlobalPhase without wires: a scalar factor
         return state * (mat[..., 0, 0] if mat.dim() == 2 else mat[:, :1, 0])
+    if k == n and mat.dim() == 2 and list(wires) == list(range(n)):  # one plain product
+        return state @ mat.transpose(0, 1)
     if list(wires) == list(range(wires[0], wires[0] + k)):  # contiguous: a view, no copy
         left, right = 2 ** wires[0], 2 ** (n - wires[0] - k)
         if mat.dim() == 2:
