@@ -7,7 +7,7 @@ from circuits.ansatze import ansatz_shape
 from circuits.build import build_qnode, expectations, resolved_diff_method
 from circuits.conditioning import init_parameters, n_parameters, parameter_shapes, select
 from circuits.cost import draw, resources
-from circuits.devices import available_devices, make_device
+from circuits.devices import available_devices, default_device, make_device
 from circuits.spec import Ansatz, CircuitSpec, Conditioning, Readout, Rotation
 from circuits.templates import make_circuit
 
@@ -19,6 +19,7 @@ __all__ = [
     "Rotation",
     "ansatz_shape",
     "available_devices",
+    "default_device",
     "build_qnode",
     "draw",
     "expectations",

@@ -6,7 +6,7 @@ import pennylane as qml
 import torch
 
 from circuits.conditioning import init_parameters, select
-from circuits.devices import make_device
+from circuits.devices import default_device, make_device
 from circuits.spec import CircuitSpec
 from circuits.templates import make_circuit
 
@@ -15,11 +15,13 @@ from circuits.templates import make_circuit
 SHIFT_METHODS = {"parameter-shift", "spsa", "finite-diff", "hadamard"}
 
 
-def build_qnode(spec: CircuitSpec, device: str = "default.qubit", shots: int | None = None,
+def build_qnode(spec: CircuitSpec, device: str | None = None, shots: int | None = None,
                 diff_method: str = "best", device_options: dict | None = None, guard=None):
     """A torch-interface QNode `qnode(angles, weights, task_angles=None)` for `spec`.
 
-    `angles` (N, Q) evaluates all N rows in one call (parameter broadcasting). With a
+    `device=None` picks `default_device(shots)`: the fast exact `qattn.torch` for exact
+    runs, `default.qubit` with shots. `angles` (N, Q) evaluates all N rows in one call
+    (parameter broadcasting). With a
     shift-rule gradient (or "best" resolving to one, e.g. with shots) the QNode is wrapped
     in `broadcast_expand`, so hardware gradients work on batches. With a `guard`
     (`circuits.hardware.ExecutionGuard`) every call is counted and budget-checked first;
@@ -27,6 +29,7 @@ def build_qnode(spec: CircuitSpec, device: str = "default.qubit", shots: int | N
     """
     if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise ValueError(f"shots must be None (exact) or a positive int; got {shots!r}")
+    device = default_device(shots) if device is None else device
     if device == "qiskit.estimator":
         from circuits.hardware.execution import native_qnode
 

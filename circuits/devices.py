@@ -22,6 +22,14 @@ PLUGIN_PACKAGES = {
 }
 
 
+FAST_DEVICE = "qattn.torch"  # the library's exact batched torch simulator (circuits.torch_device)
+
+
+def default_device(shots: int | None = None) -> str:
+    """The device used when none is named: the fast exact path, or `default.qubit` with shots."""
+    return FAST_DEVICE if shots is None and FAST_DEVICE in available_devices() else "default.qubit"
+
+
 def available_devices() -> list[str]:
     """Names of every installed PennyLane device (the `pennylane.plugins` entry points)."""
     return sorted({ep.name for ep in entry_points(group="pennylane.plugins")})

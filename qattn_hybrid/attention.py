@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select
+from circuits import CircuitSpec, build_qnode, default_device, expectations, init_parameters, select
 from circuits.hardware import dedup_expectations
 
 
@@ -92,10 +92,12 @@ class QuantumAttention(nn.Module):
 
     def __init__(self, d_model: int, n_tasks: int, n_qubits: int = 4, n_layers: int = 2,
                  n_heads: int = 1, ansatz: str = "hardware_efficient",
-                 conditioning: str = "per_task_weights", device: str = "default.qubit",
+                 conditioning: str = "per_task_weights", device: str | None = None,
                  shots: int | None = None, diff_method: str = "best", rotation: str = "Y",
                  reupload: bool = False, readout: str = "z", device_options: dict | None = None,
                  dedup: bool | None = None, guard=None):
+        # device: a PennyLane device name; None = the fast exact "qattn.torch" (default.qubit
+        #   with shots), see circuits.default_device.
         # dedup: evaluate identical (angles, task) rows once (default: on when shots is set);
         # guard: a circuits.hardware.ExecutionGuard (budget, dry run, retries, result cache).
         super().__init__()
@@ -108,7 +110,8 @@ class QuantumAttention(nn.Module):
                                 rotation=rotation, reupload=reupload, ansatz=ansatz,
                                 conditioning=conditioning, readout=readout)
         self.d_model, self.n_heads = d_model, n_heads
-        self.device_name, self.shots, self.diff_method = device, shots, diff_method
+        self.device_name = default_device(shots) if device is None else device
+        self.shots, self.diff_method = shots, diff_method
         self.device_options = dict(device_options or {})
         self.dedup = shots is not None if dedup is None else bool(dedup)
         self.guard = guard

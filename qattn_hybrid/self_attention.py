@@ -31,7 +31,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from circuits import (CircuitSpec, available_devices, build_qnode, expectations, init_parameters,
+from circuits import (CircuitSpec, build_qnode, default_device, expectations, init_parameters,
                       select)
 from qattn_hybrid.attention import AttentionOutput, check_inputs
 
@@ -41,11 +41,9 @@ __all__ = [
     "QuantumSelfAttention",
     "SelfAttentionOutput",
     "SelfAttentionPooling",
-    "default_device",
 ]
 
 ROLES = ("query", "key", "value")  # circuit index c = role * n_heads + head
-FAST_DEVICE = "qattn.torch"  # the library's exact fast path, used by default when installed
 Score = Literal["gaussian", "dot"]
 Batching = Literal["stacked", "per_circuit"]
 
@@ -53,11 +51,6 @@ Batching = Literal["stacked", "per_circuit"]
 class SelfAttentionOutput(NamedTuple):
     out: torch.Tensor  # (B, T, D): 0 on padded query positions
     weights: torch.Tensor  # (B, H, T, T): rows sum to 1 for real queries; 0 on masked keys
-
-
-def default_device(shots: int | None = None) -> str:
-    """The fast exact device when exact and installed, else `default.qubit`."""
-    return FAST_DEVICE if shots is None and FAST_DEVICE in available_devices() else "default.qubit"
 
 
 def _check_positive(name: str, value) -> None:

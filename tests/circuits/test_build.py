@@ -10,56 +10,57 @@ from circuits import (CircuitSpec, build_qnode, draw, expectations, init_paramet
 DT = torch.float64
 
 
-def run(spec, angles, **args):
-    return expectations(build_qnode(spec), angles, args)
+def run(spec, angles, device=None, **args):
+    return expectations(build_qnode(spec, device=device), angles, args)
 
 
+@pytest.mark.parametrize("device", ["default.qubit", "qattn.torch"])
 class TestHandWorked:
-    """Expectation values worked out on paper (Bloch-vector rotations)."""
+    """Expectation values worked out on paper (Bloch-vector rotations), on both simulators."""
 
-    def test_one_qubit_y_embedding(self):
+    def test_one_qubit_y_embedding(self, device):
         spec = CircuitSpec(n_qubits=1, n_layers=1)
         a, w = torch.tensor([[0.3], [1.9]], dtype=DT), torch.tensor([[[0.7, 2.1]]], dtype=DT)
         expected = torch.cos(a[:, 0] + 0.7)  # RZ leaves ⟨Z⟩ alone; RY angles add
-        assert torch.allclose(run(spec, a, weights=w)[:, 0], expected, atol=1e-12)
+        assert torch.allclose(run(spec, a, device, weights=w)[:, 0], expected, atol=1e-12)
 
-    def test_one_qubit_x_embedding(self):
+    def test_one_qubit_x_embedding(self, device):
         spec = CircuitSpec(n_qubits=1, n_layers=1, rotation="X")
         a, w = torch.tensor([[0.3], [-1.2]], dtype=DT), torch.tensor([[[0.7, 2.1]]], dtype=DT)
         expected = torch.cos(a[:, 0]) * math.cos(0.7)
-        assert torch.allclose(run(spec, a, weights=w)[:, 0], expected, atol=1e-12)
+        assert torch.allclose(run(spec, a, device, weights=w)[:, 0], expected, atol=1e-12)
 
-    def test_one_qubit_z_embedding_starts_in_plus(self):
+    def test_one_qubit_z_embedding_starts_in_plus(self, device):
         spec = CircuitSpec(n_qubits=1, n_layers=1, rotation="Z")
         a, w = torch.tensor([[0.3], [2.5]], dtype=DT), torch.tensor([[[0.7, 2.1]]], dtype=DT)
         expected = -torch.cos(a[:, 0]) * math.sin(0.7)
-        assert torch.allclose(run(spec, a, weights=w)[:, 0], expected, atol=1e-12)
+        assert torch.allclose(run(spec, a, device, weights=w)[:, 0], expected, atol=1e-12)
 
-    def test_one_qubit_task_rotation(self):
+    def test_one_qubit_task_rotation(self, device):
         spec = CircuitSpec(n_qubits=1, n_layers=1, conditioning="task_rotations")
         a = torch.tensor([[0.3], [1.1]], dtype=DT)
         w, t = torch.tensor([[[0.7, 2.1]]], dtype=DT), torch.tensor([[0.4]], dtype=DT)
         x, z = torch.sin(a[:, 0]), torch.cos(a[:, 0])  # after RY(a); RX(t) then RY(w)
         expected = -x * math.sin(0.7) + z * math.cos(0.4) * math.cos(0.7)
-        out = run(spec, a, weights=w, task_angles=t)[:, 0]
+        out = run(spec, a, device, weights=w, task_angles=t)[:, 0]
         assert torch.allclose(out, expected, atol=1e-12)
 
-    def test_two_qubits_cnot_and_zz(self):
+    def test_two_qubits_cnot_and_zz(self, device):
         spec = CircuitSpec(n_qubits=2, n_layers=1, readout="z_zz")
         a = torch.tensor([[0.3, -0.8], [1.4, 0.2]], dtype=DT)
         w = torch.tensor([[[0.5, 1.0], [-0.9, 0.3]]], dtype=DT)
         c0, c1 = torch.cos(a[:, 0] + 0.5), torch.cos(a[:, 1] - 0.9)
         # CNOT(0,1) maps Z0 -> Z0, Z1 -> Z0 Z1 and Z0 Z1 -> Z1.
         expected = torch.stack([c0, c0 * c1, c1], dim=-1)
-        assert torch.allclose(run(spec, a, weights=w), expected, atol=1e-12)
+        assert torch.allclose(run(spec, a, device, weights=w), expected, atol=1e-12)
 
-    def test_no_entanglement_is_a_product(self):
+    def test_no_entanglement_is_a_product(self, device):
         spec = CircuitSpec(n_qubits=2, n_layers=1, ansatz="no_entanglement", readout="z_zz")
         a = torch.tensor([[0.3, -0.8]], dtype=DT)
         w = torch.tensor([[[0.5, 1.0], [-0.9, 0.3]]], dtype=DT)
         c0, c1 = math.cos(0.3 + 0.5), math.cos(-0.8 - 0.9)
         expected = torch.tensor([[c0, c1, c0 * c1]], dtype=DT)
-        assert torch.allclose(run(spec, a, weights=w), expected, atol=1e-12)
+        assert torch.allclose(run(spec, a, device, weights=w), expected, atol=1e-12)
 
 
 class TestTemplates:

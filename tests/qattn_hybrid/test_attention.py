@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from circuits import expectations, select
+from circuits import build_qnode, expectations, select
 from qattn_hybrid import AttentionOutput, QuantumAttention
 
 DT = torch.float64
@@ -28,21 +28,23 @@ def batch():
 
 
 class TestParity:
+    @pytest.mark.parametrize("device", ["default.qubit", None])  # None: the fast path
     @pytest.mark.parametrize("conditioning", ["per_task_weights", "task_rotations"])
     @pytest.mark.parametrize("readout", ["z", "z_zz"])
-    def test_scores_equal_per_token_loop(self, batch, conditioning, readout):
-        layer = make_layer(conditioning=conditioning, readout=readout)
+    def test_scores_equal_per_token_loop(self, batch, device, conditioning, readout):
+        layer = make_layer(conditioning=conditioning, readout=readout, device=device)
         x, mask = batch
         tasks = torch.tensor([2, 0])
         scores = layer.scores(x, tasks, mask)
         params = dict(layer.circuit.items())
+        reference = build_qnode(layer.spec, device="default.qubit")
         for b in range(2):
             for t in range(4):
                 if not mask[b, t]:
                     assert scores[b, :, t].eq(float("-inf")).all()
                     continue
                 angle = math.pi * torch.tanh(x[b, t] @ layer.to_angles.weight.T + layer.to_angles.bias)
-                z = expectations(layer.qnode, angle[None], select(layer.spec, params, int(tasks[b])))
+                z = expectations(reference, angle[None], select(layer.spec, params, int(tasks[b])))
                 expected = z[0] @ layer.readout.weight.T + layer.readout.bias
                 assert torch.allclose(scores[b, :, t], expected, atol=1e-10, rtol=0)
 
@@ -119,19 +121,24 @@ class TestTasks:
 
 
 class TestExecution:
-    def test_one_device_batch_per_forward(self, batch):
-        layer = make_layer()
+    def test_default_is_the_fast_exact_path(self):
+        assert make_layer().device_name == "qattn.torch"
+        assert make_layer(shots=100).device_name == "default.qubit"
+
+    @pytest.mark.parametrize("device", ["default.qubit", "qattn.torch"])
+    def test_one_device_batch_per_forward(self, batch, device):
+        layer = make_layer(device=device)
         x, mask = batch
         with qml.Tracker(layer.qnode.device) as tracker:
             layer(x, torch.tensor([0, 2]), mask)
         assert tracker.totals["batches"] == 1
         assert tracker.totals["simulations"] == 1  # one broadcast tape for all tokens
-        assert tracker.totals["executions"] == 7  # default.qubit counts the 7 real tokens
+        assert tracker.totals["executions"] == 7  # one per real token of the broadcast
 
     def test_lightning_matches_default_qubit(self, batch):
         pytest.importorskip("pennylane_lightning")
         x, mask = batch
-        reference = make_layer()(x, torch.tensor([0, 2]), mask)
+        reference = make_layer(device="default.qubit")(x, torch.tensor([0, 2]), mask)
         layer = make_layer(device="lightning.qubit")  # same seed, same parameters
         previous = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)  # lightning answers in torch's default dtype

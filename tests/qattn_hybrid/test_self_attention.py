@@ -8,13 +8,12 @@ import pickle
 import pytest
 import torch
 
-from circuits import available_devices, select
+from circuits import available_devices, default_device, select
 from qattn_hybrid.self_attention import (
     ClassicalSelfAttention,
     QuantumEncoderLayer,
     QuantumSelfAttention,
     SelfAttentionPooling,
-    default_device,
 )
 
 D, K = 6, 2  # d_model, tasks
