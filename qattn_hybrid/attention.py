@@ -83,7 +83,52 @@ def _check_task_id(task_id, batch: int, n_tasks: int) -> int | torch.Tensor:
     return task_id.long()
 
 
-class QuantumAttention(nn.Module):
+def pool(scores: torch.Tensor, values: torch.Tensor) -> AttentionOutput:
+    """Softmax of `scores` (B, H, T) over T; head h pools its D/H slice of `values` (B, T, D)."""
+    weights = torch.softmax(scores, dim=-1)  # (B, H, T); exactly 0 where scores are -inf
+    B, T, D = values.shape
+    heads = values.view(B, T, scores.shape[1], -1).transpose(1, 2)  # (B, H, T, D/H)
+    pooled = (weights.unsqueeze(-1) * heads).sum(dim=2)  # (B, H, D/H)
+    return AttentionOutput(pooled.reshape(B, D), weights)
+
+
+class CircuitDevice:
+    """Mixin for layers that run `self.spec` on a device: settings, and a QNode built once.
+
+    The QNode is dropped when the layer is pickled or deep-copied (QNodes and devices do not
+    pickle reliably, PennyLane #2204) and rebuilt on first use.
+    """
+
+    def init_circuit_device(self, device: str | None, shots: int | None, diff_method: str,
+                            device_options: dict | None, guard=None) -> None:
+        self.device_name = default_device(shots) if device is None else device
+        self.shots, self.diff_method = shots, diff_method
+        self.device_options = dict(device_options or {})
+        self.guard = guard
+        self._qnode = self._build_qnode()  # fail early on a bad device name or shots
+
+    def _build_qnode(self):
+        return build_qnode(self.spec, device=self.device_name, shots=self.shots,
+                           diff_method=self.diff_method, device_options=self.device_options,
+                           guard=self.guard)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_qnode"] = None
+        return state
+
+    @property
+    def qnode(self):
+        if self._qnode is None:
+            self._qnode = self._build_qnode()
+        return self._qnode
+
+    def set_guard(self, guard) -> None:
+        """Send every later circuit through `guard` (budget, dry run, retries, result cache)."""
+        self.guard, self._qnode = guard, None  # the QNode is rebuilt, guarded, on next use
+
+
+class QuantumAttention(CircuitDevice, nn.Module):
     """Attention pooling whose token scores are expectation values of a task-conditioned circuit.
 
     forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
@@ -110,12 +155,8 @@ class QuantumAttention(nn.Module):
                                 rotation=rotation, reupload=reupload, ansatz=ansatz,
                                 conditioning=conditioning, readout=readout)
         self.d_model, self.n_heads = d_model, n_heads
-        self.device_name = default_device(shots) if device is None else device
-        self.shots, self.diff_method = shots, diff_method
-        self.device_options = dict(device_options or {})
         self.dedup = shots is not None if dedup is None else bool(dedup)
-        self.guard = guard
-        self._qnode = self._build_qnode()  # fail early on a bad device name or shots
+        self.init_circuit_device(device, shots, diff_method, device_options, guard)
 
         self.to_angles = nn.Linear(d_model, n_qubits)  # features -> angles before the squash
         self.circuit = nn.ParameterDict(
@@ -127,27 +168,6 @@ class QuantumAttention(nn.Module):
     @property
     def n_tasks(self) -> int:
         return self.spec.n_tasks
-
-    def _build_qnode(self):
-        return build_qnode(self.spec, device=self.device_name, shots=self.shots,
-                           diff_method=self.diff_method, device_options=self.device_options,
-                           guard=self.guard)
-
-    def __getstate__(self):
-        # QNodes and devices do not pickle reliably (PennyLane #2204): rebuild on load.
-        state = self.__dict__.copy()
-        state["_qnode"] = None
-        return state
-
-    @property
-    def qnode(self):
-        if self._qnode is None:
-            self._qnode = self._build_qnode()
-        return self._qnode
-
-    def set_guard(self, guard) -> None:
-        """Send every later circuit through `guard` (budget, dry run, retries, result cache)."""
-        self.guard, self._qnode = guard, None  # the QNode is rebuilt, guarded, on next use
 
     def angles(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> (B, T, Q) rotation angles in (-π, π)."""
@@ -177,11 +197,8 @@ class QuantumAttention(nn.Module):
         return scores
 
     def forward(self, x: torch.Tensor, task_id, mask=None) -> AttentionOutput:
-        weights = torch.softmax(self.scores(x, task_id, mask), dim=-1)  # (B, H, T), x checked
-        B, T, D = x.shape
-        values = self.value(x).view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2)
-        pooled = (weights.unsqueeze(-1) * values).sum(dim=2)  # (B, H, D/H)
-        return AttentionOutput(pooled.reshape(B, D), weights)
+        scores = self.scores(x, task_id, mask)  # (B, H, T); checks the inputs first
+        return pool(scores, self.value(x))
 
     def extra_repr(self) -> str:
         s = self.spec

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from qattn_hybrid.attention import AttentionOutput, check_inputs
+from qattn_hybrid.attention import AttentionOutput, check_inputs, pool
 
 __all__ = ["ClassicalAttention", "count_parameters", "matched_hidden"]
 
@@ -68,11 +68,8 @@ class ClassicalAttention(nn.Module):
         return scores
 
     def forward(self, x: torch.Tensor, task_id, mask=None) -> AttentionOutput:
-        weights = torch.softmax(self.scores(x, task_id, mask), dim=-1)  # (B, H, T), x checked
-        B, T, D = x.shape
-        values = self.value(x).view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2)
-        pooled = (weights.unsqueeze(-1) * values).sum(dim=2)  # (B, H, D/H)
-        return AttentionOutput(pooled.reshape(B, D), weights)
+        scores = self.scores(x, task_id, mask)  # (B, H, T); checks the inputs first
+        return pool(scores, self.value(x))
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, n_tasks={self.n_tasks}, n_heads={self.n_heads}, "

@@ -31,9 +31,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from circuits import (CircuitSpec, build_qnode, default_device, expectations, init_parameters,
-                      select)
-from qattn_hybrid.attention import AttentionOutput, check_inputs
+from circuits import CircuitSpec, expectations, init_parameters, select
+from qattn_hybrid.attention import AttentionOutput, CircuitDevice, check_inputs
 
 __all__ = [
     "ClassicalSelfAttention",
@@ -137,7 +136,7 @@ def _row_tasks(tasks, keep: torch.Tensor):
 
 
 # ----------------------------------------------------------------------------- quantum
-class QuantumSelfAttention(_SelfAttention):
+class QuantumSelfAttention(CircuitDevice, _SelfAttention):
     """Self-attention whose queries, keys and values are expectation values of circuits.
 
     forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
@@ -161,10 +160,7 @@ class QuantumSelfAttention(_SelfAttention):
         super().__init__(d_model, n_tasks, n_heads, spec.n_outputs, score, causal)
         _check_choice("batching", batching, ("stacked", "per_circuit"))
         self.spec, self.batching = spec, batching
-        self.device_name = default_device(shots) if device is None else device
-        self.shots, self.diff_method = shots, diff_method
-        self.device_options = dict(device_options or {})
-        self._qnode = self._build_qnode()  # fail early on a bad device name or shots
+        self.init_circuit_device(device, shots, diff_method, device_options)
 
         n_circuits = len(ROLES) * n_heads
         self.to_angles = nn.Linear(d_model, n_circuits * n_qubits)
@@ -176,22 +172,6 @@ class QuantumSelfAttention(_SelfAttention):
     @property
     def n_tasks(self) -> int:
         return self.spec.n_tasks
-
-    def _build_qnode(self):
-        return build_qnode(self.spec, device=self.device_name, shots=self.shots,
-                           diff_method=self.diff_method, device_options=self.device_options)
-
-    def __getstate__(self):
-        # QNodes and devices do not pickle reliably (PennyLane #2204): rebuild on load.
-        state = self.__dict__.copy()
-        state["_qnode"] = None
-        return state
-
-    @property
-    def qnode(self):
-        if self._qnode is None:
-            self._qnode = self._build_qnode()
-        return self._qnode
 
     def angles(self, x: torch.Tensor) -> torch.Tensor:
         """(..., D) -> (..., 3·H, Q) rotation angles in (-π, π), one set per circuit."""
