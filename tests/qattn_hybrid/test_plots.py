@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qattn_hybrid.config import ModelConfig
-from qattn_hybrid.model import MultiTaskModel, TaskInfo
-from qattn_hybrid.plots import attention_map, plot_attention, plot_training_curves, read_metrics
+pytest.importorskip("matplotlib", reason="plots need the plots extra (matplotlib)")
+
+from qattn_hybrid.config import ModelConfig  # noqa: E402
+from qattn_hybrid.model import MultiTaskModel, TaskInfo  # noqa: E402
+from qattn_hybrid.plots import attention_map, plot_attention, plot_training_curves, read_metrics  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRICS = """epoch,split,task,metric,value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import pytest
@@ -66,7 +67,9 @@ class TestWholePath:
         result = trainer.fit()
         assert result.stopped_early and len(result.history) < 6
 
-    @pytest.mark.parametrize("method", ["uncertainty", "dwa", "gradnorm", "upgrad"])
+    @pytest.mark.parametrize("method", ["uncertainty", "dwa", "gradnorm", pytest.param(
+        "upgrad", marks=pytest.mark.skipif(importlib.util.find_spec("torchjd") is None,
+                                           reason="needs the mtl extra (torchjd)"))])
     def test_weightings_with_several_tasks_per_step(self, config_dict, make_encoder, method):
         trainer = make_trainer(config_dict, make_encoder, weighting={"method": method},
                                training={"epochs": 1, "tasks_per_step": 2})
