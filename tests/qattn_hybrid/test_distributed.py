@@ -89,8 +89,24 @@ def worker(out_dir: Path) -> None:
             model = make_model(device, SEED + ctx.rank)
             train(qdist.wrap(model, ctx), rows)
             torch.save(model.state_dict(), out_dir / f"{device}-rank{ctx.rank}.pt")
+        torch.save(collectives(ctx.rank), out_dir / f"collectives-rank{ctx.rank}.pt")
     finally:
         qdist.teardown()
+
+
+def collectives(rank: int) -> dict:
+    """Each helper on rank-dependent inputs (ranks 0 and 1)."""
+    with_grad, without = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(2))
+    with_grad.grad = torch.full((3,), rank + 1.0)
+    qdist.average_grads([with_grad, without])
+    module = nn.Module()
+    module.register_buffer("running", torch.tensor([float(rank)]))
+    module.register_buffer("count", torch.tensor([rank]))
+    qdist.average_buffers(module)
+    return {"grad": with_grad.grad, "no_grad": without.grad, "running": module.running,
+            "count": module.count, "sums": qdist.all_reduce_sums({"a": rank + 1, "b": 0.5}),
+            "gathered": qdist.gather_cat(torch.arange(rank + 1)),  # 1 row, then 2
+            "broadcast": qdist.broadcast_object({"from": rank})}
 
 
 def free_port() -> int:
@@ -124,7 +140,18 @@ def ddp_states(tmp_path_factory):
                 p.wait()
     for r, (p, log) in enumerate(zip(procs, logs)):
         assert p.returncode == 0, f"rank {r} failed:\n{log[-3000:]}"
-    return {d: [torch.load(out / f"{d}-rank{r}.pt") for r in range(WORLD)] for d in DEVICES}
+    names = [*DEVICES, "collectives"]
+    return {d: [torch.load(out / f"{d}-rank{r}.pt") for r in range(WORLD)] for d in names}
+
+
+def test_collective_helpers_on_two_ranks(ddp_states):
+    for got in ddp_states["collectives"]:
+        assert torch.equal(got["grad"], torch.full((3,), 1.5)) and got["no_grad"] is None
+        assert torch.equal(got["running"], torch.tensor([0.5]))
+        assert got["sums"] == {"a": 3.0, "b": 1.0}
+        assert torch.equal(got["gathered"], torch.tensor([0, 0, 1]))
+        assert got["broadcast"] == {"from": 0}
+    assert [int(got["count"]) for got in ddp_states["collectives"]] == [0, 1]  # ints untouched
 
 
 @pytest.mark.parametrize("device", DEVICES)
