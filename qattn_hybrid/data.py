@@ -1,4 +1,4 @@
-"""Text-classification tasks from configuration, the bundled data, and task samplers.
+"""Text-classification tasks from configuration, and the bundled data.
 
 A task is described by configuration alone (:class:`TaskSpec`): a JSONL or CSV file, the text
 field, the label field, the task type and the split values. :func:`load_task` reads it into a
@@ -9,19 +9,7 @@ Built-in presets on the bundled data (``qattn_hybrid/datasets``, see its README)
 ``clinc_intent`` (151-way), ``clinc_domain`` (11-way), ``clinc_oos`` (binary) and
 ``fin_sentiment`` (3-way, test held out from train by a seeded hash of the text).
 
-Multi-task training draws one task per step with a :class:`TaskSampler` from
-:data:`SAMPLERS` (``proportional``, ``temperature``, ``round_robin``)::
-
-    tasks = load_tasks(["clinc_intent", "fin_sentiment"])
-    sampler = make_sampler("temperature", {n: len(t.train) for n, t in tasks.items()},
-                           batch_size=32, seed=0, temperature=2.0)
-    for epoch in range(3):
-        for task, idx in sampler:            # idx: LongTensor (B,) into tasks[task].train
-            texts, labels = tasks[task].train.batch(idx)
-
-Every sampler is seeded, resumable (``state_dict()`` / ``load_state_dict()``, mid-epoch too) and
-DDP-aware: with ``rank`` / ``world_size`` each rank draws from a disjoint shard of every task while
-all ranks follow the same task order.
+Which task each training step draws is :mod:`qattn_hybrid.sampling`'s job.
 """
 
 from __future__ import annotations
@@ -30,30 +18,23 @@ import csv
 import dataclasses
 import hashlib
 import json
-import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
 __all__ = [
     "DATASETS_DIR",
     "PRESETS",
-    "SAMPLERS",
-    "ProportionalSampler",
-    "RoundRobinSampler",
     "TaskData",
-    "TaskSampler",
     "TaskSpec",
     "TaskSplit",
-    "TemperatureSampler",
     "get_preset",
     "load_task",
     "load_tasks",
-    "make_sampler",
     "resolve_data_file",
 ]
 
@@ -84,7 +65,9 @@ class TaskSpec:
         default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
     )
     label_map: Mapping[str, str] | None = None  # raw label -> label; key "*" maps any other raw
-    max_examples: int | None = None  # keep at most this many rows per split (seeded subset)
+    # at most this many rows per split: a seeded subset in file order; for classification
+    # stratified by label (one row of every label while it fits, the rest proportional)
+    max_examples: int | None = None
     test_from_train: float = 0.0  # fraction of train rows held out as test (hash of the text)
     seed: int = 0  # seed of the max_examples subset
 
@@ -310,7 +293,7 @@ def _split_rows(
             f"{spec.split_field}={spec.split_values.get('train')!r} in {path}"
         )
     if spec.max_examples is not None:
-        out = {s: _subset(r, spec.max_examples, spec.seed) for s, r in out.items()}
+        out = _limit(spec, out)
     return out
 
 
@@ -350,12 +333,59 @@ def _hold_out(spec: TaskSpec, rows: list) -> tuple[list, list]:
     return train, test
 
 
+def _limit(spec: TaskSpec, out: dict[str, list]) -> dict[str, list]:
+    """Every split cut to max_examples rows; other splits lose the labels train's subset lost."""
+    n, seed = spec.max_examples, spec.seed
+    if spec.task_type == "regression":
+        return {s: _subset(r, n, seed) for s, r in out.items()}
+    train = _stratified_subset(out["train"], n, seed)
+    lost = {lab for _, lab in out["train"]} - {lab for _, lab in train}  # only when n < labels
+    cut = {s: _stratified_subset([r for r in rows if r[1] not in lost], n, seed)
+           for s, rows in out.items() if s != "train"}
+    return {s: train if s == "train" else cut[s] for s in out if s == "train" or cut[s]}
+
+
 def _subset(rows: list, n: int, seed: int) -> list:
     if len(rows) <= n:
         return rows
     g = torch.Generator().manual_seed(seed)
     keep = torch.randperm(len(rows), generator=g)[:n].sort().values.tolist()
     return [rows[i] for i in keep]  # file order kept
+
+
+def _stratified_subset(rows: list, n: int, seed: int) -> list:
+    """At most n (text, label) rows, a seeded random choice within each label, in file order."""
+    if len(rows) <= n:
+        return rows
+    by_label: dict[str, list[int]] = {}
+    for i, (_, label) in enumerate(rows):
+        by_label.setdefault(label, []).append(i)
+    g = torch.Generator().manual_seed(seed)
+    take = _allocate({lab: len(idx) for lab, idx in sorted(by_label.items())}, n, g)
+    keep = []
+    for label, k in take.items():
+        idx = by_label[label]
+        keep += [idx[j] for j in torch.randperm(len(idx), generator=g)[:k].tolist()]
+    return [rows[i] for i in sorted(keep)]
+
+
+def _allocate(counts: dict[str, int], n: int, g: torch.Generator) -> dict[str, int]:
+    """Rows per label, summing to n < sum(counts): one each, the rest by largest remainder.
+
+    With n < len(counts) only the n most frequent labels get their one row. Ties (equal counts,
+    equal remainders) are broken by the generator, so the seed decides them.
+    """
+    labels = list(counts)
+    tie = dict(zip(labels, torch.randperm(len(labels), generator=g).tolist()))
+    if n < len(labels):
+        return {lab: 1 for lab in sorted(labels, key=lambda lab: (-counts[lab], tie[lab]))[:n]}
+    spare, total = n - len(labels), sum(counts.values()) - len(labels)  # spare < total
+    share = {lab: divmod(spare * (counts[lab] - 1), total) for lab in labels}  # exact
+    take = {lab: 1 + q for lab, (q, _) in share.items()}
+    left = n - sum(take.values())  # < len(labels); goes to the largest remainders (all > 0)
+    for lab in sorted(labels, key=lambda lab: (-share[lab][1], tie[lab]))[:left]:
+        take[lab] += 1
+    return take
 
 
 def _classification_split(
@@ -391,207 +421,3 @@ def _is_number(y: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-# --------------------------------------------------------------------------- task samplers
-class TaskSampler:
-    """Yields ``(task_name, indices)`` per step: which task to train and which of its rows.
-
-    ``sizes`` maps task name -> number of train rows (its order is the task order). Each task has
-    its own index stream: a seeded permutation of its rows, sharded across ranks (rank r takes
-    positions r, r + world_size, ...; the rows left over when the size is not a multiple of
-    world_size are skipped that pass), consumed ``batch_size`` at a time, reshuffled when spent.
-    Subclasses only choose the task order of an epoch (:meth:`task_order`), from a generator seeded
-    by (seed, epoch) and never by rank, so every rank trains the same task at the same step.
-
-    ``steps_per_epoch`` defaults to sum over tasks of ceil(rows per rank / batch_size): the steps
-    a proportional sampler needs to show every row about once.
-    """
-
-    name: ClassVar[str] = ""
-
-    def __init__(
-        self,
-        sizes: Mapping[str, int],
-        batch_size: int,
-        *,
-        seed: int = 0,
-        steps_per_epoch: int | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        _check_sampler_args(sizes, batch_size, steps_per_epoch, rank, world_size)
-        self.sizes = {str(k): int(v) for k, v in sizes.items()}
-        self.tasks = list(self.sizes)
-        self.batch_size, self.seed = batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        per_rank = [n // world_size for n in self.sizes.values()]
-        self.steps_per_epoch = steps_per_epoch or sum(math.ceil(n / batch_size) for n in per_rank)
-        self.epoch, self.step = 0, 0  # position: next step to yield
-        self._cursor = {t: (0, 0) for t in self.tasks}  # task -> (pass, offset) in its stream
-        self._shards: dict[str, tuple[int, torch.Tensor]] = {}  # task -> (pass, shard) cache
-
-    def probabilities(self) -> dict[str, float]:
-        """Probability of drawing each task at a step (uniform for round-robin)."""
-        raise NotImplementedError
-
-    def task_order(self, epoch: int) -> list[int]:
-        """Task index of every step of ``epoch``; the same on every rank."""
-        p = torch.tensor(list(self.probabilities().values()), dtype=torch.float64)
-        g = torch.Generator().manual_seed(_mix(self.seed, epoch, -1))
-        return torch.multinomial(p, self.steps_per_epoch, replacement=True, generator=g).tolist()
-
-    def __len__(self) -> int:
-        return self.steps_per_epoch
-
-    def __iter__(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """The rest of the current epoch; the next ``iter()`` starts the next epoch."""
-        order = self.task_order(self.epoch)
-        while self.step < self.steps_per_epoch:
-            task = self.tasks[order[self.step]]
-            indices = self._take(task)
-            self.step += 1
-            yield task, indices
-        self.epoch, self.step = self.epoch + 1, 0
-
-    def _shard(self, task: str, pass_: int) -> torch.Tensor:
-        cached = self._shards.get(task)
-        if cached is not None and cached[0] == pass_:
-            return cached[1]
-        g = torch.Generator().manual_seed(_mix(self.seed, self.tasks.index(task), pass_))
-        perm = torch.randperm(self.sizes[task], generator=g)  # same on every rank
-        usable = (self.sizes[task] // self.world_size) * self.world_size
-        shard = perm[:usable][self.rank :: self.world_size]
-        self._shards[task] = (pass_, shard)
-        return shard
-
-    def _take(self, task: str) -> torch.Tensor:
-        pass_, offset = self._cursor[task]
-        parts, need = [], self.batch_size
-        while need > 0:
-            shard = self._shard(task, pass_)
-            chunk = shard[offset : offset + need]
-            parts.append(chunk)
-            need -= len(chunk)
-            offset += len(chunk)
-            if offset >= len(shard):
-                pass_, offset = pass_ + 1, 0
-        self._cursor[task] = (pass_, offset)
-        return torch.cat(parts)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly where this sampler is (plain JSON types)."""
-        return {
-            "name": self.name,
-            "sizes": dict(self.sizes),
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "world_size": self.world_size,
-            "steps_per_epoch": self.steps_per_epoch,
-            "epoch": self.epoch,
-            "step": self.step,
-            "cursor": {t: list(c) for t, c in self._cursor.items()},
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue from a :meth:`state_dict` of a sampler built the same way (rank may differ)."""
-        for key in ("name", "sizes", "batch_size", "seed", "world_size", "steps_per_epoch"):
-            mine = self.state_dict()[key]
-            theirs = state.get(key)
-            if theirs != mine:
-                raise ValueError(
-                    f"Sampler state {key} must match this sampler's ({mine!r}); got {theirs!r}"
-                )
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self._cursor = {t: (int(p), int(o)) for t, (p, o) in state["cursor"].items()}
-
-
-def _mix(*numbers: int) -> int:
-    """A 63-bit seed from several integers (stable across runs and machines)."""
-    digest = hashlib.sha256(",".join(map(str, numbers)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def _check_sampler_args(sizes, batch_size, steps_per_epoch, rank, world_size) -> None:
-    if not sizes:
-        raise ValueError("sizes must name at least one task; got an empty mapping")
-    if not (isinstance(world_size, int) and world_size >= 1):
-        raise ValueError(f"world_size must be an int >= 1; got {world_size!r}")
-    if not (isinstance(rank, int) and 0 <= rank < world_size):
-        raise ValueError(f"rank must be an int in [0, {world_size}); got {rank!r}")
-    for task, n in sizes.items():
-        if not (isinstance(n, int) and n >= world_size):
-            raise ValueError(
-                f"Task {task!r}: size must be an int >= world_size ({world_size}); got {n!r}"
-            )
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
-    if steps_per_epoch is not None and not (
-        isinstance(steps_per_epoch, int) and steps_per_epoch >= 1
-    ):
-        raise ValueError(f"steps_per_epoch must be an int >= 1 or None; got {steps_per_epoch!r}")
-
-
-class ProportionalSampler(TaskSampler):
-    """Draw a task with probability proportional to its number of rows."""
-
-    name = "proportional"
-
-    def probabilities(self) -> dict[str, float]:
-        total = sum(self.sizes.values())
-        return {t: n / total for t, n in self.sizes.items()}
-
-
-class TemperatureSampler(TaskSampler):
-    """Draw a task with probability proportional to n^(1/T) (T=1: proportional; T->inf: uniform)."""
-
-    name = "temperature"
-
-    def __init__(self, sizes: Mapping[str, int], batch_size: int, *, temperature: float = 2.0,
-                 **kwargs: Any) -> None:
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"temperature must be a number > 0; got {temperature!r}")
-        super().__init__(sizes, batch_size, **kwargs)
-        self.temperature = float(temperature)
-
-    def probabilities(self) -> dict[str, float]:
-        w = {t: n ** (1.0 / self.temperature) for t, n in self.sizes.items()}
-        total = sum(w.values())
-        return {t: v / total for t, v in w.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "temperature": self.temperature}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("temperature") != self.temperature:
-            raise ValueError(
-                f"Sampler state temperature must match this sampler's ({self.temperature!r}); "
-                f"got {state.get('temperature')!r}"
-            )
-        super().load_state_dict(state)
-
-
-class RoundRobinSampler(TaskSampler):
-    """Tasks in turn, in the order of ``sizes``: t0, t1, ..., t0, t1, ... (no randomness)."""
-
-    name = "round_robin"
-
-    def probabilities(self) -> dict[str, float]:
-        return {t: 1.0 / len(self.tasks) for t in self.tasks}
-
-    def task_order(self, epoch: int) -> list[int]:
-        start = epoch * self.steps_per_epoch  # continue the cycle across epochs
-        return [(start + s) % len(self.tasks) for s in range(self.steps_per_epoch)]
-
-
-SAMPLERS: dict[str, type[TaskSampler]] = {
-    cls.name: cls for cls in (ProportionalSampler, TemperatureSampler, RoundRobinSampler)
-}
-
-
-def make_sampler(name: str, sizes: Mapping[str, int], batch_size: int,
-                 **kwargs: Any) -> TaskSampler:
-    """Build a sampler from :data:`SAMPLERS` by name (``temperature=`` for ``temperature``)."""
-    if name not in SAMPLERS:
-        raise KeyError(f"Unknown sampler {name!r}. Available: {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](sizes, batch_size, **kwargs)

@@ -18,12 +18,13 @@ Token features include the special tokens ([CLS], [SEP]); padding is masked out.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -74,7 +75,35 @@ def load_encoder(name_or_path: str | os.PathLike | None = None, config=None, *, 
     config: an in-memory ``transformers.PretrainedConfig``: a model with random weights (seeded by
         torch's global RNG); then ``tokenizer`` (a tokenizer object or a local directory) is
         required, as a config carries no vocabulary.
+    Prints nothing: transformers' progress bars are off while it loads.
     """
+    with _no_progress_bars():
+        return _load_encoder(name_or_path, config, tokenizer)
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """transformers' tqdm bars ("Loading weights") off inside; the caller's settings after."""
+    from transformers.utils import logging as hf_logging
+
+    if hasattr(hf_logging, "set_tqdm_hook"):  # a hook we can put back: nothing else changes
+        previous = hf_logging.set_tqdm_hook(
+            lambda factory, args, kwargs: factory(*args, **{**kwargs, "disable": True}))
+        try:
+            yield
+        finally:
+            hf_logging.set_tqdm_hook(previous)
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()  # older transformers: the global switch
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_encoder(name_or_path, config, tokenizer):
     from transformers import AutoModel, AutoTokenizer
 
     if config is not None:

@@ -56,7 +56,7 @@ from torch import nn
 
 from qattn_hybrid import distributed
 from qattn_hybrid.config import Config
-from qattn_hybrid.data import TaskData, TaskSampler, load_tasks, make_sampler
+from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
 from qattn_hybrid.metrics import compute_metrics, task_metrics
 from qattn_hybrid.model import (
@@ -69,6 +69,7 @@ from qattn_hybrid.model import (
     read_safetensors,
     sha256_file,
 )
+from qattn_hybrid.sampling import TaskSampler, make_sampler
 from qattn_hybrid.weighting import JacobianWeighting, LossWeighting, make_weighting
 
 __all__ = ["TrainResult", "Trainer", "dist_info", "evaluate", "seed_everything"]

