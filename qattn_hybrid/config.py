@@ -193,7 +193,7 @@ class WeightingConfig:
 
 @dataclass
 class SamplingConfig:
-    """Which task each training step draws (see qattn_hybrid.data.SAMPLERS)."""
+    """Which task each training step draws (see qattn_hybrid.sampling.SAMPLERS)."""
 
     method: str = "temperature"  # proportional | temperature | round_robin
     temperature: float = 2.0  # p(task) ∝ n^(1/temperature), for method = "temperature"
