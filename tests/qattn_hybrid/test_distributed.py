@@ -2,14 +2,14 @@
 with exactly the weights of one process trained on the whole batch.
 
 The ranks are separate Python processes running this file as a script (``__main__`` below),
-joined through torchrun's environment variables and ``qattn_hybrid.distributed.setup``; every
-wait has a timeout, so a broken rank fails the test instead of hanging it.
+joined through a file store; the trainer runs under ``torchrun`` itself. Every wait has a
+timeout, so a broken rank fails the test instead of hanging it.
 """
 
+import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +81,12 @@ def train(model: nn.Module, rows: slice, steps: int = STEPS, lr: float = 0.5) ->
 def worker(out_dir: Path) -> None:
     """One rank: train every device's model on this rank's half, save its state dict."""
     torch.set_num_threads(1)
-    ctx = qdist.setup("cpu", timeout_s=60)
+    # A file store, not MASTER_PORT: no port to race other jobs for. setup() then adopts the
+    # group (its init from torchrun's environment is covered by the trainer test below).
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{out_dir / 'store'}", rank=int(os.environ["RANK"]),
+        world_size=int(os.environ["WORLD_SIZE"]), timeout=datetime.timedelta(seconds=60))
+    ctx = qdist.setup("cpu")
     try:
         half = len(global_batch()[0]) // ctx.world_size
         rows = slice(ctx.rank * half, (ctx.rank + 1) * half)
@@ -109,18 +114,11 @@ def collectives(rank: int) -> dict:
             "broadcast": qdist.broadcast_object({"from": rank})}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ddp_states(tmp_path_factory):
     """{device: [state dict of rank 0, of rank 1]} after a 2-rank gloo run."""
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()),
-           "WORLD_SIZE": str(WORLD), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "WORLD_SIZE": str(WORLD), "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen([sys.executable, __file__, str(out)],
                          env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
