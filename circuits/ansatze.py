@@ -12,14 +12,17 @@ from circuits.spec import Ansatz
 
 
 def rotations_shape(n_layers: int, n_qubits: int) -> tuple[int, ...]:
-    """(L, Q, 2): an RY and an RZ angle per wire per layer."""
+    """(L, Q, 2): an RY angle ([..., 0]) and an RZ angle ([..., 1]) per wire per layer."""
     return (n_layers, n_qubits, 2)
 
 
-def _ry_rz(weights, wires) -> None:
+def _rz_ry(weights, wires) -> None:
+    # RZ first, then RY: diagonal gates after the last RY (and CNOTs, which only permute basis
+    # states) cannot change a Z readout, so RY-then-RZ would leave the last layer's RZ
+    # angles with no effect on the output, and no gradient.
     for q, wire in enumerate(wires):
-        qml.RY(weights[..., q, 0], wires=wire)
         qml.RZ(weights[..., q, 1], wires=wire)
+        qml.RY(weights[..., q, 0], wires=wire)
 
 
 def cnot_ring(wires) -> None:
@@ -33,14 +36,14 @@ def cnot_ring(wires) -> None:
 
 
 def hardware_efficient_layer(weights, wires, layer: int) -> None:
-    """RY and RZ on every wire, then a CNOT ring."""
-    _ry_rz(weights, wires)
+    """RZ then RY on every wire, then a CNOT ring."""
+    _rz_ry(weights, wires)
     cnot_ring(wires)
 
 
 def no_entanglement_layer(weights, wires, layer: int) -> None:
-    """RY and RZ on every wire and nothing else: the product-state ablation."""
-    _ry_rz(weights, wires)
+    """RZ then RY on every wire and nothing else: the product-state ablation."""
+    _rz_ry(weights, wires)
 
 
 def strongly_entangling_shape(n_layers: int, n_qubits: int) -> tuple[int, ...]:

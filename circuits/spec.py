@@ -19,9 +19,9 @@ class Rotation(str, Enum):
 class Ansatz(str, Enum):
     """Variational block applied after the embedding, once per layer."""
 
-    HARDWARE_EFFICIENT = "hardware_efficient"  # RY, RZ on every wire, then a CNOT ring
+    HARDWARE_EFFICIENT = "hardware_efficient"  # RZ, RY on every wire, then a CNOT ring
     STRONGLY_ENTANGLING = "strongly_entangling"  # qml.StronglyEntanglingLayers
-    NO_ENTANGLEMENT = "no_entanglement"  # RY, RZ on every wire only: the ablation
+    NO_ENTANGLEMENT = "no_entanglement"  # RZ, RY on every wire only: the ablation
 
 
 class Conditioning(str, Enum):

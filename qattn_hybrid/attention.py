@@ -162,7 +162,8 @@ class QuantumAttention(CircuitDevice, nn.Module):
         self.circuit = nn.ParameterDict(
             {k: nn.Parameter(v) for k, v in init_parameters(self.spec).items()}
         )
-        self.readout = nn.Linear(self.spec.n_outputs, n_heads)  # ⟨Z⟩ -> one score per head
+        # ⟨Z⟩ -> one score per head; no bias: a softmax over tokens ignores a constant shift
+        self.readout = nn.Linear(self.spec.n_outputs, n_heads, bias=False)
         self.value = nn.Linear(d_model, d_model)
 
     @property

@@ -8,7 +8,8 @@ with the circuit replaced by a small classical map::
     scores ─mask, softmax over T─> weights (B, H, T)
     weights · value(x) split in H heads ─> pooled (B, D)             same value projection
 
-Parameters: hidden·(D + 1 + K·H) + K·H + D·D + D. :func:`matched_hidden` picks ``hidden`` so
+Parameters: hidden·(D + 1 + K·H) + D·D + D (no score bias: a softmax over tokens ignores
+a constant shift). :func:`matched_hidden` picks ``hidden`` so
 the count matches a given one (e.g. the quantum layer's), and
 :meth:`ClassicalAttention.matching` builds the layer directly.
 """
@@ -45,7 +46,6 @@ class ClassicalAttention(nn.Module):
         self.to_hidden = nn.Linear(d_model, hidden)
         bound = 1.0 / math.sqrt(hidden)  # nn.Linear's default init, per task
         self.task_weight = nn.Parameter(torch.empty(n_tasks, n_heads, hidden).uniform_(-bound, bound))
-        self.task_bias = nn.Parameter(torch.zeros(n_tasks, n_heads))
         self.value = nn.Linear(d_model, d_model)
 
     @classmethod
@@ -58,11 +58,9 @@ class ClassicalAttention(nn.Module):
         tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks)
         h = torch.tanh(self.to_hidden(x))  # (B, T, hidden)
         if isinstance(tasks, int):
-            w, b = self.task_weight[tasks], self.task_bias[tasks]  # (H, hidden), (H,)
-            scores = torch.einsum("btj,hj->bht", h, w) + b[None, :, None]
+            scores = torch.einsum("btj,hj->bht", h, self.task_weight[tasks])  # w: (H, hidden)
         else:
-            w, b = self.task_weight[tasks], self.task_bias[tasks]  # (B, H, hidden), (B, H)
-            scores = torch.einsum("btj,bhj->bht", h, w) + b[:, :, None]
+            scores = torch.einsum("btj,bhj->bht", h, self.task_weight[tasks])  # w: (B, H, hidden)
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
         return scores
@@ -82,7 +80,7 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
 
 
 def _n_params(hidden: int, d_model: int, n_tasks: int, n_heads: int) -> int:
-    return hidden * (d_model + 1 + n_tasks * n_heads) + n_tasks * n_heads + d_model * (d_model + 1)
+    return hidden * (d_model + 1 + n_tasks * n_heads) + d_model * (d_model + 1)
 
 
 def matched_hidden(n_params: int, d_model: int, n_tasks: int, n_heads: int = 1) -> int:

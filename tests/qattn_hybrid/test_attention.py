@@ -45,7 +45,7 @@ class TestParity:
                     continue
                 angle = math.pi * torch.tanh(x[b, t] @ layer.to_angles.weight.T + layer.to_angles.bias)
                 z = expectations(reference, angle[None], select(layer.spec, params, int(tasks[b])))
-                expected = z[0] @ layer.readout.weight.T + layer.readout.bias
+                expected = z[0] @ layer.readout.weight.T
                 assert torch.allclose(scores[b, :, t], expected, atol=1e-10, rtol=0)
 
     def test_pooled_is_weighted_sum_of_head_values(self, batch):

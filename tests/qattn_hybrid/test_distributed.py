@@ -194,25 +194,10 @@ def checkpoint_weights(run: Path, epoch: int) -> dict[str, torch.Tensor]:
     return read_safetensors(run / "checkpoints" / f"epoch-{epoch:04d}" / "model" / "model.safetensors")
 
 
-def live_entries(name: str, value: torch.Tensor) -> torch.Tensor:
-    """The entries of a weight that change the model's output. Two never do, so their
-    gradient is float32 rounding noise that AdamW turns into steps of ~lr in either direction:
-    the readout bias (softmax over tokens ignores a shift) and the last layer's RZ angles
-    (RZ then CNOTs commute with the Z readout)."""
-    if name == "attention.readout.bias":
-        return value[:0]
-    if name == "attention.circuit.weights":  # (K, L, Q, 2): [..., 0] RY, [..., 1] RZ
-        keep = torch.ones_like(value, dtype=torch.bool)
-        keep[..., -1, :, 1] = False
-        return value[keep]
-    return value
-
-
 def assert_same_model(got: dict, expected: dict, atol: float = 1e-6) -> None:
     assert got.keys() == expected.keys()
     for name, value in expected.items():
-        assert torch.allclose(live_entries(name, got[name]), live_entries(name, value),
-                              atol=atol, rtol=0), name
+        assert torch.allclose(got[name], value, atol=atol, rtol=0), name
 
 
 @pytest.fixture(scope="module")
