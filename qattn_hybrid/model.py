@@ -143,11 +143,8 @@ def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.M
 
 
 def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    if config.attention not in ATTENTIONS and config.attention == "quantum_self":
-        try:  # registers itself on import, when that module exists
-            import qattn_hybrid.self_attention  # noqa: F401
-        except ImportError:
-            pass
+    if config.attention == "quantum_self":
+        import qattn_hybrid.self_attention  # noqa: F401  (registers "quantum_self" on import)
     if config.attention not in ATTENTIONS:
         raise ValueError(f"Unknown attention {config.attention!r}. "
                          f"Available: {', '.join(sorted(ATTENTIONS))}")

@@ -70,20 +70,13 @@ from qattn_hybrid.model import (
     sha256_file,
 )
 from qattn_hybrid.sampling import TaskSampler, make_sampler
-from qattn_hybrid.weighting import JacobianWeighting, LossWeighting, make_weighting
+from qattn_hybrid.weighting import JacobianWeighting, make_weighting
 
-__all__ = ["TrainResult", "Trainer", "dist_info", "evaluate", "seed_everything"]
+__all__ = ["TrainResult", "Trainer", "evaluate", "seed_everything"]
 
 log = logging.getLogger(__name__)
 STATE_NAME = "trainer_state.json"
 LATEST_NAME = "latest.json"
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) from torch.distributed when initialised, else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def seed_everything(seed: int) -> None:
