@@ -69,6 +69,9 @@ class ModelConfig:
     device: str | None = None  # PennyLane device name (qattn.torch, default.qubit, ...);
     #                            None: QuantumAttention's default
     shots: int | None = None  # None: exact expectation values
+    # plugin options for a QPU (device_arn, s3_bucket, backend, execution_mode, ...); never
+    # credentials: those stay in the provider's own configuration (see README, QPU section)
+    device_options: dict = field(default_factory=dict)
     diff_method: str = "best"
     dropout: float = 0.1  # on the pooled features, before each head
     head_hidden: int = 0  # 0: linear heads; >0: one hidden layer of this width (GELU)

@@ -124,12 +124,12 @@ def register_attention(name: str) -> Callable[[AttentionBuilder], AttentionBuild
 
 @register_attention("quantum")
 def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    device = {} if config.device is None else {"device": config.device}  # None: layer default
     return QuantumAttention(
         d_model, n_tasks, n_qubits=config.n_qubits, n_layers=config.n_layers,
         n_heads=config.n_heads, ansatz=config.ansatz, conditioning=config.conditioning,
-        shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
-        reupload=config.reupload, readout=config.readout, **device,
+        device=config.device, shots=config.shots, diff_method=config.diff_method,
+        rotation=config.rotation, reupload=config.reupload, readout=config.readout,
+        device_options=config.device_options,
     )
 
 
@@ -137,7 +137,8 @@ def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Mod
 def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
     """Classical pooling with as many parameters as the quantum layer this config would build."""
     reference = quantum_attention(dataclasses.replace(config, device="default.qubit", shots=None,
-                                                      diff_method="best"), d_model, n_tasks)
+                                                      diff_method="best", device_options={}),
+                                  d_model, n_tasks)
     return ClassicalAttention.matching(count_parameters(reference), d_model, n_tasks,
                                        config.n_heads)
 

@@ -60,6 +60,7 @@ class TestValidation:
         ({"model": {"ansatz": "magic"}}, r"model\.ansatz must be one of 'hardware_efficient'"),
         ({"model": {"attention": "sparse"}}, r"model\.attention must be one of 'quantum'"),
         ({"model": {"n_qubits": 0}}, r"model\.n_qubits must be >= 1; got 0"),
+        ({"model": {"device_options": "arn"}}, r"model\.device_options must be a table; got str"),
         ({"sampling": {"temperature": 0}}, r"sampling\.temperature must be > 0; got 0"),
         ({"training": {"grad_clip": float("nan")}}, r"training\.grad_clip must be finite"),
         ({"data": {"tasks": []}}, r"data\.tasks must name at least one task"),

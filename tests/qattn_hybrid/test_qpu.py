@@ -131,3 +131,29 @@ class TestSetGuard:
             with torch.no_grad(), pytest.raises(BudgetExceededError, match="max_jobs=0"):
                 attn(x, 0, mask)
         assert standin.submitted == [] and attn.guard is guard
+
+
+class TestModelConfig:
+    """QPU settings reach the attention layer from a model config; credentials never do."""
+
+    def test_device_options_reach_the_layer(self):
+        pytest.importorskip("braket.pennylane_plugin")
+        from qattn_hybrid.config import ModelConfig
+        from qattn_hybrid.model import quantum_attention
+
+        config = ModelConfig(device="braket.local.qubit", shots=100,
+                             device_options={"backend": "default"})
+        layer = quantum_attention(config, d_model=8, n_tasks=2)
+        assert layer.device_name == "braket.local.qubit" and layer.shots == 100
+        assert layer.device_options == {"backend": "default"}
+
+    def test_credentials_in_config_are_refused(self):
+        pytest.importorskip("braket.pennylane_plugin")
+        from qattn_hybrid.config import ModelConfig
+        from qattn_hybrid.model import quantum_attention
+
+        config = ModelConfig(device="braket.local.qubit", shots=100,
+                             device_options={"aws_secret_access_key": "x"})
+        with pytest.raises(ValueError, match=r"device_options must not contain credentials; "
+                                             r"got \['aws_secret_access_key'\]"):
+            quantum_attention(config, d_model=8, n_tasks=2)
