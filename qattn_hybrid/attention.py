@@ -83,6 +83,11 @@ def _check_task_id(task_id, batch: int, n_tasks: int) -> int | torch.Tensor:
     return task_id.long()
 
 
+def mask_scores(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Scores (B, H, T) with -inf on masked tokens (mask (B, T), True = real), so they get 0."""
+    return scores if mask is None else scores.masked_fill(~mask[:, None, :], float("-inf"))
+
+
 def pool(scores: torch.Tensor, values: torch.Tensor) -> AttentionOutput:
     """Softmax of `scores` (B, H, T) over T; head h pools its D/H slice of `values` (B, T, D)."""
     weights = torch.softmax(scores, dim=-1)  # (B, H, T); exactly 0 where scores are -inf
@@ -193,9 +198,7 @@ class QuantumAttention(CircuitDevice, nn.Module):
     def scores(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
         """(B, H, T) attention logits; -inf on masked tokens."""
         scores = self.readout(self.expectation_values(x, task_id, mask)).transpose(1, 2)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-        return scores
+        return mask_scores(scores, mask)
 
     def forward(self, x: torch.Tensor, task_id, mask=None) -> AttentionOutput:
         scores = self.scores(x, task_id, mask)  # (B, H, T); checks the inputs first

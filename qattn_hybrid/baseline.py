@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from qattn_hybrid.attention import AttentionOutput, check_inputs, pool
+from qattn_hybrid.attention import AttentionOutput, check_inputs, mask_scores, pool
 
 __all__ = ["ClassicalAttention", "count_parameters", "matched_hidden"]
 
@@ -61,9 +61,7 @@ class ClassicalAttention(nn.Module):
             scores = torch.einsum("btj,hj->bht", h, self.task_weight[tasks])  # w: (H, hidden)
         else:
             scores = torch.einsum("btj,bhj->bht", h, self.task_weight[tasks])  # w: (B, H, hidden)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-        return scores
+        return mask_scores(scores, mask)
 
     def forward(self, x: torch.Tensor, task_id, mask=None) -> AttentionOutput:
         scores = self.scores(x, task_id, mask)  # (B, H, T); checks the inputs first

@@ -135,3 +135,12 @@ def encoder_dir(tmp_path_factory, tokenizer_dir) -> Path:
 def make_config_dict():
     """tiny_config_dict(data_dir, output_dir), for fixtures with a wider scope."""
     return tiny_config_dict
+
+
+@pytest.fixture
+def batch():
+    """Features (2, 4, 6) float64 and a mask with one padded token, for the attention layers."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, 6, dtype=torch.float64, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    return x, mask

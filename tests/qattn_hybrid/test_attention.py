@@ -19,14 +19,6 @@ def make_layer(**kwargs):
     return QuantumAttention(**options).double()
 
 
-@pytest.fixture
-def batch():
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(2, 4, 6, dtype=DT, generator=g)
-    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
-    return x, mask
-
-
 class TestParity:
     @pytest.mark.parametrize("device", ["default.qubit", None])  # None: the fast path
     @pytest.mark.parametrize("conditioning", ["per_task_weights", "task_rotations"])

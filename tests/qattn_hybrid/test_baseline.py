@@ -16,14 +16,6 @@ def make_layer(**kwargs):
     return ClassicalAttention(**options).double()
 
 
-@pytest.fixture
-def batch():
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(2, 4, 6, dtype=DT, generator=g)
-    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
-    return x, mask
-
-
 def reference(layer, x, task, mask):
     """Independent per-row, per-head loop."""
     B, T, D = x.shape
