@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 
 import numpy as np
 
@@ -73,8 +74,22 @@ def _local_aws_device_class():
 
 
 @contextlib.contextmanager
+def placeholder_credentials(**variables: str):
+    """Set environment variables that are not set yet, for the stand-ins' credential checks;
+    restored on exit. Nothing is sent anywhere: the stand-ins never reach a provider."""
+    added = {k: v for k, v in variables.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
 def offline_braket():
-    """Patch `braket.aws.qubit` to run on LocalSimulator; yields the stand-in class."""
+    """Patch `braket.aws.qubit` to run on LocalSimulator (with placeholder AWS credentials
+    where none are set); yields the stand-in class."""
     from braket.pennylane_plugin import braket_device
 
     cls = _local_aws_device_class()
@@ -82,7 +97,9 @@ def offline_braket():
     original = braket_device.AwsDevice
     braket_device.AwsDevice = cls
     try:
-        yield cls
+        with placeholder_credentials(AWS_ACCESS_KEY_ID="offline", AWS_SECRET_ACCESS_KEY="offline",
+                                     AWS_DEFAULT_REGION="us-east-1"):
+            yield cls
     finally:
         braket_device.AwsDevice = original
 
@@ -166,7 +183,8 @@ class FakeIonQJob:
 
 @contextlib.contextmanager
 def offline_ionq(seed: int = 0):
-    """Patch `ionq.qpu` / `ionq.simulator` to run on FakeIonQJob; yields the class."""
+    """Patch `ionq.qpu` / `ionq.simulator` to run on FakeIonQJob (with a placeholder
+    IONQ_API_KEY where none is set); yields the class."""
     from pennylane_ionq import device as ionq_device
 
     FakeIonQJob.submitted = []
@@ -174,7 +192,8 @@ def offline_ionq(seed: int = 0):
     original = ionq_device.Job
     ionq_device.Job = FakeIonQJob
     try:
-        yield FakeIonQJob
+        with placeholder_credentials(IONQ_API_KEY="offline"):
+            yield FakeIonQJob
     finally:
         ionq_device.Job = original
 

@@ -5,7 +5,6 @@ derivative of a sum of n_out outputs σ ≤ n_out/√(2S); outputs and gradients
 exact default.qubit within 5σ (a false failure has probability < 1e-6 per value).
 """
 
-import contextlib
 import math
 
 import pennylane as qml
@@ -26,15 +25,6 @@ SPEC = CircuitSpec(n_qubits=2, n_layers=1)
 SHOTS = 2000
 N_ROWS = 3
 DEVICE = "braket.aws.qubit"
-
-
-@contextlib.contextmanager
-def aws_offline():
-    with pytest.MonkeyPatch.context() as mp, offline_braket() as standin:
-        mp.setenv("AWS_ACCESS_KEY_ID", "offline")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "offline")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        yield standin
 
 
 def inputs():
@@ -59,7 +49,7 @@ def exact():
 
 @pytest.fixture(scope="module")
 def hardware_step():
-    with aws_offline() as standin:
+    with offline_braket() as standin:
         guard = ExecutionGuard()
         qnode = build_qnode(SPEC, DEVICE, shots=SHOTS, diff_method="parameter-shift",
                             device_options={"device_arn": OFFLINE_ARN}, guard=guard)
@@ -93,7 +83,7 @@ class TestCounts:
         assert all(kind == "program_set" for kind, _ in submitted)
 
     def test_forward_counts_equal_tracker(self):
-        with aws_offline() as standin, torch.no_grad():
+        with offline_braket() as standin, torch.no_grad():
             guard = ExecutionGuard()
             qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
                                 device_options={"device_arn": OFFLINE_ARN}, guard=guard)
@@ -108,7 +98,7 @@ class TestCounts:
 
 class TestBudget:
     def test_refused_step_sends_nothing(self):
-        with aws_offline() as standin:
+        with offline_braket() as standin:
             guard = ExecutionGuard(budget=Budget(max_jobs=1))  # the step needs 2
             qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
                                 device_options={"device_arn": OFFLINE_ARN}, guard=guard)
@@ -120,7 +110,7 @@ class TestBudget:
         assert guard.spent == Counts()
 
     def test_dry_run_counts_without_sending(self):
-        with aws_offline() as standin:
+        with offline_braket() as standin:
             guard = ExecutionGuard(dry_run=True)
             qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
                                 device_options={"device_arn": OFFLINE_ARN}, guard=guard)
@@ -131,7 +121,7 @@ class TestBudget:
         assert guard.spent == plan_counts(SPEC, N_ROWS, "parameter-shift", 100, DEVICE, True, 100)
 
     def test_program_set_shot_limit_is_checked_before_sending(self):
-        with aws_offline() as standin:  # LocalSimulator: 200,000 shots per program set
+        with offline_braket() as standin:  # LocalSimulator: 200,000 shots per program set
             qnode = build_qnode(SPEC, DEVICE, shots=100_000, diff_method="parameter-shift",
                                 device_options={"device_arn": OFFLINE_ARN},
                                 guard=ExecutionGuard())

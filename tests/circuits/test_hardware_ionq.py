@@ -6,7 +6,6 @@ Also the resumable evaluation (on-disk cache) and retries, which are plugin-inde
 are exercised here on a real plugin's execute path because this stand-in is fast.
 """
 
-import contextlib
 import math
 
 import pennylane as qml
@@ -26,13 +25,6 @@ pytestmark = pytest.mark.plugins
 SPEC = CircuitSpec(n_qubits=3, n_layers=2, conditioning="task_rotations", n_tasks=2)
 SHOTS = 2000
 N_ROWS = 4
-
-
-@contextlib.contextmanager
-def ionq_offline(seed=0):
-    with pytest.MonkeyPatch.context() as mp, offline_ionq(seed) as standin:
-        mp.setenv("IONQ_API_KEY", "offline")
-        yield standin
 
 
 def inputs(n_rows=N_ROWS, seed=5):
@@ -57,7 +49,7 @@ def ionq_qnode(guard, shots=SHOTS):
 class TestHardwarePath:
     def test_training_step(self):
         exact = step(build_qnode(SPEC, "default.qubit", diff_method="backprop"))
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             guard = ExecutionGuard()
             qnode = ionq_qnode(guard)
             with qml.Tracker(qnode.device) as tracker:
@@ -77,7 +69,7 @@ class TestHardwarePath:
         assert [len(job["input"]["circuits"]) for job in standin.submitted] == [4, 4 * 2 * p]
 
     def test_budget_refuses_before_sending(self):
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             guard = ExecutionGuard(budget=Budget(max_circuits=100))
             qnode = ionq_qnode(guard)
             with qml.Tracker(qnode.device) as tracker:
@@ -91,7 +83,7 @@ class TestResume:
         angles, params = inputs(n_rows=6)
         batches = [angles[i:i + 2].detach() for i in range(0, 6, 2)]
         args = {k: v.detach() for k, v in select(SPEC, params, 1).items()}
-        with ionq_offline(seed=1) as standin:
+        with offline_ionq(seed=1) as standin:
             first = ionq_qnode(ExecutionGuard(cache_dir=str(tmp_path)))
             done = [expectations(first, b, args) for b in batches[:2]]  # then "crash"
             assert len(standin.submitted) == 2
@@ -115,7 +107,7 @@ class TestRetry:
 
         monkeypatch.setattr(FakeIonQJob, "create", flaky_create)
         waits = []
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             guard = ExecutionGuard(retry=Retry(backoff_s=0.5), sleep=waits.append)
             angles, params = inputs(n_rows=2)
             with torch.no_grad():
@@ -127,7 +119,7 @@ class TestRetry:
 class TestOtherGradients:
     @pytest.mark.parametrize("method", ["spsa", "finite-diff"])
     def test_counts_equal_tracker(self, method):
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             guard = ExecutionGuard()
             qnode = build_qnode(SPEC, "ionq.qpu", shots=100, diff_method=method, guard=guard)
             with qml.Tracker(qnode.device) as tracker:

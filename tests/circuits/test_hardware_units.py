@@ -171,6 +171,19 @@ class TestProfiles:
         with pytest.raises(RuntimeError, match="set the environment variable IONQ_API_KEY"):
             get_profile("ionq.qpu").device_kwargs({})
 
+    def test_stand_in_credentials_are_placeholders_restored_on_exit(self, monkeypatch):
+        pytest.importorskip("pennylane_ionq")
+        from circuits.hardware.offline import offline_ionq
+
+        monkeypatch.delenv("IONQ_API_KEY", raising=False)
+        with offline_ionq():
+            assert os.environ["IONQ_API_KEY"] == "offline"
+            get_profile("ionq.qpu").device_kwargs({})  # passes the credential check
+        assert "IONQ_API_KEY" not in os.environ
+        monkeypatch.setenv("IONQ_API_KEY", "mine")
+        with offline_ionq():
+            assert os.environ["IONQ_API_KEY"] == "mine"  # a set variable is left alone
+
     def test_missing_aws_credentials(self, monkeypatch, tmp_path):
         pytest.importorskip("braket.pennylane_plugin")
         for name in list(os.environ):

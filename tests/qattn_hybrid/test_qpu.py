@@ -1,7 +1,6 @@
 """QuantumAttention on QPU plugin paths (offline stand-ins): deduplication, counts, budget,
 dry run, normalisation with shots, and the accuracy drop under a fake backend's noise."""
 
-import contextlib
 
 import pennylane as qml
 import pytest
@@ -18,13 +17,6 @@ from qattn_hybrid import QuantumAttention  # noqa: E402
 pytestmark = pytest.mark.plugins
 
 D = 8
-
-
-@contextlib.contextmanager
-def ionq_offline(seed=0):
-    with pytest.MonkeyPatch.context() as mp, offline_ionq(seed) as standin:
-        mp.setenv("IONQ_API_KEY", "offline")
-        yield standin
 
 
 def batch():
@@ -44,7 +36,7 @@ def layer(guard=None, **kwargs):
 class TestDedupAndCounts:
     def test_training_step_sends_unique_rows_only(self):
         x, mask = batch()
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             guard = ExecutionGuard()
             attn = layer(guard)
             with qml.Tracker(attn.qnode.device) as tracker:
@@ -62,13 +54,13 @@ class TestDedupAndCounts:
 
     def test_without_dedup_every_real_token_is_sent(self):
         x, mask = batch()
-        with ionq_offline() as standin, torch.no_grad():
+        with offline_ionq() as standin, torch.no_grad():
             attn = layer(dedup=False)
             attn(x, 0, mask)
         assert attn.dedup is False and len(standin.submitted[0]["input"]["circuits"]) == 6
 
     def test_dedup_is_on_by_default_with_shots_only(self):
-        with ionq_offline():
+        with offline_ionq():
             assert layer().dedup is True
         assert QuantumAttention(D, n_tasks=1, n_qubits=2, n_layers=1).dedup is False
 
@@ -76,7 +68,7 @@ class TestDedupAndCounts:
 class TestBudget:
     def test_refused_step_sends_nothing(self):
         x, mask = batch()
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             attn = layer(ExecutionGuard(budget=Budget(max_jobs=1)))
             with pytest.raises(BudgetExceededError, match="training step needs 2 jobs"):
                 attn(x, 0, mask)
@@ -86,7 +78,7 @@ class TestBudget:
 
     def test_dry_run_counts_the_step(self):
         x, mask = batch()
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             guard = ExecutionGuard(dry_run=True)
             attn = layer(guard)
             attn(x, 0, mask).pooled.sum().backward()
@@ -124,7 +116,7 @@ class TestNoise:
 class TestSetGuard:
     def test_guard_attached_after_construction(self):
         x, mask = batch()
-        with ionq_offline() as standin:
+        with offline_ionq() as standin:
             attn = layer()
             guard = ExecutionGuard(budget=Budget(max_jobs=0))
             attn.set_guard(guard)
