@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -32,6 +31,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
+
+from qattn_hybrid.files import atomic_file
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -219,14 +220,8 @@ class TokenFeatureCache:
                    "lengths": torch.tensor([len(r) for r in rows], dtype=torch.long)}
         meta = {"keys": json.dumps(keys), "format": _CACHE_FORMAT,
                 "max_length": str(self.max_length)}
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".safetensors")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.replace(tmp, self.dir / f"shard-{name}.safetensors")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(self.dir / f"shard-{name}.safetensors", suffix=".safetensors") as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
 
     @torch.no_grad()
     def _compute(self, texts: list[str]) -> list[torch.Tensor]:

@@ -58,13 +58,12 @@ from qattn_hybrid import distributed
 from qattn_hybrid.config import Config
 from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
+from qattn_hybrid.files import atomic_directory, atomic_write_text
 from qattn_hybrid.metrics import compute_metrics, task_metrics
 from qattn_hybrid.model import (
     CheckpointError,
     MultiTaskModel,
     TaskInfo,
-    atomic_directory,
-    atomic_write_text,
     read_json,
     read_safetensors,
     sha256_file,
