@@ -13,47 +13,59 @@ from circuits.templates import make_circuit
 # Gradient methods that cannot differentiate broadcast tapes (PennyLane #4462): the QNode
 # is wrapped in `qml.transforms.broadcast_expand`, one tape per row, still one execution.
 SHIFT_METHODS = {"parameter-shift", "spsa", "finite-diff", "hadamard"}
+# What works with shots on every device: the shift rules and their cousins.
+SHOT_METHODS = ("best", "parameter-shift", "spsa", "finite-diff", "hadamard")
 
 
 def build_qnode(spec: CircuitSpec, device: str | None = None, shots: int | None = None,
-                diff_method: str = "best", device_options: dict | None = None, guard=None):
+                diff_method: str = "best", device_options: dict | None = None):
     """A torch-interface QNode `qnode(angles, weights, task_angles=None)` for `spec`.
 
     `device=None` picks `default_device(shots)`: the fast exact `qattn.torch` for exact
     runs, `default.qubit` with shots. `angles` (N, Q) evaluates all N rows in one call
-    (parameter broadcasting). With a
-    shift-rule gradient (or "best" resolving to one, e.g. with shots) the QNode is wrapped
-    in `broadcast_expand`, so hardware gradients work on batches. With a `guard`
-    (`circuits.hardware.ExecutionGuard`) every call is counted and budget-checked first;
-    device "qiskit.estimator" is the native Qiskit Runtime path (one PUB per step).
+    (parameter broadcasting). With a shift-rule gradient (or "best" resolving to one, e.g.
+    with shots) the QNode is wrapped in `broadcast_expand`, so hardware gradients work on
+    batches. A `diff_method` the device cannot use with these shots is refused here, not at
+    the first forward. Budgets, deduplication and the native Qiskit Runtime path are built
+    on top of this by `circuits.hardware.build_hardware_qnode`.
     """
     if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise ValueError(f"shots must be None (exact) or a positive int; got {shots!r}")
     device = default_device(shots) if device is None else device
-    if device == "qiskit.estimator":
-        from circuits.hardware.execution import native_qnode
-
-        return native_qnode(spec, shots, device_options, guard)
     dev = make_device(device, spec.n_qubits, **(device_options or {}))
-    qnode = qml.QNode(make_circuit(spec), dev, interface="torch", diff_method=diff_method,
-                      shots=shots)
-    method = resolved_diff_method(qnode, spec)
+    try:
+        qnode = qml.QNode(make_circuit(spec), dev, interface="torch", diff_method=diff_method,
+                          shots=shots)
+        method = resolved_diff_method(qnode, spec)
+    except qml.exceptions.QuantumFunctionError:
+        raise _diff_method_error(device, shots, diff_method) from None
     if method in SHIFT_METHODS:
         qnode = qml.transforms.broadcast_expand(qnode)
-    if guard is not None:
-        from circuits.hardware.execution import guard_qnode
-
-        qnode = guard_qnode(qnode, dev, spec, guard, device, shots, method)
     return qnode
 
 
 def resolved_diff_method(qnode, spec: CircuitSpec) -> str:
-    """The gradient method `qnode` will actually use ("best" resolved for this device)."""
+    """The gradient method `qnode` will actually use ("best" resolved for this device).
+
+    Raises PennyLane's QuantumFunctionError when the device cannot use the requested
+    method with these shots (`build_qnode` turns it into a ValueError that says why).
+    """
     method = qnode.diff_method
-    if method != "best":
-        return method if isinstance(method, str) else getattr(method, "__name__", str(method))
     args = example_arguments(spec)
-    return qml.workflow.get_best_diff_method(qnode)(*args.values())
+    if method == "best":
+        return qml.workflow.get_best_diff_method(qnode)(*args.values())
+    qml.workflow.construct_execution_config(qnode, resolve=True)(*args.values())
+    return method if isinstance(method, str) else getattr(method, "__name__", str(method))
+
+
+def _diff_method_error(device: str, shots: int | None, diff_method) -> ValueError:
+    if shots is not None:
+        return ValueError(
+            f"diff_method must be one of {', '.join(map(repr, SHOT_METHODS))} with "
+            f"shots={shots} (backprop and adjoint need exact simulation, shots=None); "
+            f"got {diff_method!r}")
+    return ValueError(f"diff_method must be a method device {device!r} supports; "
+                      f"got {diff_method!r}")
 
 
 def example_arguments(spec: CircuitSpec, n_rows: int = 2) -> dict[str, torch.Tensor]:

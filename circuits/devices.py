@@ -6,6 +6,8 @@ from importlib.metadata import entry_points
 
 import pennylane as qml
 
+from circuits.plugins import NATIVE_DEVICES, get_profile, local_profile
+
 # Devices users ask for that live in optional packages: name -> what to install.
 PLUGIN_PACKAGES = {
     "lightning.qubit": "pennylane-lightning",
@@ -51,16 +53,15 @@ def check_device_name(name: str) -> None:
 
 
 def make_device(name: str, n_qubits: int, **options):
-    """`qml.device(name, wires=n_qubits, **options)` after checking the name.
+    """`qml.device(name, wires=n_qubits, **options)` after checking the name and options.
 
-    Plugin devices go through their profile (`circuits.hardware.profiles`): options from
-    the config are translated, credentials checked, secrets in options refused, all before
-    the plugin is contacted.
+    Every device goes through its profile (`circuits.plugins`): secrets in options refused,
+    unknown options refused where the profile lists them, the plugin's installation and
+    credentials checked and config options translated, all before the plugin is contacted.
     """
+    if name in NATIVE_DEVICES:
+        raise ValueError(f"device {name!r} is not a PennyLane device: build it with "
+                         "circuits.hardware.build_hardware_qnode")
     check_device_name(name)
-    from circuits.hardware.profiles import get_profile
-
-    profile = get_profile(name)
-    if profile is not None:
-        options = profile.device_kwargs(options)
-    return qml.device(name, wires=n_qubits, **options)
+    profile = get_profile(name) or local_profile(name)
+    return qml.device(name, wires=n_qubits, **profile.device_kwargs(options))

@@ -19,8 +19,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from circuits import CircuitSpec, build_qnode, default_device, expectations, init_parameters, select
-from circuits.hardware import dedup_expectations
+from circuits import CircuitSpec, default_device, expectations, init_parameters, select
+from circuits.hardware import build_hardware_qnode, dedup_expectations
 
 
 class AttentionOutput(NamedTuple):
@@ -113,9 +113,9 @@ class CircuitDevice:
         self._qnode = self._build_qnode()  # fail early on a bad device name or shots
 
     def _build_qnode(self):
-        return build_qnode(self.spec, device=self.device_name, shots=self.shots,
-                           diff_method=self.diff_method, device_options=self.device_options,
-                           guard=self.guard)
+        return build_hardware_qnode(self.spec, device=self.device_name, shots=self.shots,
+                                    diff_method=self.diff_method,
+                                    device_options=self.device_options, guard=self.guard)
 
     def __getstate__(self):
         state = self.__dict__.copy()

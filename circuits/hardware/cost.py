@@ -10,8 +10,9 @@ trackers in tests/circuits/test_hardware_*.py), for N unique token rows:
     finite-diff backward         N·(P+1) circuits (forward differences plus the unshifted one)
 
 Jobs per batch follow the plugin's packing (`PluginProfile.jobs_for`): Braket program sets
-hold up to `max_executables` circuits, qiskit.remote sends one Estimator job per circuit,
-IonQ one multi-circuit job per batch, and the native Estimator path one job per step.
+hold up to `max_executables` circuits (braket.local.qubit sends one task per circuit),
+qiskit.remote one Estimator job per circuit, IonQ one multi-circuit job per batch, and the
+native Estimator path one job per step.
 """
 
 from __future__ import annotations
@@ -20,13 +21,10 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import pennylane as qml
-import torch
 
 from circuits.build import example_arguments
 from circuits.hardware.guard import Counts
-from circuits.hardware.profiles import (
-    DEFAULT_BRAKET_MAX_EXECUTABLES, get_profile, local_profile,
-)
+from circuits.plugins import DEFAULT_BRAKET_MAX_EXECUTABLES, get_profile, local_profile
 from circuits.spec import CircuitSpec
 from circuits.templates import make_circuit
 
@@ -137,11 +135,3 @@ def estimate_cost(spec: CircuitSpec, batch_tokens: int, diff_method: str = "para
     return CostEstimate(device, diff_method, shots, batch_tokens, gate_parameters(spec), forward,
                         step, price(forward), price(step),
                         price_table.currency if price_table else None)
-
-
-def unique_rows_count(angles: torch.Tensor, task_ids: torch.Tensor | int | None = None) -> int:
-    """Unique (angles, task) rows among `angles` (N, Q): what deduplication leaves."""
-    keys = angles.detach().reshape(angles.shape[0], -1)
-    if isinstance(task_ids, torch.Tensor):
-        keys = torch.cat([keys, task_ids.reshape(-1, 1).to(keys.dtype)], dim=1)
-    return int(torch.unique(keys, dim=0).shape[0])

@@ -6,7 +6,8 @@ decomposed to RX, RY, RZ, Hadamard, CNOT), transpiled once for the backend, and 
 N rows becomes a single PUB `(circuit, observables (1, n_out), values (N, 1, P))`.
 In a training step the parameter-shift rows (x ± π/2·e_j for every gate parameter j) go in
 the same PUB, so forward and gradient cost one job; backward is a product with the saved
-Jacobian and sends nothing.
+Jacobian and sends nothing. With `dedup`, identical parameter rows are sent once and their
+results gathered back to every row, so each row keeps its own exact Jacobian.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class EstimatorNode:
         layout = self.circuit.layout
         self.observables = [[SparsePauliOp(lbl).apply_layout(layout) for lbl in pauli_labels(spec)]]
         self.history: list[Counts] = []  # one entry per job sent
+        self.dedup = False  # identical parameter rows sent once, results gathered back
 
     @property
     def device(self):
@@ -127,6 +129,9 @@ class EstimatorNode:
             rows += [(values[:, None, :] + eye).reshape(-1, p),
                      (values[:, None, :] - eye).reshape(-1, p)]
         stacked = np.concatenate(rows)  # (N·(1+2P), P)
+        inverse = None
+        if self.dedup:  # each distinct row sent once; every row gets its own result
+            stacked, inverse = np.unique(stacked, axis=0, return_inverse=True)
         planned = Counts(len(stacked), 1, len(stacked) * self.shots, 1)
         if self.guard is not None and self.guard.dry_run:
             self.guard.submit(planned, lambda: None)
@@ -135,6 +140,8 @@ class EstimatorNode:
             evs = self.guard.submit(planned, lambda: self._send(stacked))
         else:
             evs = self._send(stacked)
+        if inverse is not None:
+            evs = evs[inverse.reshape(-1)]
         self.history.append(planned)
         if not with_jacobian:
             return evs[:n], None

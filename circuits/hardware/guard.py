@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from circuits.hardware.cache import ResultCache, tape_key
-from circuits.hardware.profiles import PluginProfile
+from circuits.plugins import PluginProfile
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,15 @@
-"""Device profiles: one per plugin, what it needs installed, configured and credentialed.
+"""Device plugins: what each device needs installed, configured and credentialed.
 
 A profile turns JSON-friendly options from a config (ARN, S3 folder, backend name,
-execution mode) into the plugin's device keyword arguments, checks that the plugin is
-installed and that credentials exist in the plugin's own configuration or environment
-(never in the options), and knows how the plugin packs a batch of circuits into jobs.
-Everything here runs before anything is sent.
+execution mode) into the device's keyword arguments, checks that the plugin is installed
+and that credentials exist in the plugin's own configuration or environment, and knows how
+the plugin packs a batch of circuits into jobs. Everything here runs before anything is sent.
+
+Options are where secrets leak from (configs, checkpoints, pickles, logs), so two rules hold
+for every device: an option whose name names a secret (`credentials.secret_option_names`)
+is refused, and a device with a profile accepts only the options it lists, all known not
+to be secret; only those are ever kept. Part of the circuit core: imports no plugin at
+import time and nothing from `circuits.hardware`.
 """
 
 from __future__ import annotations
@@ -15,11 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-# Option names that would put a secret in a config or checkpoint: always refused.
-CREDENTIAL_OPTIONS = frozenset({
-    "api_key", "token", "channel_token", "password", "aws_access_key_id",
-    "aws_secret_access_key", "aws_session_token", "aws_session",
-})
+from circuits.credentials import refuse_secrets
 
 # Braket program sets: executables per task when the device cannot be asked (dry runs).
 DEFAULT_BRAKET_MAX_EXECUTABLES = 100
@@ -40,6 +41,7 @@ class PluginProfile:
     packing: str  # "program_set" | "per_circuit" | "per_batch" | "per_step"
     credentials: Callable[[dict], str | None] = field(default=lambda options: None)
     translate: Callable[[dict], dict] = field(default=lambda options: dict(options))
+    options: tuple[str, ...] | None = None  # every option accepted (None: the device decides)
 
     def check_installed(self) -> None:
         missing = [m for m in self.modules if importlib.util.find_spec(m) is None]
@@ -54,15 +56,20 @@ class PluginProfile:
         if hint is not None:
             raise MissingCredentialsError(f"Device {self.name!r} has no credentials: {hint}")
 
+    def check_options(self, options: dict | None) -> dict:
+        """`options` as a new dict, refused if a key names a secret or is not one of
+        `self.options` (known not to be secret). Nothing is imported or contacted."""
+        options = refuse_secrets(options)
+        allowed = set(options) if self.options is None else set(self.options)
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise ValueError(f"device_options for {self.name!r} must be among "
+                             f"{', '.join(self.options)}; got {unknown}")
+        return options
+
     def device_kwargs(self, options: dict | None) -> dict:
         """Validated plugin keyword arguments for `options` (installed, credentials present)."""
-        options = dict(options or {})
-        secret = sorted(CREDENTIAL_OPTIONS & set(options))
-        if secret:
-            raise ValueError(
-                f"device_options must not contain credentials; got {secret}. Configure them "
-                "in the plugin's own configuration or environment instead."
-            )
+        options = self.check_options(options)
         self.check_installed()
         if self.remote:
             self.check_credentials(options)
@@ -141,14 +148,7 @@ def _qiskit_remote_kwargs(options: dict) -> dict:
     return options
 
 
-ESTIMATOR_OPTIONS = ("backend", "execution_mode", "optimization_level", "seed")
-
-
 def _estimator_kwargs(options: dict) -> dict:
-    unknown = sorted(set(options) - set(ESTIMATOR_OPTIONS))
-    if unknown:
-        raise ValueError(f"device_options for 'qiskit.estimator' must be among "
-                         f"{', '.join(ESTIMATOR_OPTIONS)}; got {unknown}")
     options = _qiskit_remote_kwargs(options)
     options.setdefault("optimization_level", 1)
     return options
@@ -159,23 +159,52 @@ def _ionq_qpu_kwargs(options: dict) -> dict:
     return options
 
 
+# Options known not to be secret, per device (config names, before translation).
+BRAKET_OPTIONS = ("noise_model", "verbatim", "parallel", "max_parallel",
+                  "parametrize_differentiable")
+BRAKET_AWS_OPTIONS = ("device_arn", "s3_bucket", "s3_prefix", "s3_destination_folder",
+                      "poll_timeout_seconds", "poll_interval_seconds", "max_connections",
+                      "max_retries", *BRAKET_OPTIONS)
+QISKIT_OPTIONS = ("backend", "optimization_level", "seed_transpiler", "seed_simulator")
+IBM_REMOTE_OPTIONS = ("backend", "execution_mode", "optimization_level", "seed_transpiler",
+                      "seed")
+ESTIMATOR_OPTIONS = ("backend", "execution_mode", "optimization_level", "seed")
+IONQ_OPTIONS = ("gateset", "job_name", "compilation", "noise_model", "noise_seed", "timeout",
+                "max_retries", "retry_delay")
+IONQ_QPU_OPTIONS = ("gateset", "job_name", "backend", "compilation", "error_mitigation",
+                    "sharpen", "timeout", "max_retries", "retry_delay")
+
 PROFILES: dict[str, PluginProfile] = {
     p.name: p
     for p in (
+        # braket.local.qubit runs one LocalSimulator task per circuit (no program sets).
         PluginProfile("braket.local.qubit", "braket", ("braket.pennylane_plugin",), False,
-                      "program_set"),
+                      "per_circuit", options=("backend", *BRAKET_OPTIONS)),
         PluginProfile("braket.aws.qubit", "braket", ("braket.pennylane_plugin",), True,
-                      "program_set", _aws_credentials, _braket_aws_kwargs),
+                      "program_set", _aws_credentials, _braket_aws_kwargs, BRAKET_AWS_OPTIONS),
         PluginProfile("qiskit.aer", "qiskit", ("pennylane_qiskit", "qiskit_aer"), False,
-                      "per_circuit"),
+                      "per_circuit", options=("method", "noise_model", *QISKIT_OPTIONS)),
+        PluginProfile("qiskit.basicsim", "qiskit", ("pennylane_qiskit",), False,
+                      "per_circuit", options=QISKIT_OPTIONS),
         PluginProfile("qiskit.remote", "qiskit", ("pennylane_qiskit", "qiskit_ibm_runtime"),
-                      True, "per_circuit", _ibm_credentials, _qiskit_remote_kwargs),
+                      True, "per_circuit", _ibm_credentials, _qiskit_remote_kwargs,
+                      IBM_REMOTE_OPTIONS),
         PluginProfile("qiskit.estimator", "qiskit", ("qiskit_ibm_runtime", "qiskit_aer"), True,
-                      "per_step", _ibm_credentials, _estimator_kwargs),
+                      "per_step", _ibm_credentials, _estimator_kwargs, ESTIMATOR_OPTIONS),
         PluginProfile("ionq.simulator", "ionq", ("pennylane_ionq",), True, "per_batch",
-                      _ionq_credentials),
+                      _ionq_credentials, options=IONQ_OPTIONS),
         PluginProfile("ionq.qpu", "ionq", ("pennylane_ionq",), True, "per_batch",
-                      _ionq_credentials, _ionq_qpu_kwargs),
+                      _ionq_credentials, _ionq_qpu_kwargs, IONQ_QPU_OPTIONS),
+        # Exact simulators: nothing to install or credential, their options listed.
+        PluginProfile("default.qubit", "dev", (), False, "per_batch",
+                      options=("seed", "max_workers")),
+        PluginProfile("qattn.torch", "dev", (), False, "per_batch",
+                      options=("c_dtype", "seed", "max_fused_wires")),
+        *(PluginProfile(name, extra, (), False, "per_batch",
+                        options=("c_dtype", "batch_obs", "seed", "mcmc", "kernel_name",
+                                 "num_burnin", "kokkos_args", "mpi", "use_async"))
+          for name, extra in (("lightning.qubit", "dev"), ("lightning.gpu", "gpu"),
+                              ("lightning.kokkos", "dev"))),
     )
 }
 
@@ -184,10 +213,18 @@ NATIVE_DEVICES = frozenset({"qiskit.estimator"})
 
 
 def get_profile(name: str) -> PluginProfile | None:
-    """The profile of a plugin device, or None for plain simulators (default.qubit, ...)."""
+    """The profile of a device, or None for a device this library has none for."""
     return PROFILES.get(name)
 
 
 def local_profile(name: str) -> PluginProfile:
-    """A profile for a simulator without one: one job per batch, nothing to check."""
+    """A profile for a simulator without one: one job per batch, secrets refused, any other
+    option left to the device's own constructor."""
     return PluginProfile(name, "dev", (), False, "per_batch")
+
+
+def check_device_options(device: str | None, options) -> dict:
+    """`options` for `device` as a new dict, checked without importing anything: no secret
+    names, and only known options on a device with a profile (None: the default device)."""
+    name = device if device is not None else "qattn.torch"
+    return (get_profile(name) or local_profile(name)).check_options(options)

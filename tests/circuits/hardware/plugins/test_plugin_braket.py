@@ -15,9 +15,9 @@ pytest.importorskip("braket.pennylane_plugin")
 
 from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Budget, BudgetExceededError, Counts, ExecutionGuard, plan_counts,
+    Counts, ExecutionGuard, build_hardware_qnode, plan_counts,
 )
-from circuits.hardware.offline import OFFLINE_ARN, offline_braket  # noqa: E402
+from qpu_standins import OFFLINE_ARN, offline_braket  # noqa: E402
 
 pytestmark = pytest.mark.plugins
 
@@ -51,7 +51,7 @@ def exact():
 def hardware_step():
     with offline_braket() as standin:
         guard = ExecutionGuard()
-        qnode = build_qnode(SPEC, DEVICE, shots=SHOTS, diff_method="parameter-shift",
+        qnode = build_hardware_qnode(SPEC, DEVICE, shots=SHOTS, diff_method="parameter-shift",
                             device_options={"device_arn": OFFLINE_ARN}, guard=guard)
         with qml.Tracker(qnode.device) as tracker:
             result = step(qnode, *inputs())
@@ -85,7 +85,7 @@ class TestCounts:
     def test_forward_counts_equal_tracker(self):
         with offline_braket() as standin, torch.no_grad():
             guard = ExecutionGuard()
-            qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
+            qnode = build_hardware_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
                                 device_options={"device_arn": OFFLINE_ARN}, guard=guard)
             angles, params = inputs()
             with qml.Tracker(qnode.device) as tracker:
@@ -96,23 +96,11 @@ class TestCounts:
         assert len(standin.submitted) == 1
 
 
-class TestBudget:
-    def test_refused_step_sends_nothing(self):
-        with offline_braket() as standin:
-            guard = ExecutionGuard(budget=Budget(max_jobs=1))  # the step needs 2
-            qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
-                                device_options={"device_arn": OFFLINE_ARN}, guard=guard)
-            angles, params = inputs()
-            with qml.Tracker(qnode.device) as tracker:
-                with pytest.raises(BudgetExceededError, match="training step needs 2 jobs"):
-                    expectations(qnode, angles, select(SPEC, params, 0))
-        assert standin.submitted == [] and tracker.totals.get("executions", 0) == 0
-        assert guard.spent == Counts()
-
+class TestDryRunAndLimits:
     def test_dry_run_counts_without_sending(self):
         with offline_braket() as standin:
             guard = ExecutionGuard(dry_run=True)
-            qnode = build_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
+            qnode = build_hardware_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
                                 device_options={"device_arn": OFFLINE_ARN}, guard=guard)
             angles, params = inputs()
             z = expectations(qnode, angles, select(SPEC, params, 0))
@@ -122,7 +110,7 @@ class TestBudget:
 
     def test_program_set_shot_limit_is_checked_before_sending(self):
         with offline_braket() as standin:  # LocalSimulator: 200,000 shots per program set
-            qnode = build_qnode(SPEC, DEVICE, shots=100_000, diff_method="parameter-shift",
+            qnode = build_hardware_qnode(SPEC, DEVICE, shots=100_000, diff_method="parameter-shift",
                                 device_options={"device_arn": OFFLINE_ARN},
                                 guard=ExecutionGuard())
             angles, params = inputs()

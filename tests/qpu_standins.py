@@ -1,4 +1,6 @@
-"""Offline stand-ins for the cloud services, so tests and benchmarks run the hardware path.
+"""Test-only: offline stand-ins for the cloud services, so tests and benchmarks run the
+hardware path without an account. Not part of the library (tests and benchmarks import it
+from this folder; `tests/` is on sys.path under pytest).
 
 Each replaces only the network end of a plugin; everything above it (the PennyLane plugin,
 its batching, the guard, the cost model) runs exactly as it would against the real service:
