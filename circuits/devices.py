@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 
 import pennylane as qml
 
+from circuits.credentials import refuse_secrets
 from circuits.plugins import NATIVE_DEVICES, get_profile, local_profile
 
 # Devices users ask for that live in optional packages: name -> what to install.
@@ -59,6 +60,7 @@ def make_device(name: str, n_qubits: int, **options):
     unknown options refused where the profile lists them, the plugin's installation and
     credentials checked and config options translated, all before the plugin is contacted.
     """
+    options = refuse_secrets(options)  # first, whatever else is wrong
     if name in NATIVE_DEVICES:
         raise ValueError(f"device {name!r} is not a PennyLane device: build it with "
                          "circuits.hardware.build_hardware_qnode")

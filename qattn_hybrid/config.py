@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Union
 
+from circuits.plugins import check_device_options
 from circuits.spec import Ansatz, Conditioning, Readout, Rotation
 from qattn_hybrid.data import TaskSpec, get_preset
 
@@ -90,6 +91,10 @@ class ModelConfig:
         for name, enum in (("ansatz", Ansatz), ("conditioning", Conditioning),
                            ("rotation", Rotation), ("readout", Readout)):
             _check_choice(section, name, getattr(self, name), [m.value for m in enum])
+        try:  # no secrets, and only options known not to be secret, whatever the attention
+            check_device_options(self.device, self.device_options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{section}.{err}") from None
 
 
 @dataclass

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from circuits import check_device_options
 from qattn_hybrid.attention import QuantumAttention
 from qattn_hybrid.baseline import ClassicalAttention, count_parameters
 from qattn_hybrid.config import ModelConfig
@@ -140,6 +141,7 @@ def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.M
 
 
 def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
+    check_device_options(config.device, config.device_options)  # no secrets, whatever the kind
     if config.attention == "quantum_self":
         import qattn_hybrid.self_attention  # noqa: F401  (registers "quantum_self" on import)
     if config.attention not in ATTENTIONS:
