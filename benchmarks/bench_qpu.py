@@ -7,7 +7,7 @@ tasks. "before" = every one of the B·T token slots is a circuit and every circu
 job; "masked" = padding skipped (what QuantumAttention always does); "after" = identical
 (angles, task) rows evaluated once and circuits packed as the plugin allows.
 
-Paths run offline through the same plugin code as hardware (see circuits/hardware/offline.py).
+Paths run offline through the same plugin code as hardware (test stand-ins, tests/qpu_standins.py).
 Paths in --execute really run (counts measured by the guard and compared with the device
 tracker and the stand-in's record of jobs); the others run as a dry run (counted at the
 device's execute call, nothing simulated): the counts are the same, as the plugin tests show.
@@ -21,16 +21,20 @@ import argparse
 import contextlib
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import pennylane as qml
 import torch
 
 from circuits.hardware import ExecutionGuard, estimate_cost
-from circuits.hardware.offline import (
+from qattn_hybrid import QuantumAttention
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test-only stand-ins
+from qpu_standins import (  # noqa: E402
     OFFLINE_ARN, offline_braket, offline_ibm_backend, offline_ionq,
 )
-from qattn_hybrid import QuantumAttention
 
 PATHS = ("braket.aws.qubit", "qiskit.remote", "qiskit.estimator", "ionq.qpu")
 

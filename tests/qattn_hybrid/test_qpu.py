@@ -11,7 +11,7 @@ pytest.importorskip("pennylane_ionq")
 from circuits.hardware import (  # noqa: E402
     Budget, BudgetExceededError, ExecutionGuard, accuracy_report, estimate_cost,
 )
-from circuits.hardware.offline import offline_ionq  # noqa: E402
+from qpu_standins import offline_ionq  # noqa: E402
 from qattn_hybrid import QuantumAttention  # noqa: E402
 
 pytestmark = pytest.mark.plugins

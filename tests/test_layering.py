@@ -1,0 +1,119 @@
+"""Who may import whom, read from the source with `ast` (function-level imports included).
+
+- the circuit core never imports `circuits.hardware` (hardware builds on the core);
+- `circuits` never imports `qattn_hybrid`, `transformers` or `torch.nn`;
+- no import cycles among the modules of both packages.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("circuits", "qattn_hybrid")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
+
+
+def imported_names(path: Path, package: str = "") -> set[str]:
+    """Every module an `import` or `from ... import` anywhere in `path` names (absolute;
+    relative imports resolved against `package`), at module level or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def internal_imports() -> dict[str, set[str]]:
+    """module -> the modules of both packages it imports (a package counts as its __init__)."""
+    known = modules()
+    graph = {}
+    for name, path in known.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        graph[name] = {n for n in imported_names(path, package) if n in known and n != name}
+    return graph
+
+
+def core_modules() -> list[str]:
+    return [m for m in modules() if m.startswith("circuits") and not m.startswith("circuits.hardware")]
+
+
+@pytest.mark.parametrize("module", core_modules())
+def test_core_never_imports_hardware(module):
+    bad = sorted(n for n in imported_names(modules()[module]) if n.startswith("circuits.hardware"))
+    assert bad == [], f"{module} imports {bad}: the core must not depend on circuits.hardware"
+
+
+@pytest.mark.parametrize("module", [m for m in modules() if m.startswith("circuits")])
+def test_circuits_never_imports_the_torch_side(module):
+    forbidden = ("qattn_hybrid", "transformers", "torch.nn")
+    bad = sorted(n for n in imported_names(modules()[module])
+                 if any(n == f or n.startswith(f + ".") for f in forbidden))
+    assert bad == [], f"{module} imports {bad}"
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph` as a list of modules, or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+@pytest.mark.parametrize("package", [
+    "circuits",
+    pytest.param("qattn_hybrid", marks=pytest.mark.xfail(
+        strict=True, reason="qattn_hybrid.model <-> qattn_hybrid.self_attention (the 'quantum_self' "
+                            "registration, issue #10 item 4, removed on another branch): remove "
+                            "this mark when that lands")),
+])  # across the packages no cycle can exist: circuits never imports qattn_hybrid (below)
+def test_no_import_cycles(package):
+    graph = {m: deps for m, deps in internal_imports().items() if m.startswith(package)}
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_checker_finds_cycles_and_function_level_imports(tmp_path):
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from circuits.hardware.execution import guard_qnode\n"
+                      "    from .spec import CircuitSpec\n")
+    names = imported_names(source, package="circuits")
+    assert {"circuits.hardware.execution", "circuits.spec"} <= names
