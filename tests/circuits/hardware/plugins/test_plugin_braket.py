@@ -15,7 +15,7 @@ pytest.importorskip("braket.pennylane_plugin")
 
 from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Counts, ExecutionGuard, build_hardware_qnode, plan_counts,
+    Counts, ExecutionGuard, build_hardware_qnode, estimate_cost, plan_counts,
 )
 from qpu_standins import OFFLINE_ARN, offline_braket  # noqa: E402
 
@@ -117,3 +117,23 @@ class TestDryRunAndLimits:
             with pytest.raises(ValueError, match="shots per circuit must be at most 5555"):
                 expectations(qnode, angles, select(SPEC, params, 0))  # 36 gradient circuits
         assert standin.submitted == []
+
+
+class TestLocalSimulator:
+    """braket.local.qubit sends one LocalSimulator task per circuit: the estimate, the guard
+    and the simulator's own record of runs agree."""
+
+    def test_estimate_equals_what_is_sent(self, monkeypatch):
+        from braket.devices import LocalSimulator
+
+        runs = []
+        original = LocalSimulator.run
+        monkeypatch.setattr(LocalSimulator, "run",
+                            lambda self, task, *a, **k: runs.append(task) or original(self, task, *a, **k))
+        guard = ExecutionGuard()
+        qnode = build_hardware_qnode(SPEC, "braket.local.qubit", shots=100,
+                                     diff_method="parameter-shift", guard=guard)
+        step(qnode, *inputs())
+        estimate = estimate_cost(SPEC, N_ROWS, "parameter-shift", 100, "braket.local.qubit")
+        assert estimate.step == guard.spent == Counts(39, 39, 3900, 2)
+        assert len(runs) == estimate.step.jobs
