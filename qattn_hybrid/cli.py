@@ -248,8 +248,7 @@ def _export(args) -> int:
 def _serve(args) -> int:
     from qattn_hybrid.serving.commands import serve_command
 
-    for line in serve_command(args):
-        print(line)
+    serve_command(args, say=lambda line: print(line, flush=True))
     return 0
 
 

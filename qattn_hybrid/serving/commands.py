@@ -45,8 +45,8 @@ def export_command(args) -> list[str]:
     return lines
 
 
-def serve_command(args) -> list[str]:
-    """Run the server until interrupted (blocking)."""
+def serve_command(args, say) -> None:
+    """Run the server until interrupted (blocking); `say(line)` prints the startup lines."""
     _need("fastapi", "serve")
     _need("uvicorn", "serve")
     from qattn_hybrid.serving.app import ServerSettings, run_server
@@ -55,4 +55,4 @@ def serve_command(args) -> list[str]:
                               api_key_file=args.api_key_file, max_batch=args.max_batch,
                               max_wait_ms=args.max_wait_ms, fold=not args.no_fold,
                               max_texts=args.max_texts, max_bytes=args.max_bytes)
-    return run_server(settings)
+    run_server(settings, say)
