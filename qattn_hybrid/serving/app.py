@@ -10,6 +10,8 @@
 With an API key every /v1/* call needs ``Authorization: Bearer <key>``: 401 without it, 403
 with a wrong one (compared in constant time; the key is never logged). Bad input gets a 4xx
 with a JSON ``{"error": ..., "detail": ...}`` saying what was expected.
+
+Needs the extra ``serve`` (fastapi, uvicorn); ``qattn serve`` checks before importing this.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 
 from qattn_hybrid.serving.batching import DynamicBatcher
 from qattn_hybrid.serving.metrics import Metrics
@@ -164,10 +170,6 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
                api_key: str | None = None):
     """The FastAPI app. Give a loaded `predictor`, or a `predictor_factory()` run in the
     background at startup (/readyz says when it is done)."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
-    from fastapi.staticfiles import StaticFiles
-
     metrics = Metrics()
     state = {"predictor": predictor, "batcher": None, "error": None}
 
