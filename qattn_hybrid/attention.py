@@ -204,6 +204,13 @@ class QuantumAttention(CircuitDevice, nn.Module):
         scores = self.scores(x, task_id, mask)  # (B, H, T); checks the inputs first
         return pool(scores, self.value(x))
 
+    def fold(self) -> nn.Module:
+        """This layer with its circuit folded into exact real arithmetic (no simulation at
+        inference; same forward and outputs); see qattn_hybrid.folded."""
+        from qattn_hybrid.folded import fold_module
+
+        return fold_module(self)
+
     def extra_repr(self) -> str:
         s = self.spec
         return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "

@@ -7,6 +7,9 @@
     qattn resources [CONFIG] [same circuit options]
     qattn cost [CONFIG] [same circuit options] --device NAME --tokens N --shots S
                [--diff-method parameter-shift] [--price-per-task P] [--price-per-shot P]
+    qattn export RUN_DIR --format onnx|torch [--quantize int8] [--output DIR]
+    qattn serve RUN_DIR [--host 127.0.0.1] [--port 8000] [--api-key-file F] [--max-batch 64]
+                [--max-wait-ms 10] [--no-fold]
 
 CHECKPOINT is a saved model folder (``config.json`` + ``model.safetensors``), a training run's
 output folder (its ``best/`` model is used) or one of its ``checkpoints/epoch-*`` folders.
@@ -74,6 +77,33 @@ def _parser() -> argparse.ArgumentParser:
                    "first text")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("export", help="fold a trained model and export it (ONNX or "
+                       "torch.export) so that it runs without PennyLane")
+    p.add_argument("run_dir", help="model folder, run folder or checkpoint folder")
+    p.add_argument("--format", choices=("onnx", "torch"), default="onnx")
+    p.add_argument("--output", "-o", help="export folder (default: RUN_DIR/export-FORMAT)")
+    p.add_argument("--quantize", choices=("int8",), help="int8 dynamic quantization of the "
+                   "linear layers (ONNX); prints the accuracy change")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("serve", help="answer predictions over HTTP (FastAPI + uvicorn), with a "
+                       "web page, auth and Prometheus metrics")
+    p.add_argument("run_dir", help="model folder, run folder or checkpoint folder")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key-file", help="file holding the API key; /v1/* then needs "
+                   "'Authorization: Bearer KEY' (without one, only localhost may bind)")
+    p.add_argument("--max-batch", type=int, default=64, help="texts per forward pass")
+    p.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a request waits "
+                   "for others to share its forward pass")
+    p.add_argument("--max-texts", type=int, default=64, help="texts per request")
+    p.add_argument("--max-bytes", type=int, default=65536, help="request body size limit")
+    p.add_argument("--no-fold", action="store_true", help="run the circuits (slower) instead "
+                   "of their exact folded form")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=_serve)
 
     for name, run, text in (("draw", _draw, "print the attention circuit for one token"),
                             ("resources", _resources, "gate counts, depth and parameters of "
@@ -204,6 +234,21 @@ def _predict(args) -> int:
         from qattn_hybrid.plots import plot_attention
 
         print(f"Attention heatmap: {plot_attention(model, args.texts[0], args.plot)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- serving
+def _export(args) -> int:
+    from qattn_hybrid.serving.commands import export_command
+
+    print("\n".join(export_command(args)))
+    return 0
+
+
+def _serve(args) -> int:
+    from qattn_hybrid.serving.commands import serve_command
+
+    serve_command(args, say=lambda line: print(line, flush=True))
     return 0
 
 

@@ -243,6 +243,13 @@ class MultiTaskModel(nn.Module):
             return logits.tolist()
         return [info.labels[i] for i in logits.argmax(-1).tolist()]
 
+    def fold(self) -> MultiTaskModel:
+        """A copy for inference with the attention's circuits folded into exact real
+        arithmetic (same outputs; the encoder is shared); see qattn_hybrid.folded."""
+        from qattn_hybrid.folded import fold_module
+
+        return fold_module(self)
+
     def label_ids(self, labels: Sequence[str], task: str) -> torch.Tensor:
         """(B,) class ids of label strings; a clear error for a label the task does not have."""
         self.task_id(task)  # unknown names raise

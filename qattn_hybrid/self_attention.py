@@ -194,6 +194,13 @@ class QuantumSelfAttention(CircuitDevice, _SelfAttention):
                    for key in base}  # one set of parameters per row, (3H·N, ...)
         return expectations(self.qnode, angles.reshape(C * N, Q), stacked).view(C, N, -1)
 
+    def fold(self) -> nn.Module:
+        """This layer with its circuits folded into exact real arithmetic (no simulation at
+        inference; same forward and outputs); see qattn_hybrid.folded."""
+        from qattn_hybrid.folded import fold_module
+
+        return fold_module(self)
+
     def extra_repr(self) -> str:
         s = self.spec
         return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
@@ -294,6 +301,13 @@ class QuantumEncoderLayer(nn.Module):
         if mask is not None:
             x = x * mask[..., None]  # padded positions are 0
         return SelfAttentionOutput(x, attn.weights)
+
+    def fold(self) -> nn.Module:
+        """This layer with its circuits folded into exact real arithmetic (no simulation at
+        inference; same forward and outputs); see qattn_hybrid.folded."""
+        from qattn_hybrid.folded import fold_module
+
+        return fold_module(self)
 
 
 # ----------------------------------------------------------------------------- MultiTaskModel

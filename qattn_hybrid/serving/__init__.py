@@ -1,0 +1,15 @@
+"""Serving a trained model: export (ONNX, ``torch.export``) and ``qattn serve`` (HTTP).
+
+    graph.py      the exportable tensor program (encoder, folded attention, heads)
+    export.py     ``qattn export``: write, reload and check an export folder
+    runtime.py    run an export folder without the library (copied into it)
+    predictor.py  predictions of a loaded model in the serving format
+    batching.py   dynamic batching of concurrent requests
+    metrics.py    Prometheus counters and histograms
+    app.py        the FastAPI application (auth, validation, /v1/predict, health, metrics)
+    commands.py   the ``qattn export`` and ``qattn serve`` handlers
+    static/       the web page (no external resources)
+
+Nothing here is imported by ``import qattn_hybrid``; FastAPI and uvicorn (extra ``serve``) and
+onnx/onnxruntime (extra ``export``) load only when used.
+"""

@@ -1,0 +1,57 @@
+"""The exportable serving graph: token ids in, every task's probabilities and attention out.
+
+    input_ids (B, T), attention_mask (B, T) ─encoder─> features (B, T, D)
+    features ─folded attention, all tasks at once─> weights_k (B, H, T), pooled_k (B, D)
+    pooled_k ─head_k─> probabilities_k (B, C_k) (softmax), or predictions_k (B,) (regression)
+
+A plain tensor program (no input checks with data-dependent branches, no PennyLane, no
+complex numbers), so ``torch.export`` and the ONNX exporter take it as is. Outputs come in
+task order, two per task: ``(scores_0, weights_0, scores_1, weights_1, ...)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from qattn_hybrid.attention import mask_scores, pool
+from qattn_hybrid.folded import FoldedAttention, folded_outputs
+
+__all__ = ["ServingGraph", "serving_graph"]
+
+
+class ServingGraph(nn.Module):
+    """forward(input_ids (B, T) int64, attention_mask (B, T) int64) -> per task
+    (probabilities (B, C) or predictions (B,), attention weights (B, H, T))."""
+
+    def __init__(self, encoder: nn.Module, attention: FoldedAttention, heads: nn.ModuleDict,
+                 regression: list[bool]):
+        super().__init__()
+        self.encoder, self.attention, self.heads = encoder, attention, heads
+        self.regression = list(regression)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        mask = attention_mask.bool()  # (B, T)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        x = hidden * mask[..., None]  # (B, T, D), 0 on padding (as the library's encoder)
+        att = self.attention
+        values, angles = att.value(x), att.angles(x)  # (B, T, D), (B, T, Q)
+        outputs = []
+        for k, (head, regression) in enumerate(zip(self.heads.values(), self.regression)):
+            z = folded_outputs(angles, att.coefficients, k) * mask[..., None]  # (B, T, n_out)
+            scores = mask_scores(att.readout(z).transpose(1, 2), mask)  # (B, H, T)
+            pooled, weights = pool(scores, values)
+            logits = head(pooled)
+            outputs += [logits.squeeze(-1) if regression else torch.softmax(logits, -1), weights]
+        return tuple(outputs)
+
+
+def serving_graph(model) -> ServingGraph:
+    """The ServingGraph of a MultiTaskModel (folded first if it is not), in eval mode."""
+    if model.config.attention != "quantum":
+        raise ValueError(f"attention must be 'quantum' to export a model (the folded "
+                         f"QuantumAttention); got {model.config.attention!r}")
+    folded = model if isinstance(model.attention, FoldedAttention) else model.fold()
+    regression = [info.task_type == "regression" for info in folded.tasks.values()]
+    heads = nn.ModuleDict({name: folded.heads[name] for name in folded.tasks})
+    return ServingGraph(folded.encoder.model, folded.attention, heads, regression).eval()
