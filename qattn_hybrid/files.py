@@ -1,13 +1,31 @@
-"""Atomic file writes: nothing half-written ever sits under a final name."""
+"""Atomic file writes: nothing half-written ever sits under a final name.
+
+Files and folders get the modes an ordinary ``open`` / ``mkdir`` would give them under the
+process umask (0644 / 0755 with the usual umask 022), not the 0600 / 0700 of ``tempfile``'s
+private temporaries: runs on a shared filesystem stay readable by the group a user chose.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+__all__ = ["atomic_directory", "atomic_file", "atomic_write_text", "current_umask"]
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it, under a lock)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -20,6 +38,8 @@ def atomic_file(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        if Path(tmp).exists():  # a writer may have replaced the file: set the mode last
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -44,6 +64,7 @@ def atomic_directory(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-"))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
         _fsync_tree(tmp)
         if path.exists():

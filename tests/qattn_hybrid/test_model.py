@@ -100,7 +100,7 @@ class TestSaveLoad:
         model.metadata = {"note": "kept"}
         model.save_pretrained(tmp_path / "m")
         assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-            "config.json", "model.safetensors", "tokenizer"]
+            "config.json", "manifest.json", "model.safetensors", "tokenizer"]
         loaded = MultiTaskModel.from_pretrained(tmp_path / "m")
         assert loaded.metadata == {"note": "kept"}
         assert list(loaded.tasks.values()) == TASKS
