@@ -100,7 +100,9 @@ class DataConfig:
     # a table may say preset = "clinc_intent" and override fields (e.g. max_examples).
     tasks: list = field(default_factory=lambda: ["clinc_intent", "fin_sentiment"])
     max_examples: int | None = None  # default per-split row cap for tasks that set none
-    cache_dir: str | None = None  # token-feature cache; None: the encoders module's default
+    # folder of the token-feature cache, shared by runs with the same encoder and max_length;
+    # None: features are kept in memory only, so every run encodes every text again
+    cache_dir: str | None = None
     seed: int = 0  # seed of the max_examples subsets
 
     def _check(self, section: str) -> None:

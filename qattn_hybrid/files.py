@@ -66,7 +66,7 @@ def atomic_directory(path: str | os.PathLike):
     try:
         os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
-        _fsync_tree(tmp)
+        _finish_tree(tmp)
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".old-{path.name}-"))
             os.replace(path, old / path.name)
@@ -79,8 +79,16 @@ def atomic_directory(path: str | os.PathLike):
         raise
 
 
-def _fsync_tree(root: Path) -> None:
+def _finish_tree(root: Path) -> None:
+    """fsync every file; give files and folders the umask's modes (some writers, such as
+    safetensors, create 0600 files whatever the umask)."""
+    umask = current_umask()
     for p in root.rglob("*"):
+        if p.is_symlink():
+            continue
         if p.is_file():
+            os.chmod(p, 0o666 & ~umask)
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
+        elif p.is_dir():
+            os.chmod(p, 0o777 & ~umask)

@@ -239,6 +239,12 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def predict(self, texts: Sequence[str], task: str) -> list:
         """Labels (classification) or numbers (regression) for ``texts``, in eval mode."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of str (a batch); got a single str")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"texts[{i}] must be a non-empty str (not only whitespace); "
+                                 f"got {text!r}")
         was_training = self.training
         self.eval()
         try:

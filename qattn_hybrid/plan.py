@@ -11,6 +11,7 @@ message starts with the field it is about (``data.tasks[1].file: ...``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import os
@@ -37,11 +38,18 @@ def field(name: str) -> Iterator[None]:
 
 
 def _prefixed(name: str, err: BaseException) -> str:
+    """``name: message``; ``section.field ...`` when the message starts with a bare field."""
+    from qattn_hybrid.config import SECTIONS
+
     message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
     message = " ".join(str(message).split())  # one line
     section = name.split(".")[0].split("[")[0]
     if message.startswith(name) or message.startswith(f"{section}."):
         return message
+    first = message.split(" ", 1)[0]
+    fields = {f.name for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else ()
+    if name == section and first in fields:
+        return f"{section}.{message}"
     return f"{name}: {message}"
 
 
@@ -151,10 +159,14 @@ def _check_loop(config: Config, tasks: dict) -> int:
     import torch
 
     from qattn_hybrid.sampling import make_sampler
-    from qattn_hybrid.weighting import make_weighting
+    from qattn_hybrid.weighting import WEIGHTINGS, make_weighting
 
     w, s, t = config.weighting, config.sampling, config.training
     with field("weighting.method"):
+        if w.method not in WEIGHTINGS:
+            raise ValueError(f"weighting.method must be one of {', '.join(WEIGHTINGS)}; got "
+                             f"{w.method!r}")
+    with field("weighting.options"):
         make_weighting(w.method, list(tasks), **w.options)
     with field("training.monitor"):
         if t.monitor != "mean" and t.monitor not in tasks:

@@ -24,13 +24,15 @@ class ProgressLog:
 
     def __init__(self, total: int, what: str, unit: str = "", *, interval_s: float = 10.0,
                  step_fraction: float = 0.1, quiet_s: float = 2.0, enabled: bool = True,
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: Callable[[], float] | None = None,
                  logger: logging.Logger | None = None):
         self.total, self.what, self.unit = int(total), what, unit
         self.interval_s, self.step_fraction, self.quiet_s = interval_s, step_fraction, quiet_s
-        self.enabled, self.clock, self.log = enabled and total > 0, clock, logger or log
+        self.enabled, self.log = enabled and total > 0, logger or log
+        self.clock = clock or time.monotonic
+        self.n_steps = max(1, round(1 / step_fraction))
         self.done = 0
-        self.start = self.last = clock()
+        self.start = self.last = self.clock()
         self._last_step = 0  # the last 10 % step reported
 
     def update(self, n: int = 1) -> None:
@@ -38,7 +40,7 @@ class ProgressLog:
             return
         self.done += n
         now = self.clock()
-        step = int(self.done / self.total / self.step_fraction) if self.step_fraction else 0
+        step = self.done * self.n_steps // self.total  # 10 % steps completed
         if now - self.start < self.quiet_s:
             return
         if now - self.last >= self.interval_s or step > self._last_step:

@@ -99,3 +99,28 @@ class TestValidation:
     def test_missing_file(self, tmp_path):
         with pytest.raises(FileNotFoundError, match="does not exist"):
             load_config(tmp_path / "nope.toml")
+
+
+def test_cache_dir_comment_says_what_none_does():
+    """None keeps features in memory only (every run re-encodes); the comment said otherwise."""
+    import inspect
+
+    from qattn_hybrid.config import DataConfig
+
+    source = inspect.getsource(DataConfig)
+    lines = source.splitlines()
+    i = next(n for n, line in enumerate(lines) if "cache_dir: str | None" in line)
+    comment = " ".join(line.strip(" #") for line in lines[i - 2 : i + 1])
+    assert "in memory only" in comment and "every run encodes every text again" in comment
+    assert "the encoders module's default" not in source
+
+
+def test_cache_dir_none_keeps_features_in_memory_only(make_encoder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    encoder = make_encoder()
+    encoder(["the card", "a bank"])
+    assert encoder.cache.dir is None and len(encoder.cache) == 2
+    assert list(tmp_path.rglob("*")) == []  # nothing written anywhere near
+    again = make_encoder()
+    again(["the card"])
+    assert again.cache.misses == 1  # a second run encodes again
