@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qattn_hybrid.files import atomic_directory, atomic_write_text
+from qattn_hybrid.files import atomic_directory, atomic_write_text, recover_directory
 from qattn_hybrid.manifest import CheckpointError, check_finite, sha256_file
 from qattn_hybrid.model import read_json, read_safetensors
 
@@ -185,6 +185,7 @@ def load_checkpoint_state(folder: str | os.PathLike) -> dict:
 def restore(trainer, resume: bool | str | os.PathLike) -> None:
     """Load the model, optimizer, weighting, sampler, history and RNGs of a checkpoint:
     ``resume=True`` the one ``latest.json`` names (none yet: a fresh start), or a folder."""
+    recover_directory(trainer.output_dir / "best")  # killed between its two renames
     if resume is True:
         folder = latest_checkpoint(trainer.output_dir)
         if folder is None:

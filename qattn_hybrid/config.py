@@ -44,6 +44,11 @@ __all__ = [
 # Attention kinds the model can build (see qattn_hybrid.model.ATTENTIONS); kept here as plain
 # names so the config is checked without importing torch modules.
 ATTENTION_CHOICES = ("quantum", "classical", "quantum_self")
+# PennyLane's differentiation methods (qml.QNode's diff_method), checked before a QNode is built
+DIFF_METHODS = ("best", "device", "backprop", "adjoint", "parameter-shift", "hadamard",
+                "reversed-hadamard", "direct-hadamard", "reversed-direct-hadamard",
+                "finite-diff", "spsa")
+MAX_SEED = 2**63 - 1  # seeds go to torch.manual_seed (int64) and NumPy (mod 2**32)
 
 
 class ConfigError(ValueError):
@@ -87,6 +92,7 @@ class ModelConfig:
         _check_nonempty(section, "encoder", self.encoder)
         if self.device is not None:
             _check_nonempty(section, "device", self.device)
+        _check_choice(section, "diff_method", self.diff_method, DIFF_METHODS)
         for name, enum in (("ansatz", Ansatz), ("conditioning", Conditioning),
                            ("rotation", Rotation), ("readout", Readout)):
             _check_choice(section, name, getattr(self, name), [m.value for m in enum])
@@ -114,6 +120,7 @@ class DataConfig:
                                   f"task fields; got {task!r}")
         if self.max_examples is not None:
             _check_range(section, "max_examples", self.max_examples, low=1)
+        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         self.task_specs()  # every table converts to a valid TaskSpec
 
     def task_specs(self) -> list[TaskSpec]:
@@ -181,6 +188,7 @@ class TrainingConfig:
                 _check_range(section, name, getattr(self, name), low=1)
         if self.patience is not None:
             _check_range(section, "patience", self.patience, low=1)
+        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         _check_nonempty(section, "output_dir", self.output_dir)
         _check_nonempty(section, "monitor", self.monitor)
 

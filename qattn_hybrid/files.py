@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_directory", "atomic_file", "atomic_write_text", "current_umask"]
+__all__ = ["atomic_directory", "atomic_file", "atomic_write_text", "current_umask",
+           "recover_directory"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -77,6 +78,19 @@ def atomic_directory(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def recover_directory(path: str | os.PathLike) -> bool:
+    """Put back the previous version of ``path`` when a process died between the two renames
+    of :func:`atomic_directory` (old moved aside, new not yet in place); True if it did."""
+    path = Path(path)
+    if path.exists() or not path.parent.is_dir():
+        return False
+    for old in sorted(path.parent.glob(f".old-{path.name}-*/{path.name}")):
+        os.replace(old, path)
+        shutil.rmtree(old.parent, ignore_errors=True)
+        return True
+    return False
 
 
 def _finish_tree(root: Path) -> None:

@@ -66,6 +66,19 @@ class TestValidation:
         ({"data": {"tasks": []}}, r"data\.tasks must name at least one task"),
         ({"data": {"tasks": ["weather"]}}, r"data\.tasks\[0\]: Unknown task 'weather'"),
         ({"data": {"tasks": ["clinc_oos", "clinc_oos"]}}, r"names must be unique"),
+        # holes the config fuzz test (test_config_fuzz.py) found: each crashed later
+        ({"training": {"seed": -1}}, r"training\.seed must be >= 0; got -1"),
+        ({"data": {"seed": 2**64}}, r"data\.seed must be <= 9223372036854775807"),
+        ({"model": {"diff_method": "magic"}},
+         r"model\.diff_method must be one of 'best', 'device', 'backprop'"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "split_values": "train"}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': split_values must be a table of str values"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "label_map": [1, 2]}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': label_map must be a table of str values"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "test_from_train": "half"}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': test_from_train must be a number in \[0, 1\)"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "text_field": 3}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': text_field must be a non-empty str"),
     ])
     def test_invalid_value_names_the_field(self, data, message):
         with pytest.raises(ConfigError, match=message):

@@ -245,11 +245,13 @@ class TestUserFacingMessages:
     def test_encoding_logs_progress_lines(self, encoder, caplog, monkeypatch):
         """Encoding many texts logs periodic lines (no terminal needed): here a fake clock
         advances 1 s per batch, so 12 batches of 1 text report at the 10 % steps."""
+        from types import SimpleNamespace
+
         import qattn_hybrid.progress as progress
 
         model, tok = encoder
         ticks = iter(range(1000))
-        monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(ticks)))
+        monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
         texts = [" ".join(WORDS[i : i + 3]) for i in range(12)]
         with caplog.at_level("INFO", logger="qattn_hybrid.encoders"):
             TokenFeatureCache(model, tok, max_length=16, batch_size=1).encode(texts)

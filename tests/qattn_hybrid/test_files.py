@@ -55,3 +55,16 @@ class TestModes:
         assert mode(tmp_path / "folder") == dir_mode
         assert mode(tmp_path / "folder" / "inner.txt") == file_mode
         assert mode(tmp_path / "folder" / "private.bin") == file_mode
+
+
+class TestRecovery:
+    def test_a_folder_moved_aside_by_a_killed_replace_comes_back(self, tmp_path):
+        from qattn_hybrid.files import recover_directory
+
+        aside = tmp_path / ".old-best-x1" / "best"  # what atomic_directory leaves if killed
+        aside.mkdir(parents=True)                   # between moving the old folder aside and
+        (aside / "model.safetensors").write_text("w")  # putting the new one in place
+        assert recover_directory(tmp_path / "best")
+        assert (tmp_path / "best" / "model.safetensors").read_text() == "w"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+        assert not recover_directory(tmp_path / "best")  # present: nothing to do
