@@ -26,6 +26,7 @@ import os
 import random
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -217,7 +218,14 @@ def restore(trainer, resume: bool | str | os.PathLike) -> None:
 
 # --------------------------------------------------------------------------- helpers
 def _remove(path: Path) -> None:
+    """Delete a file, or a folder by renaming it to a temporary name first: a process killed
+    mid-delete leaves a ``.old-*`` leftover (removed later), never a half-deleted checkpoint
+    under its final name."""
     if path.is_dir() and not path.is_symlink():
+        if not _LEFTOVER.match(path.name):
+            aside = path.with_name(f".old-{path.name}-{uuid.uuid4().hex[:8]}")
+            os.replace(path, aside)
+            path = aside
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)

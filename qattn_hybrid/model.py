@@ -45,7 +45,7 @@ from qattn_hybrid.manifest import (
     MANIFEST_NAME,
     CheckpointError,
     check_finite,
-    sha256_file,
+    sha256_file,  # noqa: F401  (re-exported: checkpoints and older callers use it)
     verify_manifest,
     write_manifest,
 )

@@ -128,3 +128,28 @@ class TestFileModes:
         for p in paths:
             mode = stat.S_IMODE(p.stat().st_mode)
             assert mode == (dir_mode if p.is_dir() else file_mode), (p, oct(mode))
+
+
+def test_pruning_renames_before_deleting(tmp_path, monkeypatch):
+    """A kill during the delete of an old checkpoint (found by the fault-injection test) left
+    a half-deleted folder under its final name; now only a `.old-*` leftover can remain."""
+    import shutil
+
+    import qattn_hybrid.checkpoints as checkpoints
+
+    TestPruning.fake_run(tmp_path, [1, 2], latest=2)
+    (tmp_path / "checkpoints" / "epoch-0001" / "model").mkdir()
+    deleted = []
+
+    def killed_midway(path, ignore_errors=False):  # the process dies inside rmtree
+        deleted.append(path.name)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        prune_checkpoints(tmp_path, epoch=2, keep=1)
+    assert deleted and deleted[0].startswith(".old-epoch-0001-")
+    monkeypatch.undo()
+    assert [p.name for p in (tmp_path / "checkpoints").glob("epoch-*")] == ["epoch-0002"]
+    prune_checkpoints(tmp_path, epoch=2, keep=1)  # the next prune removes the leftover
+    assert names(tmp_path / "checkpoints") == ["epoch-0002"]

@@ -124,12 +124,11 @@ def test_kill_9_then_resume_is_byte_identical(forkserver, setup):
                 time.sleep(rng.uniform(0.0, duration))
             if proc.is_alive():
                 proc.kill()  # SIGKILL: no cleanup, no finally blocks
-                proc.join(30)
-                assert proc.exitcode == -9
+            proc.join(30)
+            assert proc.exitcode in (0, -9)  # 0: it finished just before the kill
+            if proc.exitcode == -9:
                 kills += 1
                 mid_checkpoint += in_checkpoint
-            else:
-                proc.join(30)
             check_run_folder(out)
         final = launch(forkserver, root, config, f"{name}-final", slow=False)
         final.join(TIMEOUT_S)
@@ -139,4 +138,6 @@ def test_kill_9_then_resume_is_byte_identical(forkserver, setup):
         assert got.keys() == reference.keys()
         for key in reference:
             assert got[key] == reference[key], (name, key)
+    print(f"fault injection: {N_TRIALS} trials, {kills} kill -9s ({mid_checkpoint} during "
+          "checkpoint writes), every resumed run byte-identical")
     assert kills >= 10 and mid_checkpoint >= 3, (kills, mid_checkpoint)
