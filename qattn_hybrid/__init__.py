@@ -1,36 +1,60 @@
 """qattn_hybrid: task-conditioned quantum attention for PyTorch multi-task models.
 
-Importing the package prints nothing, downloads nothing and imports neither transformers nor
-any optional PennyLane plugin; those load when first used.
+Importing the package prints nothing, downloads nothing and imports neither torch, PennyLane,
+transformers nor any optional plugin: each public name is imported from its module on first
+use (module ``__getattr__``), so ``qattn --help`` starts in a fraction of a second.
 """
 
-from qattn_hybrid.attention import AttentionOutput, QuantumAttention
-from qattn_hybrid.baseline import ClassicalAttention
-from qattn_hybrid.config import Config, ConfigError, load_config
-from qattn_hybrid.data import TaskSpec, load_tasks
-from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel, TaskInfo
-from qattn_hybrid.self_attention import (ClassicalSelfAttention, QuantumEncoderLayer,
-                                         QuantumSelfAttention, SelfAttentionOutput)
-from qattn_hybrid.training import Trainer, TrainResult, evaluate
+from __future__ import annotations
 
-__all__ = [
-    "AttentionOutput",
-    "CheckpointError",
-    "ClassicalAttention",
-    "ClassicalSelfAttention",
-    "Config",
-    "ConfigError",
-    "ModelOutput",
-    "MultiTaskModel",
-    "QuantumAttention",
-    "QuantumEncoderLayer",
-    "QuantumSelfAttention",
-    "SelfAttentionOutput",
-    "TaskInfo",
-    "TaskSpec",
-    "TrainResult",
-    "Trainer",
-    "evaluate",
-    "load_config",
-    "load_tasks",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "AttentionOutput": "qattn_hybrid.attention",
+    "QuantumAttention": "qattn_hybrid.attention",
+    "ClassicalAttention": "qattn_hybrid.baseline",
+    "Config": "qattn_hybrid.config",
+    "ConfigError": "qattn_hybrid.config",
+    "load_config": "qattn_hybrid.config",
+    "TaskSpec": "qattn_hybrid.data",
+    "load_tasks": "qattn_hybrid.data",
+    "CheckpointError": "qattn_hybrid.model",
+    "ModelOutput": "qattn_hybrid.model",
+    "MultiTaskModel": "qattn_hybrid.model",
+    "TaskInfo": "qattn_hybrid.model",
+    "ClassicalSelfAttention": "qattn_hybrid.self_attention",
+    "QuantumEncoderLayer": "qattn_hybrid.self_attention",
+    "QuantumSelfAttention": "qattn_hybrid.self_attention",
+    "SelfAttentionOutput": "qattn_hybrid.self_attention",
+    "Trainer": "qattn_hybrid.training",
+    "TrainResult": "qattn_hybrid.training",
+    "evaluate": "qattn_hybrid.training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'qattn_hybrid' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real names
+    from qattn_hybrid.attention import AttentionOutput, QuantumAttention  # noqa: F401
+    from qattn_hybrid.baseline import ClassicalAttention  # noqa: F401
+    from qattn_hybrid.config import Config, ConfigError, load_config  # noqa: F401
+    from qattn_hybrid.data import TaskSpec, load_tasks  # noqa: F401
+    from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel, TaskInfo  # noqa: F401
+    from qattn_hybrid.self_attention import (ClassicalSelfAttention,  # noqa: F401
+                                             QuantumEncoderLayer, QuantumSelfAttention,
+                                             SelfAttentionOutput)
+    from qattn_hybrid.training import Trainer, TrainResult, evaluate  # noqa: F401

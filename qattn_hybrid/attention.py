@@ -28,10 +28,19 @@ class AttentionOutput(NamedTuple):
     weights: torch.Tensor  # (B, H, T): >= 0, sum to 1 over real tokens, 0 on masked ones
 
 
-def check_inputs(x, task_id, mask, d_model: int, n_tasks: int) -> int | torch.Tensor:
-    """Validate a forward call's inputs; returns the task as an int or a LongTensor (B,)."""
+def check_inputs(x, task_id, mask, d_model: int, n_tasks: int,
+                 dtype: torch.dtype | None = None) -> int | torch.Tensor:
+    """Validate a forward call's inputs; returns the task as an int or a LongTensor (B,).
+
+    ``dtype``: the layer's parameter dtype. Inputs of another floating dtype are refused with a
+    TypeError naming both, rather than cast silently (a float16 input to a float32 layer would
+    otherwise fail deep inside torch, and casting would hide a precision choice).
+    """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point torch.Tensor (B, T, D); got {_describe(x)}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"x must have the layer's dtype {dtype}; got {x.dtype} (convert the "
+                        f"input with x.to({dtype}), or the layer with layer.to({x.dtype}))")
     if x.dim() != 3:
         raise ValueError(f"x must be 3-D (B, T, D); got shape {tuple(x.shape)}")
     if x.shape[-1] != d_model:
@@ -44,6 +53,11 @@ def check_inputs(x, task_id, mask, d_model: int, n_tasks: int) -> int | torch.Te
         _check_mask(mask, x.shape[:2])
     tasks = _check_task_id(task_id, x.shape[0], n_tasks)
     return tasks if isinstance(tasks, int) else tasks.to(x.device)  # task ids follow x
+
+
+def param_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of a module's first floating-point parameter (None when it has none)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
 
 
 def _describe(value) -> str:
@@ -181,7 +195,7 @@ class QuantumAttention(CircuitDevice, nn.Module):
 
     def expectation_values(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
         """(B, T, n_out) circuit outputs; masked tokens are not simulated and read 0."""
-        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks)
+        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks, param_dtype(self))
         B, T, _ = x.shape
         keep = mask if mask is not None else torch.ones(B, T, dtype=torch.bool, device=x.device)
         rows = self.angles(x)[keep]  # (N, Q): the real tokens of every row, in one batch

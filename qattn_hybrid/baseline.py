@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from qattn_hybrid.attention import AttentionOutput, check_inputs, mask_scores, pool
+from qattn_hybrid.attention import AttentionOutput, check_inputs, mask_scores, param_dtype, pool
 
 __all__ = ["ClassicalAttention", "count_parameters", "matched_hidden"]
 
@@ -55,7 +55,7 @@ class ClassicalAttention(nn.Module):
 
     def scores(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
         """(B, H, T) attention logits; -inf on masked tokens."""
-        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks)
+        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks, param_dtype(self))
         h = torch.tanh(self.to_hidden(x))  # (B, T, hidden)
         if isinstance(tasks, int):
             scores = torch.einsum("btj,hj->bht", h, self.task_weight[tasks])  # w: (H, hidden)

@@ -1,6 +1,6 @@
 """The ``qattn`` command line.
 
-    qattn train CONFIG [--resume] [--output-dir DIR] [--epochs N] [--quiet]
+    qattn train CONFIG [--resume | --overwrite] [--dry-run] [--output-dir DIR] [--epochs N]
     qattn eval CHECKPOINT [--split test] [--config CONFIG] [--json]
     qattn predict CHECKPOINT "text" ["text" ...] --task NAME [--attention] [--plot FILE]
     qattn draw [CONFIG] [--n-qubits 4 --n-layers 2 --ansatz ... --conditioning ...]
@@ -13,7 +13,9 @@
 
 CHECKPOINT is a saved model folder (``config.json`` + ``model.safetensors``), a training run's
 output folder (its ``best/`` model is used) or one of its ``checkpoints/epoch-*`` folders.
-This module is the only place in the library that prints.
+This module is the only place in the library that prints. It imports only the standard
+library at start-up (``qattn --help`` takes a fraction of a second); torch, PennyLane and
+transformers load inside the commands that need them.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError) as err:
+    except (ValueError, LookupError, TypeError, OSError, ImportError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        message = " ".join(str(message).split()) or type(err).__name__  # always one line
         print(f"qattn {args.command}: error: {message}", file=sys.stderr)
         return 2
 
@@ -52,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a multi-task model from a TOML/YAML config")
     p.add_argument("config", help="config file (.toml, .yaml, .json)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in the "
+                   "output folder (without this or --resume a non-empty folder is refused)")
+    p.add_argument("--dry-run", action="store_true", help="validate the config, data, encoder, "
+                   "circuit and output folder and print the plan; train and write nothing")
     p.add_argument("--output-dir", help="override training.output_dir")
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--seed", type=int, help="override training.seed")
@@ -110,16 +117,9 @@ def _parser() -> argparse.ArgumentParser:
                              "the circuit (JSON)"),
                             ("cost", _cost, "circuits, jobs, shots and price of a forward "
                              "pass and a training step on a QPU (JSON); sends nothing")):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, help=text, description=text)
         p.add_argument("config", nargs="?", help="take the circuit from this config's [model]")
-        p.add_argument("--n-qubits", type=int)
-        p.add_argument("--n-layers", type=int)
-        p.add_argument("--n-tasks", type=int, help="default: the config's task count, else 1")
-        p.add_argument("--ansatz")
-        p.add_argument("--conditioning")
-        p.add_argument("--rotation")
-        p.add_argument("--readout")
-        p.add_argument("--reupload", action="store_true", default=None)
+        _circuit_arguments(p)
         p.set_defaults(run=run)
     _cost_arguments(p)  # p is the `cost` parser
     return parser
@@ -128,7 +128,11 @@ def _parser() -> argparse.ArgumentParser:
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
-    try:  # transformers' own weight-loading bars
+
+
+def _quiet_transformers() -> None:
+    """transformers' own weight-loading bars and chatter off (for commands that load models)."""
+    try:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -140,7 +144,6 @@ def _setup_logging(quiet: bool) -> None:
 # --------------------------------------------------------------------------- train
 def _train(args) -> int:
     from qattn_hybrid.config import load_config
-    from qattn_hybrid.training import Trainer
 
     config = load_config(args.config)
     overrides = {"output_dir": args.output_dir, "epochs": args.epochs, "seed": args.seed,
@@ -150,11 +153,23 @@ def _train(args) -> int:
         training["progress"] = False
     if training:
         config = config.replace(training=training)
+    if args.dry_run:
+        from qattn_hybrid.plan import plan_run
+
+        print("\n".join(plan_run(config, resume=args.resume, overwrite=args.overwrite)))
+        return 0
+    from qattn_hybrid.checkpoints import describe_output_dir
+
+    describe_output_dir(config.training.output_dir, resume=args.resume,  # refuse before loading
+                        overwrite=args.overwrite)
+    _quiet_transformers()
+    from qattn_hybrid.training import Trainer
+
     trainer = Trainer(config)
     if trainer.is_writer:
         tasks = ", ".join(f"{n} ({len(t.train)} train)" for n, t in trainer.tasks.items())
         print(f"Training {config.model.attention} attention on {tasks}")
-    result = trainer.fit(resume=args.resume)
+    result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     if not trainer.is_writer:
         return 0
     if not args.no_plots and result.history:
@@ -166,10 +181,10 @@ def _train(args) -> int:
             print(f"Training curves: {png}")
         except ImportError as err:
             print(f"(no plots: {err})", file=sys.stderr)
-    epoch_s = [r["seconds"] for r in result.history]
+    epoch_s = [r["seconds"] for r in result.history]  # training + validation
     print(f"Best epoch {result.best_epoch} of {len(result.history)}"
           f"{' (early stop)' if result.stopped_early else ''}; "
-          f"{sum(epoch_s) / max(len(epoch_s), 1):.1f} s per epoch")
+          f"{sum(epoch_s) / max(len(epoch_s), 1):.1f} s per epoch (training + validation)")
     split = "test" if result.test_metrics else "validation"
     metrics = result.test_metrics or result.history[result.best_epoch - 1]["validation"]
     print(f"\n{split.capitalize()} results (best model, {result.output_dir / 'best'}):")
@@ -193,6 +208,7 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
 def _load_model(path):
     from qattn_hybrid.model import MultiTaskModel, read_json
 
+    _quiet_transformers()
     model_dir = resolve_model_dir(path)
     meta = read_json(model_dir / "config.json", "model config")
     cache_dir = ((meta.get("metadata") or {}).get("data") or {}).get("cache_dir")  # reuse features
@@ -220,6 +236,10 @@ def _eval(args) -> int:
 
 
 def _predict(args) -> int:
+    for i, text in enumerate(args.texts):  # before anything is loaded or printed
+        if not text.strip():
+            raise ValueError(f"text {i + 1} must be a non-empty str (not only whitespace); "
+                             f"got {text!r}")
     model = _load_model(args.checkpoint)
     model.task_id(args.task)  # unknown task: error listing the model's tasks
     labels = model.predict(args.texts, args.task)
@@ -282,19 +302,56 @@ def _draw(args) -> int:
     return 0
 
 
+# The circuit's choices and defaults, written out so `--help` needs no PennyLane import;
+# tests/qattn_hybrid/test_cli.py checks them against circuits.spec.
+CIRCUIT_CHOICES = {"ansatz": ("hardware_efficient", "strongly_entangling", "no_entanglement"),
+                   "conditioning": ("per_task_weights", "task_rotations"),
+                   "rotation": ("X", "Y", "Z"), "readout": ("z", "z_zz")}
+CIRCUIT_DEFAULTS = {"n_qubits": 4, "n_layers": 2, "ansatz": "hardware_efficient",
+                    "conditioning": "per_task_weights", "rotation": "Y", "readout": "z"}
+HARDWARE_DIFF_METHODS = ("parameter-shift", "spsa", "finite-diff")
+
+
+def _circuit_arguments(p) -> None:
+    """Circuit options; unset ones come from CONFIG's [model], else the defaults shown."""
+    def default(name: str) -> str:
+        return f"(default: the config's, else {CIRCUIT_DEFAULTS[name]})"
+
+    p.add_argument("--n-qubits", type=int, metavar="N", help=f"wires {default('n_qubits')}")
+    p.add_argument("--n-layers", type=int, metavar="N",
+                   help=f"variational layers {default('n_layers')}")
+    p.add_argument("--n-tasks", type=int, metavar="N",
+                   help="tasks the circuit is conditioned on (default: the config's task "
+                        "count, else 1)")
+    for name, what in (("ansatz", "variational block"), ("conditioning", "task conditioning"),
+                       ("rotation", "embedding axis"), ("readout", "observables")):
+        choices = CIRCUIT_CHOICES[name]
+        p.add_argument(f"--{name}", choices=choices, metavar="{" + ",".join(choices) + "}",
+                       help=f"{what} {default(name)}")
+    p.add_argument("--reupload", action="store_true", default=None,
+                   help="re-embed the angles before every layer (default: the config's, "
+                        "else off)")
+
+
 def _cost_arguments(p) -> None:
     p.add_argument("--device", default="braket.aws.qubit",
-                   help="braket.aws.qubit, qiskit.remote, qiskit.estimator, ionq.qpu, ...")
-    p.add_argument("--tokens", type=int, default=128,
-                   help="circuit rows per batch: real tokens after deduplication")
-    p.add_argument("--shots", type=int, default=1000)
-    p.add_argument("--diff-method", default="parameter-shift",
-                   help="parameter-shift, spsa or finite-diff")
-    p.add_argument("--price-per-task", type=float, help="your provider's price per task/job")
-    p.add_argument("--price-per-shot", type=float, help="your provider's price per shot")
-    p.add_argument("--currency", default="USD")
-    p.add_argument("--max-executables", type=int,
-                   help="Braket program-set size (default 100)")
+                   help="QPU device: braket.aws.qubit, qiskit.remote, qiskit.estimator, "
+                        "ionq.qpu, ... (default: %(default)s)")
+    p.add_argument("--tokens", type=int, default=128, metavar="N",
+                   help="circuit rows per batch: real tokens after deduplication "
+                        "(default: %(default)s)")
+    p.add_argument("--shots", type=int, default=1000, metavar="N",
+                   help="shots per circuit (default: %(default)s)")
+    p.add_argument("--diff-method", default="parameter-shift", choices=HARDWARE_DIFF_METHODS,
+                   help="hardware gradient method (default: %(default)s)")
+    p.add_argument("--price-per-task", type=float, metavar="P",
+                   help="your provider's price per task/job (default: none, no price shown)")
+    p.add_argument("--price-per-shot", type=float, metavar="P",
+                   help="your provider's price per shot (default: none, no price shown)")
+    p.add_argument("--currency", default="USD", help="currency of the prices "
+                   "(default: %(default)s)")
+    p.add_argument("--max-executables", type=int, metavar="N",
+                   help="Braket program-set size (default: 100)")
 
 
 def _cost(args) -> int:
@@ -318,11 +375,11 @@ def _resources(args) -> int:
 
 # --------------------------------------------------------------------------- output
 def _table(results: dict) -> str:
-    """task | metric columns (percent for scores in [0, 1]; loss/mse as is)."""
+    """task | metric columns; the header gives the unit: (%) for scores in [0, 1]."""
     metrics = []
     for scores in results.values():
         metrics += [m for m in scores if m not in metrics and m != "loss"]
-    header = ["task"] + metrics
+    header = ["task"] + [m if m in ("mse", "mae") else f"{m}(%)" for m in metrics]
     rows = [[task] + [_fmt(m, scores.get(m)) for m in metrics] for task, scores in results.items()]
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()

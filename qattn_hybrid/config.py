@@ -45,6 +45,11 @@ __all__ = [
 # Attention kinds the model can build (see qattn_hybrid.model.ATTENTIONS); kept here as plain
 # names so the config is checked without importing torch modules.
 ATTENTION_CHOICES = ("quantum", "classical", "quantum_self")
+# PennyLane's differentiation methods (qml.QNode's diff_method), checked before a QNode is built
+DIFF_METHODS = ("best", "device", "backprop", "adjoint", "parameter-shift", "hadamard",
+                "reversed-hadamard", "direct-hadamard", "reversed-direct-hadamard",
+                "finite-diff", "spsa")
+MAX_SEED = 2**63 - 1  # seeds go to torch.manual_seed (int64) and NumPy (mod 2**32)
 
 
 class ConfigError(ValueError):
@@ -88,6 +93,7 @@ class ModelConfig:
         _check_nonempty(section, "encoder", self.encoder)
         if self.device is not None:
             _check_nonempty(section, "device", self.device)
+        _check_choice(section, "diff_method", self.diff_method, DIFF_METHODS)
         for name, enum in (("ansatz", Ansatz), ("conditioning", Conditioning),
                            ("rotation", Rotation), ("readout", Readout)):
             _check_choice(section, name, getattr(self, name), [m.value for m in enum])
@@ -105,7 +111,9 @@ class DataConfig:
     # a table may say preset = "clinc_intent" and override fields (e.g. max_examples).
     tasks: list = field(default_factory=lambda: ["clinc_intent", "fin_sentiment"])
     max_examples: int | None = None  # default per-split row cap for tasks that set none
-    cache_dir: str | None = None  # token-feature cache; None: the encoders module's default
+    # folder of the token-feature cache, shared by runs with the same encoder and max_length;
+    # None: features are kept in memory only, so every run encodes every text again
+    cache_dir: str | None = None
     seed: int = 0  # seed of the max_examples subsets
 
     def _check(self, section: str) -> None:
@@ -117,6 +125,7 @@ class DataConfig:
                                   f"task fields; got {task!r}")
         if self.max_examples is not None:
             _check_range(section, "max_examples", self.max_examples, low=1)
+        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         self.task_specs()  # every table converts to a valid TaskSpec
 
     def task_specs(self) -> list[TaskSpec]:
@@ -184,6 +193,7 @@ class TrainingConfig:
                 _check_range(section, name, getattr(self, name), low=1)
         if self.patience is not None:
             _check_range(section, "patience", self.patience, low=1)
+        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         _check_nonempty(section, "output_dir", self.output_dir)
         _check_nonempty(section, "monitor", self.monitor)
 

@@ -81,9 +81,21 @@ class TaskSpec:
         if self.max_examples is not None:
             _check(isinstance(self.max_examples, int) and self.max_examples > 0, "max_examples",
                    "a positive int or None", self, self.max_examples)
+        for name in ("text_field", "label_field"):
+            _check(isinstance(getattr(self, name), str) and getattr(self, name) != "", name,
+                   "a non-empty str", self, getattr(self, name))
+        _check(self.split_field is None or isinstance(self.split_field, str), "split_field",
+               "a str or None", self, self.split_field)
+        _check(_str_table(self.split_values) and "train" in self.split_values, "split_values",
+               "a table of str values with a 'train' entry", self, self.split_values)
+        _check(isinstance(self.test_from_train, (int, float))
+               and not isinstance(self.test_from_train, bool), "test_from_train",
+               "a number in [0, 1)", self, self.test_from_train)
         _check(0.0 <= self.test_from_train < 1.0, "test_from_train", "in [0, 1)", self,
                self.test_from_train)
         if self.label_map is not None:
+            _check(_str_table(self.label_map), "label_map", "a table of str values or None",
+                   self, self.label_map)
             _check(self.task_type == "classification", "label_map",
                    "None for a regression task", self, dict(self.label_map))
 
@@ -97,6 +109,11 @@ class TaskSpec:
         d["split_values"] = dict(self.split_values)
         d["label_map"] = None if self.label_map is None else dict(self.label_map)
         return d
+
+
+def _str_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
 def _check(ok: bool, field_name: str, expected: str, spec: TaskSpec, got: Any = None) -> None:

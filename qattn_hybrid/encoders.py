@@ -33,6 +33,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from qattn_hybrid.files import atomic_file
+from qattn_hybrid.progress import ProgressLog
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -151,6 +152,25 @@ def model_fingerprint(model: nn.Module, tokenizer) -> str:
     return h.hexdigest()[:16]
 
 
+def truncated(tokenizer, texts: Sequence[str], max_length: int) -> list[tuple[int, int]]:
+    """(index, tokens) of each text longer than ``max_length`` tokens (special tokens included)."""
+    lengths = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+    return [(i, len(ids)) for i, ids in enumerate(lengths) if len(ids) > max_length]
+
+
+def warn_truncated(tokenizer, texts: Sequence[str], max_length: int) -> int:
+    """Log one warning naming the longest text cut to ``max_length``; returns how many were."""
+    cut = truncated(tokenizer, texts, max_length)
+    if cut:
+        i, n = max(cut, key=lambda item: item[1])
+        preview = texts[i] if len(texts[i]) <= 60 else texts[i][:57] + "..."
+        log.warning("%d of %d texts are longer than max_length=%d tokens (model.max_length) "
+                    "and are cut to it; the longest, %r, has %d tokens (%.0f%% kept). Raise "
+                    "max_length to keep more.", len(cut), len(texts), max_length, preview, n,
+                    100 * max_length / n)
+    return len(cut)
+
+
 def _run_encoder(model, tokenizer, texts: Sequence[str], max_length: int) -> EncodedText:
     """One batch through the encoder (grad as the caller's context allows)."""
     device = next(model.parameters()).device
@@ -229,6 +249,8 @@ class TokenFeatureCache:
         self.model.eval()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
         rows: list[torch.Tensor] = [None] * len(texts)  # type: ignore[list-item]
+        warn_truncated(self.tokenizer, texts, self.max_length)
+        progress = ProgressLog(len(texts), "Encoding texts", "texts", logger=log)
         try:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
@@ -236,6 +258,7 @@ class TokenFeatureCache:
                                            self.max_length)
                 for j, i in enumerate(idx):
                     rows[i] = feats[j, mask[j]].to("cpu", self.storage_dtype)
+                progress.update(len(idx))
         finally:
             self.model.train(was_training)
         return rows
@@ -309,6 +332,7 @@ class TextEncoder(nn.Module):
         self.max_length, self.finetune = max_length, finetune
         self.hidden_size = int(model.config.hidden_size)
         self.model.requires_grad_(finetune)
+        self._warned_truncation = False  # fine-tuning: warn on the first cut batch only
         self.cache = None
         if not finetune:
             self.cache = TokenFeatureCache(model, tokenizer, cache_dir=cache_dir,
@@ -319,6 +343,9 @@ class TextEncoder(nn.Module):
         if self.finetune:
             if isinstance(texts, str) or len(texts) == 0:
                 raise ValueError(f"texts must be a non-empty sequence of str; got {texts!r}")
+            if not self._warned_truncation:
+                self._warned_truncation = bool(warn_truncated(self.tokenizer, texts,
+                                                              self.max_length))
             return _run_encoder(self.model, self.tokenizer, texts, self.max_length)
         device = next(self.model.parameters()).device
         features, mask = self.cache.encode(texts)

@@ -1,13 +1,32 @@
-"""Atomic file writes: nothing half-written ever sits under a final name."""
+"""Atomic file writes: nothing half-written ever sits under a final name.
+
+Files and folders get the modes an ordinary ``open`` / ``mkdir`` would give them under the
+process umask (0644 / 0755 with the usual umask 022), not the 0600 / 0700 of ``tempfile``'s
+private temporaries: runs on a shared filesystem stay readable by the group a user chose.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+__all__ = ["atomic_directory", "atomic_file", "atomic_write_text", "current_umask",
+           "recover_directory"]
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it, under a lock)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -20,6 +39,8 @@ def atomic_file(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        if Path(tmp).exists():  # a writer may have replaced the file: set the mode last
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -44,8 +65,9 @@ def atomic_directory(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-"))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
-        _fsync_tree(tmp)
+        _finish_tree(tmp)
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".old-{path.name}-"))
             os.replace(path, old / path.name)
@@ -58,8 +80,29 @@ def atomic_directory(path: str | os.PathLike):
         raise
 
 
-def _fsync_tree(root: Path) -> None:
+def recover_directory(path: str | os.PathLike) -> bool:
+    """Put back the previous version of ``path`` when a process died between the two renames
+    of :func:`atomic_directory` (old moved aside, new not yet in place); True if it did."""
+    path = Path(path)
+    if path.exists() or not path.parent.is_dir():
+        return False
+    for old in sorted(path.parent.glob(f".old-{path.name}-*/{path.name}")):
+        os.replace(old, path)
+        shutil.rmtree(old.parent, ignore_errors=True)
+        return True
+    return False
+
+
+def _finish_tree(root: Path) -> None:
+    """fsync every file; give files and folders the umask's modes (some writers, such as
+    safetensors, create 0600 files whatever the umask)."""
+    umask = current_umask()
     for p in root.rglob("*"):
+        if p.is_symlink():
+            continue
         if p.is_file():
+            os.chmod(p, 0o666 & ~umask)
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
+        elif p.is_dir():
+            os.chmod(p, 0o777 & ~umask)

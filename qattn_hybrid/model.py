@@ -18,7 +18,6 @@ to a temporary folder that replaces the target only once complete.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -43,9 +42,18 @@ from qattn_hybrid.encoders import (
     model_fingerprint,
 )
 from qattn_hybrid.files import atomic_directory
+from qattn_hybrid.manifest import (
+    MANIFEST_NAME,
+    CheckpointError,
+    check_finite,
+    sha256_file,  # noqa: F401  (re-exported: checkpoints and older callers use it)
+    verify_manifest,
+    write_manifest,
+)
 
 __all__ = [
     "ATTENTIONS",
+    "MANIFEST_NAME",
     "CheckpointError",
     "ModelOutput",
     "MultiTaskModel",
@@ -59,10 +67,6 @@ FORMAT = "qattn_hybrid.MultiTaskModel"
 FORMAT_VERSION = 1
 CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_DIR = "config.json", "model.safetensors", "tokenizer"
 BUNDLED_ENCODER = "minilm"  # ModelConfig.encoder value for the bundled all-MiniLM-L6-v2
-
-
-class CheckpointError(ValueError):
-    """A saved model or checkpoint that is missing, corrupt, truncated or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,11 @@ def load_text_encoder(config: ModelConfig, cache_dir: str | None = None) -> Text
     cache; models built on it still save the encoder as a reference.
     """
     source = None if config.encoder == BUNDLED_ENCODER else config.encoder
+    if source is not None and not Path(source).expanduser().is_dir():
+        raise FileNotFoundError(
+            f"model.encoder must be {BUNDLED_ENCODER!r} (the bundled all-MiniLM-L6-v2) or a "
+            f"local transformers model directory (nothing is downloaded); got {source!r}, "
+            "which is not a directory")
     model, tokenizer = load_encoder(source)
     encoder = TextEncoder(model, tokenizer, max_length=config.max_length,
                           finetune=not config.freeze_encoder, cache_dir=cache_dir)
@@ -232,6 +241,12 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def predict(self, texts: Sequence[str], task: str) -> list:
         """Labels (classification) or numbers (regression) for ``texts``, in eval mode."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of str (a batch); got a single str")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"texts[{i}] must be a non-empty str (not only whitespace); "
+                                 f"got {text!r}")
         was_training = self.training
         self.eval()
         try:
@@ -290,13 +305,21 @@ class MultiTaskModel(nn.Module):
             (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             if store_encoder:
                 self.encoder.tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+            write_manifest(tmp)  # SHA-256 of every file, checked by from_pretrained
         return Path(directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, *, cache_dir: str | None = None,
                         map_location: str | torch.device = "cpu") -> MultiTaskModel:
-        """Rebuild a model written by :meth:`save_pretrained` (safetensors + JSON only)."""
+        """Rebuild a model written by :meth:`save_pretrained` (safetensors + JSON only).
+
+        Every file is checked against ``manifest.json`` first, and non-finite weights are
+        refused (CheckpointError naming the file).
+        """
         directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointError(f"model folder {directory} does not exist")
+        verify_manifest(directory)
         meta = read_json(directory / CONFIG_NAME, what="model config")
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{directory / CONFIG_NAME} must describe a {FORMAT}; got "
@@ -308,6 +331,7 @@ class MultiTaskModel(nn.Module):
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{directory / CONFIG_NAME} is inconsistent: {err}") from None
         state = read_safetensors(directory / WEIGHTS_NAME, device=map_location)
+        check_finite(state, directory / WEIGHTS_NAME)
         encoder = None
         if meta["encoder"]["source"] is None:
             encoder = _saved_encoder(directory, meta["encoder"]["hf_config"], config, cache_dir,
@@ -396,13 +420,3 @@ def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
         return load_file(str(path), device=str(device))
     except Exception as err:  # SafetensorError, OSError: header, size or dtype problems
         raise CheckpointError(f"weights file {path} is corrupt or truncated: {err}") from None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-

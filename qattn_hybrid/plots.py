@@ -69,7 +69,7 @@ def plot_training_curves(metrics: str | os.PathLike, path: str | os.PathLike) ->
 
     series = read_metrics(metrics)
     tasks = list(series)
-    fig = _figure(3.6 * len(tasks), 5.6)
+    fig = _figure(4.8 * len(tasks), 5.6)
     axes = fig.subplots(2, len(tasks), squeeze=False, sharex="col")
     for col, task in enumerate(tasks):
         loss_ax, metric_ax = axes[0][col], axes[1][col]
@@ -86,8 +86,9 @@ def plot_training_curves(metrics: str | os.PathLike, path: str | os.PathLike) ->
         for ax in (loss_ax, metric_ax):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
-            if ax.lines:
-                ax.legend(fontsize=7)
+            if ax.lines:  # beside the axes, never over a curve (OOS panels have four)
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                          borderaxespad=0.0, frameon=False)
     return _save(fig, path)
 
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from circuits import CircuitSpec, expectations, init_parameters, select
-from qattn_hybrid.attention import AttentionOutput, CircuitDevice, check_inputs
+from qattn_hybrid.attention import AttentionOutput, CircuitDevice, check_inputs, param_dtype
 
 __all__ = [
     "ClassicalSelfAttention",
@@ -116,7 +116,7 @@ class _SelfAttention(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, task_id, mask=None) -> SelfAttentionOutput:
-        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks)
+        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks, param_dtype(self))
         B, T, _ = x.shape
         keep = mask if mask is not None else torch.ones(B, T, dtype=torch.bool, device=x.device)
         rows = self.features(x, tasks, keep)  # (3H, N, E)
@@ -289,7 +289,8 @@ class QuantumEncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, task_id, mask=None) -> SelfAttentionOutput:
         attn = self.self_attn
-        check_inputs(x, task_id, mask, attn.d_model, attn.n_tasks)  # before any norm sees x
+        check_inputs(x, task_id, mask, attn.d_model, attn.n_tasks,  # before any norm sees x
+                     param_dtype(self))
         if self.norm_first:
             attn = self.self_attn(self.norm1(x), task_id, mask)
             x = x + self.dropout1(attn.out)
@@ -345,6 +346,6 @@ def quantum_self_attention(config, d_model: int, n_tasks: int) -> SelfAttentionP
         n_qubits=config.n_qubits, n_layers=config.n_layers, n_heads=config.n_heads,
         ansatz=config.ansatz, conditioning=config.conditioning, device=config.device,
         shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
-        reupload=config.reupload, readout=config.readout,
+        reupload=config.reupload, readout=config.readout, device_options=config.device_options,
     )
     return SelfAttentionPooling(layer)

@@ -54,28 +54,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from qattn_hybrid import distributed
+from qattn_hybrid import checkpoints, distributed
 from qattn_hybrid.config import Config
 from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
-from qattn_hybrid.files import atomic_directory, atomic_write_text
+from qattn_hybrid.files import atomic_write_text
 from qattn_hybrid.metrics import compute_metrics, task_metrics
-from qattn_hybrid.model import (
-    CheckpointError,
-    MultiTaskModel,
-    TaskInfo,
-    read_json,
-    read_safetensors,
-    sha256_file,
-)
+from qattn_hybrid.progress import ProgressLog
+from qattn_hybrid.checkpoints import load_checkpoint_state  # noqa: F401  (re-exported)
+from qattn_hybrid.manifest import check_finite, verify_manifest
+from qattn_hybrid.model import MultiTaskModel, TaskInfo, read_safetensors
 from qattn_hybrid.sampling import TaskSampler, make_sampler
 from qattn_hybrid.weighting import JacobianWeighting, make_weighting
 
 __all__ = ["TrainResult", "Trainer", "evaluate", "seed_everything"]
 
 log = logging.getLogger(__name__)
-STATE_NAME = "trainer_state.json"
-LATEST_NAME = "latest.json"
+STATE_NAME, LATEST_NAME = checkpoints.STATE_NAME, checkpoints.LATEST_NAME
 
 
 def seed_everything(seed: int) -> None:
@@ -242,20 +237,31 @@ class Trainer:
         return self.rank == 0
 
     def _progress(self) -> bool:
+        """tqdm bars: training.progress, or (None) when stderr is a terminal."""
         wanted = self.config.training.progress
         return self.is_writer and (sys.stderr.isatty() if wanted is None else wanted)
 
+    def _progress_lines(self) -> bool:
+        """Periodic log lines instead of bars: progress None and stderr not a terminal."""
+        return (self.is_writer and self.config.training.progress is None
+                and not sys.stderr.isatty())
+
     # ---- the loop
-    def fit(self, resume: bool | str | os.PathLike = False,
+    def fit(self, resume: bool | str | os.PathLike = False, overwrite: bool = False,
             on_epoch_end: Callable[[int, dict], None] | None = None) -> TrainResult:
         """Train until ``training.epochs`` or early stopping; evaluate the best model on test.
 
         resume: True continues from ``output_dir/latest.json`` (fresh start when there is none);
-        a path continues from that checkpoint folder. ``on_epoch_end(epoch, record)`` is called
-        after each epoch's checkpoint is written.
+        a path continues from that checkpoint folder. Without it a non-empty ``output_dir`` is
+        refused, unless ``overwrite`` (the previous run's files are removed first; see
+        :func:`qattn_hybrid.checkpoints.prepare_output_dir`). ``on_epoch_end(epoch, record)``
+        is called after each epoch's checkpoint is written.
         """
+        check = checkpoints.prepare_output_dir if self.is_writer else checkpoints.describe_output_dir
+        check(self.output_dir, resume=bool(resume), overwrite=overwrite)  # refuses a used folder
+        distributed.barrier()  # every rank has looked before rank 0 writes anything
         if resume:
-            self._resume(resume)
+            checkpoints.restore(self, resume)
         if self.is_writer:
             atomic_write_text(self.output_dir / "run_config.json",
                               json.dumps(self.config.to_dict(), indent=2) + "\n")
@@ -301,6 +307,8 @@ class Trainer:
         sums: dict[str, list[float]] = {name: [0.0, 0] for name in self.tasks}
         bar = tqdm(total=len(self.sampler), desc=f"epoch {self.epoch + 1}/{t.epochs}",
                    disable=not self._progress(), leave=False, dynamic_ncols=True)
+        lines = ProgressLog(len(self.sampler), f"epoch {self.epoch + 1}/{t.epochs}", "steps",
+                            enabled=self._progress_lines())
         group: list[tuple[str, torch.Tensor]] = []
         for task, indices in self.sampler:
             group.append((task, indices))
@@ -309,6 +317,7 @@ class Trainer:
                 group = []
             bar.update(1)
             bar.set_postfix_str(f"{task} loss {sums[task][0] / max(sums[task][1], 1):.3f}")
+            lines.update(1)
         if group:
             self._step(net, group, sums)
         bar.close()
@@ -317,8 +326,9 @@ class Trainer:
         totals = distributed.all_reduce_sums(
             {f"{k}/{i}": v for k, pair in sums.items() for i, v in enumerate(pair)})
         train_loss = {k: totals[f"{k}/0"] / totals[f"{k}/1"] for k in sums if totals[f"{k}/1"]}
-        return {"epoch": self.epoch + 1, "train_loss": train_loss,
-                "seconds": time.perf_counter() - start}
+        seconds = time.perf_counter() - start
+        return {"epoch": self.epoch + 1, "train_loss": train_loss, "seconds": seconds,
+                "train_seconds": seconds}
 
     def _step(self, net: nn.Module, group: list[tuple[str, torch.Tensor]],
               sums: dict[str, list[float]]) -> None:
@@ -349,7 +359,10 @@ class Trainer:
         """Validate, log, checkpoint; returns True when early stopping says stop."""
         t = self.config.training
         self.epoch += 1
+        start = time.perf_counter()
         val = evaluate(self.model, self.tasks, "validation", t.eval_batch_size)
+        record["validation_seconds"] = time.perf_counter() - start
+        record["seconds"] = record["train_seconds"] + record["validation_seconds"]
         if not val:  # no validation split anywhere: select on the training loss
             val = {k: {"loss": v} for k, v in record["train_loss"].items()}
             score = -float(np.mean(list(record["train_loss"].values())))
@@ -375,7 +388,9 @@ class Trainer:
     def _finish(self, stopped: bool) -> TrainResult:
         best = self.output_dir / "best"
         if self.best_epoch and (best / "model.safetensors").is_file():
+            verify_manifest(best)
             state = read_safetensors(best / "model.safetensors", device=_device_of(self.model))
+            check_finite(state, best / "model.safetensors")
             self.model._load_weights(state, best)
         test = evaluate(self.model, self.tasks, "test", self.config.training.eval_batch_size)
         if self.is_writer and test:
@@ -401,92 +416,10 @@ class Trainer:
         atomic_write_text(self.output_dir / "metrics.json",
                           json.dumps(self.history, indent=2, allow_nan=True) + "\n")
 
-    # ---- checkpoints
+    # ---- checkpoints (qattn_hybrid.checkpoints)
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/epoch-NNNN`` completely, then point ``latest.json`` at it."""
-        name = f"epoch-{self.epoch:04d}"
-        final = self.output_dir / "checkpoints" / name
-        with atomic_directory(final) as tmp:
-            self.model.save_pretrained(tmp / "model")
-            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-            _save_tensors(dict(self.weighting.state_dict()), tmp / "weighting.safetensors")
-            _save_tensors(_torch_rng_state(), tmp / "rng.safetensors")
-            files = sorted(p for p in tmp.rglob("*") if p.is_file())
-            state = {
-                "epoch": self.epoch,
-                "sampler": self.sampler.state_dict(),
-                "history": self.history,
-                "best_score": self.best_score,
-                "best_epoch": self.best_epoch,
-                "bad_epochs": self.bad_epochs,
-                "python_rng": _python_rng_state(),
-                "numpy_rng": _numpy_rng_state(),
-                "world_size": self.world_size,
-                "files": {str(p.relative_to(tmp)): sha256_file(p) for p in files},
-            }
-            (tmp / STATE_NAME).write_text(json.dumps(state, allow_nan=True) + "\n",
-                                          encoding="utf-8")
-        atomic_write_text(self.output_dir / LATEST_NAME,
-                          json.dumps({"checkpoint": f"checkpoints/{name}",
-                                      "epoch": self.epoch}) + "\n")
-        self._prune_checkpoints()
-        return final
-
-    def _prune_checkpoints(self) -> None:
-        folder = self.output_dir / "checkpoints"
-        done = sorted(p for p in folder.glob("epoch-*") if p.is_dir())
-        for old in done[: -self.config.training.keep_checkpoints]:
-            _remove_tree(old)
-
-    def _resume(self, resume: bool | str | os.PathLike) -> None:
-        if resume is True:
-            latest = self.output_dir / LATEST_NAME
-            if not latest.exists():
-                log.info("No checkpoint in %s: starting from scratch", self.output_dir)
-                return
-            folder = self.output_dir / read_json(latest, "latest-checkpoint pointer")["checkpoint"]
-        else:
-            folder = Path(resume)
-        state = load_checkpoint_state(folder)
-        model_state = read_safetensors(folder / "model" / "model.safetensors",
-                                       device=_device_of(self.model))
-        self.model._load_weights(model_state, folder / "model")
-        try:
-            self.optimizer.load_state_dict(
-                torch.load(folder / "optimizer.pt", map_location=_device_of(self.model),
-                           weights_only=True))
-            self.weighting.load_state_dict(read_safetensors(folder / "weighting.safetensors"))
-            self.sampler.load_state_dict(
-                distributed.reshard_sampler_state(state["sampler"], self.sampler))
-        except (ValueError, KeyError, RuntimeError) as err:
-            raise CheckpointError(f"checkpoint {folder} does not fit this run: {err}") from None
-        self.epoch, self.history = int(state["epoch"]), state["history"]
-        self.best_score, self.best_epoch = float(state["best_score"]), int(state["best_epoch"])
-        self.bad_epochs = int(state["bad_epochs"])
-        _set_rng_state(read_safetensors(folder / "rng.safetensors"), state)
-        log.info("Resumed from %s (epoch %d)", folder, self.epoch)
-
-
-def load_checkpoint_state(folder: str | os.PathLike) -> dict:
-    """A checkpoint's trainer_state.json, after checking every file's SHA-256."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"checkpoint {folder} does not exist")
-    state = read_json(folder / STATE_NAME, "checkpoint state")
-    required = ("epoch", "sampler", "history", "best_score", "best_epoch", "bad_epochs", "files")
-    missing = [k for k in required if k not in state]
-    if missing:
-        raise CheckpointError(f"checkpoint state {folder / STATE_NAME} is incomplete: "
-                              f"missing {missing}")
-    for rel, digest in state["files"].items():
-        path = folder / rel
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint {folder} is incomplete: {rel} is missing")
-        if sha256_file(path) != digest:
-            raise CheckpointError(f"checkpoint file {path} is corrupt or truncated "
-                                  "(SHA-256 differs from the one recorded when it was written)")
-    return state
-
+        return checkpoints.save(self)
 
 # --------------------------------------------------------------------------- helpers
 def _check_tasks(tasks: Mapping[str, TaskData]) -> None:
@@ -497,53 +430,22 @@ def _check_tasks(tasks: Mapping[str, TaskData]) -> None:
             raise ValueError(f"Task {name!r}: the train split must not be empty; got 0 rows")
 
 
+def format_score(metric: str, value: float) -> str:
+    """Scores in [0, 1] as percentages with a % sign; errors (mse, mae) and losses as is."""
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if metric in ("mse", "mae", "loss"):
+        return f"{value:.4f}"
+    return f"{100 * value:.1f}%"
+
+
 def _log_epoch(record: dict, improved: bool) -> None:
     parts = []
     for task, scores in record["validation"].items():
         main = {k: v for k, v in scores.items() if k != "loss"}
-        parts.append(f"{task}: " + ", ".join(f"{k} {v:.3f}" for k, v in main.items()))
-    log.info("epoch %d (%.1f s) score %.4f%s | %s", record["epoch"], record["seconds"],
-             record["score"], " (best)" if improved else "", " | ".join(parts))
-
-
-def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save_file
-
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
-
-
-def _torch_rng_state() -> dict[str, torch.Tensor]:
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            state[f"cuda{i}"] = s
-    return state
-
-
-def _python_rng_state() -> list:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _numpy_rng_state() -> list:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
-
-
-def _set_rng_state(tensors: dict[str, torch.Tensor], state: dict) -> None:
-    torch.set_rng_state(tensors["cpu"])
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("cuda")]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
-    if "python_rng" in state:
-        version, internal, gauss = state["python_rng"]
-        random.setstate((version, tuple(internal), gauss))
-    if "numpy_rng" in state:
-        name, keys, pos, has_gauss, cached = state["numpy_rng"]
-        np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+        parts.append(f"{task}: " + ", ".join(f"{k} {format_score(k, v)}"
+                                             for k, v in main.items()))
+    log.info("epoch %d (%.1f s: train %.1f s, validation %.1f s) score %.4f%s | %s",
+             record["epoch"], record["seconds"], record["train_seconds"],
+             record["validation_seconds"], record["score"], " (best)" if improved else "",
+             " | ".join(parts))

@@ -187,6 +187,33 @@ class TestInputs:
         with pytest.raises(TypeError, match=r"x must be a floating-point.*got tensor of dtype torch.int64"):
             layer(torch.zeros(1, 2, 6, dtype=torch.long), 0)
 
+    @pytest.mark.parametrize("kind", ["quantum", "classical", "quantum_self",
+                                      "classical_self", "encoder_layer"])
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+    def test_dtype_other_than_the_layer_is_a_clear_type_error(self, kind, dtype):
+        """Was torch's `RuntimeError: mat1 and mat2 must have the same dtype`."""
+        from qattn_hybrid import ClassicalAttention, QuantumEncoderLayer
+        from qattn_hybrid.self_attention import ClassicalSelfAttention, QuantumSelfAttention
+
+        torch.manual_seed(0)
+        build = {"quantum": lambda: QuantumAttention(6, 2, n_qubits=2, n_layers=1),
+                 "classical": lambda: ClassicalAttention(6, 2),
+                 "quantum_self": lambda: QuantumSelfAttention(6, 2, n_qubits=2, n_layers=1),
+                 "classical_self": lambda: ClassicalSelfAttention(6, 2),
+                 "encoder_layer": lambda: QuantumEncoderLayer(6, 2, dim_feedforward=6,
+                                                              n_qubits=2, n_layers=1)}
+        layer = build[kind]()  # float32 parameters
+        x = torch.randn(2, 3, 6).to(dtype)
+        match = (rf"x must have the layer's dtype torch.float32; got {dtype} \(convert the "
+                 rf"input with x.to\(torch.float32\), or the layer with layer.to\({dtype}\)\)")
+        with pytest.raises(TypeError, match=match):
+            layer(x, 0)
+        layer(x.float(), 0)  # the advised conversion works
+
+    def test_float32_input_to_a_float64_layer(self, layer):
+        with pytest.raises(TypeError, match=r"dtype torch.float64; got torch.float32"):
+            layer(torch.zeros(1, 2, 6), 0)
+
     def test_wrong_d_model(self, layer):
         with pytest.raises(ValueError, match=r"x's last dimension must be d_model=6; got 5"):
             layer(torch.zeros(1, 2, 5, dtype=DT), 0)

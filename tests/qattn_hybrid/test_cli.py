@@ -63,7 +63,8 @@ class TestTrain:
 class TestEvalPredict:
     def test_eval_table_and_json(self, trained, capsys):
         code, out, _ = run(capsys, "eval", str(trained / "run"))
-        assert code == 0 and out.splitlines()[0].split()[:3] == ["task", "accuracy", "macro_f1"]
+        header = out.splitlines()[0].split()[:3]
+        assert code == 0 and header == ["task", "accuracy(%)", "macro_f1(%)"]  # with units
         code, out, _ = run(capsys, "eval", str(trained / "run" / "best"), "--json",
                            "--split", "validation")
         scores = json.loads(out)
@@ -109,10 +110,123 @@ class TestCircuit:
         assert code == 0 and data["n_qubits"] == 4 and data["n_tasks"] == 4
 
     def test_bad_circuit_option(self, capsys):
-        code, _, err = run(capsys, "resources", "--ansatz", "magic")
-        assert code == 2 and "ansatz must be one of" in err
+        with pytest.raises(SystemExit) as exit_info:
+            main(["resources", "--ansatz", "magic"])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2
+        assert "argument --ansatz: invalid choice: 'magic' (choose from" in err
+
+    def test_bad_circuit_value_from_the_library(self, capsys):
+        code, _, err = run(capsys, "resources", "--n-qubits", "0")
+        assert code == 2 and "n_qubits must be" in err
 
 
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["qattn"] == "qattn_hybrid.cli:main"
+
+
+class TestPredictText:
+    @pytest.mark.parametrize("text", ["", "   ", "\t\n"])
+    @pytest.mark.parametrize("attention", [[], ["--attention"]])
+    def test_empty_or_blank_text_is_refused_before_any_label(self, trained, capsys, text,
+                                                              attention):
+        code, out, err = run(capsys, "predict", str(trained / "run"), "book a flight", text,
+                             "--task", "intent", *attention)
+        assert code == 2 and out == ""
+        assert "text 2 must be a non-empty str (not only whitespace); got" in err
+        assert len(err.strip().splitlines()) == 1
+
+    def test_library_predict_refuses_blank_text(self, trained):
+        from qattn_hybrid.model import MultiTaskModel
+
+        model = MultiTaskModel.from_pretrained(trained / "run" / "best")
+        with pytest.raises(ValueError, match=r"texts\[1\] must be a non-empty str"):
+            model.predict(["book a flight", "  "], "intent")
+
+
+class TestTrainRuns:
+    def test_second_run_into_a_used_folder_is_refused(self, trained, capsys):
+        before = (trained / "run" / "test_metrics.json").read_bytes()
+        code, out, err = run(capsys, "train", str(trained / "config.json"), "--quiet")
+        assert code == 2 and "--resume" in err and "--overwrite" in err
+        assert "training.output_dir must be empty or new" in err
+        assert (trained / "run" / "test_metrics.json").read_bytes() == before
+
+    def test_epoch_time_includes_validation_and_scores_say_percent(self, trained, capsys,
+                                                                    caplog):
+        caplog.set_level("INFO", logger="qattn_hybrid.training")
+        code, out, _ = run(capsys, "train", str(trained / "config.json"), "--output-dir",
+                           str(trained / "run3"), "--epochs", "1", "--no-plots")
+        assert code == 0 and "s per epoch (training + validation)" in out
+        record = json.loads((trained / "run3" / "metrics.json").read_text())[0]
+        assert record["seconds"] == pytest.approx(record["train_seconds"]
+                                                  + record["validation_seconds"])
+        line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch"))
+        assert "validation" in line and "%" in line  # "accuracy 66.7%", not "0.667"
+        assert "Test results" in out and "accuracy(%)" in out
+
+    def test_dry_run_validates_and_writes_nothing(self, trained, capsys, tmp_path):
+        code, out, _ = run(capsys, "train", str(trained / "config.json"), "--dry-run",
+                           "--output-dir", str(tmp_path / "new"))
+        assert code == 0 and "nothing was trained or written" in out
+        assert "intent: 3 labels; train 24, validation 9, test 9" in out
+        assert f"{tmp_path / 'new'}: a new run" in out and not (tmp_path / "new").exists()
+
+    def test_dry_run_reports_the_used_folder(self, trained, capsys):
+        code, _, err = run(capsys, "train", str(trained / "config.json"), "--dry-run")
+        assert code == 2 and "--overwrite" in err
+        code, out, _ = run(capsys, "train", str(trained / "config.json"), "--dry-run",
+                           "--resume")
+        assert code == 0 and "resume from" in out and "epoch-0002" in out
+
+
+class TestStartUp:
+    def test_help_imports_no_heavy_module(self):
+        """`qattn --help` must not import torch, PennyLane or transformers (7-15 s before)."""
+        import subprocess
+        import sys
+
+        code = ("import sys\nfrom qattn_hybrid.cli import main\n"
+                "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+                "heavy = [m for m in ('torch', 'pennylane', 'transformers', 'numpy') "
+                "if m in sys.modules]\nprint('HEAVY', heavy)")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                cwd=ROOT, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "HEAVY []" in result.stdout
+
+    def test_package_names_resolve_lazily(self):
+        import qattn_hybrid
+
+        for name in qattn_hybrid.__all__:
+            assert getattr(qattn_hybrid, name).__name__ == name
+        with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+            qattn_hybrid.Nope  # noqa: B018
+
+
+class TestCostHelp:
+    def test_help_shows_defaults_and_choices(self, capsys):
+        with pytest.raises(SystemExit):
+            main(["cost", "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        for text in ("(default: braket.aws.qubit)", "(default: 128)", "(default: 1000)",
+                     "{parameter-shift,spsa,finite-diff}", "(default: parameter-shift)",
+                     "{hardware_efficient,strongly_entangling,no_entanglement}",
+                     "{per_task_weights,task_rotations}", "(default: the config's, else 4)",
+                     "(default: USD)", "(default: 100)"):
+            assert text in out, text
+
+    def test_written_out_choices_match_the_circuit_library(self):
+        from circuits.hardware.cost import HARDWARE_DIFF_METHODS
+        from circuits.spec import Ansatz, CircuitSpec, Conditioning, Readout, Rotation
+        from qattn_hybrid import cli
+
+        for name, enum in (("ansatz", Ansatz), ("conditioning", Conditioning),
+                           ("rotation", Rotation), ("readout", Readout)):
+            assert cli.CIRCUIT_CHOICES[name] == tuple(m.value for m in enum)
+        spec = CircuitSpec()
+        for name, value in cli.CIRCUIT_DEFAULTS.items():
+            got = getattr(spec, name)
+            assert getattr(got, "value", got) == value, name
+        assert cli.HARDWARE_DIFF_METHODS == tuple(HARDWARE_DIFF_METHODS)

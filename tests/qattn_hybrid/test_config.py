@@ -66,6 +66,19 @@ class TestValidation:
         ({"data": {"tasks": []}}, r"data\.tasks must name at least one task"),
         ({"data": {"tasks": ["weather"]}}, r"data\.tasks\[0\]: Unknown task 'weather'"),
         ({"data": {"tasks": ["clinc_oos", "clinc_oos"]}}, r"names must be unique"),
+        # holes the config fuzz test (test_config_fuzz.py) found: each crashed later
+        ({"training": {"seed": -1}}, r"training\.seed must be >= 0; got -1"),
+        ({"data": {"seed": 2**64}}, r"data\.seed must be <= 9223372036854775807"),
+        ({"model": {"diff_method": "magic"}},
+         r"model\.diff_method must be one of 'best', 'device', 'backprop'"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "split_values": "train"}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': split_values must be a table of str values"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "label_map": [1, 2]}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': label_map must be a table of str values"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "test_from_train": "half"}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': test_from_train must be a number in \[0, 1\)"),
+        ({"data": {"tasks": [{"preset": "clinc_oos", "text_field": 3}]}},
+         r"data\.tasks\[0\]: Task 'clinc_oos': text_field must be a non-empty str"),
     ])
     def test_invalid_value_names_the_field(self, data, message):
         with pytest.raises(ConfigError, match=message):
@@ -99,3 +112,28 @@ class TestValidation:
     def test_missing_file(self, tmp_path):
         with pytest.raises(FileNotFoundError, match="does not exist"):
             load_config(tmp_path / "nope.toml")
+
+
+def test_cache_dir_comment_says_what_none_does():
+    """None keeps features in memory only (every run re-encodes); the comment said otherwise."""
+    import inspect
+
+    from qattn_hybrid.config import DataConfig
+
+    source = inspect.getsource(DataConfig)
+    lines = source.splitlines()
+    i = next(n for n, line in enumerate(lines) if "cache_dir: str | None" in line)
+    comment = " ".join(line.strip(" #") for line in lines[i - 2 : i + 1])
+    assert "in memory only" in comment and "every run encodes every text again" in comment
+    assert "the encoders module's default" not in source
+
+
+def test_cache_dir_none_keeps_features_in_memory_only(make_encoder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    encoder = make_encoder()
+    encoder(["the card", "a bank"])
+    assert encoder.cache.dir is None and len(encoder.cache) == 2
+    assert list(tmp_path.rglob("*")) == []  # nothing written anywhere near
+    again = make_encoder()
+    again(["the card"])
+    assert again.cache.misses == 1  # a second run encodes again

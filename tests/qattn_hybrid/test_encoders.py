@@ -204,3 +204,57 @@ def test_default_minilm():
     model, tok = load_encoder()
     out = encode_texts(model, tok, ["what is my balance", "buy $AAPL"])
     assert out.features.shape[0] == 2 and out.features.shape[2] == 384
+
+
+class TestUserFacingMessages:
+    def test_truncation_is_a_warning_naming_the_text_and_lengths(self, encoder, caplog):
+        model, tok = encoder
+        long_text = " ".join(["the cat sat on the mat"] * 50)  # 300 words -> 302 tokens
+        cache = TokenFeatureCache(model, tok, max_length=8)
+        with caplog.at_level("WARNING", logger="qattn_hybrid.encoders"):
+            cache.encode(["a dog ran", long_text])
+        (message,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert "1 of 2 texts are longer than max_length=8 tokens (model.max_length)" in message
+        assert "'the cat sat on the mat the cat sat on" in message and "302 tokens" in message
+
+    def test_fine_tuned_encoder_warns_once(self, encoder, caplog):
+        model, tok = encoder
+        text_encoder = TextEncoder(model, tok, max_length=4, finetune=True)
+        with caplog.at_level("WARNING", logger="qattn_hybrid.encoders"):
+            text_encoder(["the cat sat on the mat"])
+            text_encoder(["the cat sat on the mat"])
+        assert len([r for r in caplog.records if "longer than max_length" in r.getMessage()]) == 1
+
+    def test_short_texts_do_not_warn(self, encoder, caplog):
+        model, tok = encoder
+        with caplog.at_level("WARNING", logger="qattn_hybrid.encoders"):
+            TokenFeatureCache(model, tok, max_length=16).encode(TEXTS)
+        assert not caplog.records
+
+    def test_missing_encoder_names_the_config_field_and_alias(self, tmp_path):
+        from qattn_hybrid.config import ModelConfig
+        from qattn_hybrid.model import load_text_encoder
+
+        config = ModelConfig(encoder=str(tmp_path / "no-such-model"))
+        with pytest.raises(FileNotFoundError,
+                           match=r"model.encoder must be 'minilm' \(the bundled "
+                                 r"all-MiniLM-L6-v2\) or a local transformers model directory "
+                                 r".*no-such-model', which is not a directory"):
+            load_text_encoder(config)
+
+    def test_encoding_logs_progress_lines(self, encoder, caplog, monkeypatch):
+        """Encoding many texts logs periodic lines (no terminal needed): here a fake clock
+        advances 1 s per batch, so 12 batches of 1 text report at the 10 % steps."""
+        from types import SimpleNamespace
+
+        import qattn_hybrid.progress as progress
+
+        model, tok = encoder
+        ticks = iter(range(1000))
+        monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
+        texts = [" ".join(WORDS[i : i + 3]) for i in range(12)]
+        with caplog.at_level("INFO", logger="qattn_hybrid.encoders"):
+            TokenFeatureCache(model, tok, max_length=16, batch_size=1).encode(texts)
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Encoding")]
+        assert lines and lines[-1].startswith("Encoding texts: 12/12 texts (100%)")
+        assert len(lines) >= 5

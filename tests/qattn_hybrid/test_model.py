@@ -11,6 +11,7 @@ import torch
 from qattn_hybrid.baseline import ClassicalAttention, count_parameters
 from qattn_hybrid.config import ModelConfig
 from qattn_hybrid.encoders import EncodedText
+from qattn_hybrid.manifest import write_manifest
 from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel, TaskInfo
 
 TEXTS = ["what is my card balance", "book a flight please", "shares rise today"]
@@ -100,7 +101,7 @@ class TestSaveLoad:
         model.metadata = {"note": "kept"}
         model.save_pretrained(tmp_path / "m")
         assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-            "config.json", "model.safetensors", "tokenizer"]
+            "config.json", "manifest.json", "model.safetensors", "tokenizer"]
         loaded = MultiTaskModel.from_pretrained(tmp_path / "m")
         assert loaded.metadata == {"note": "kept"}
         assert list(loaded.tasks.values()) == TASKS
@@ -177,6 +178,9 @@ class TestBadInput:
         model.save_pretrained(tmp_path / "m")
         path = tmp_path / "m" / "config.json"
         path.write_text(path.read_text()[:50])
+        with pytest.raises(CheckpointError, match="config.json is corrupt or truncated"):
+            MultiTaskModel.from_pretrained(tmp_path / "m")  # the manifest catches it
+        write_manifest(tmp_path / "m")  # and without the manifest's help, the JSON reader
         with pytest.raises(CheckpointError, match="model config .* is corrupt or truncated"):
             MultiTaskModel.from_pretrained(tmp_path / "m")
 
@@ -189,5 +193,6 @@ class TestBadInput:
         other = MultiTaskModel(small_config(n_qubits=3), TASKS, make_encoder())
         other.save_pretrained(tmp_path / "o")
         (tmp_path / "o" / "model.safetensors").replace(tmp_path / "m" / "model.safetensors")
+        write_manifest(tmp_path / "m")  # a consistent manifest: the shape check must catch it
         with pytest.raises(CheckpointError, match="does not match its config"):
             MultiTaskModel.from_pretrained(tmp_path / "m")

@@ -76,3 +76,41 @@ class TestAttention:
     def test_unknown_task(self, model, tmp_path):
         with pytest.raises(KeyError, match="Unknown task 'weather'"):
             plot_attention(model, "hello", tmp_path / "a.png", ["weather"])
+
+
+OOS_METRICS = "epoch,split,task,metric,value\n" + "".join(
+    f"{e},{s},oos,{m},{v}\n" for e in range(1, 7) for s, m, v in (
+        ("train", "loss", 1.5 / e), ("validation", "loss", 1.6 / e),
+        ("validation", "accuracy", 0.5 + 0.08 * e), ("validation", "macro_f1", 0.45 + 0.09 * e),
+        ("validation", "in_scope_accuracy", 0.55 + 0.07 * e),
+        ("validation", "oos_recall", 0.98 - 0.1 * e)))
+
+
+class TestLegends:
+    def test_no_legend_covers_a_curve(self, tmp_path, monkeypatch):
+        """An OOS panel has four metric curves spanning the whole plot: its legend used to be
+        drawn over one of them."""
+        import qattn_hybrid.plots as plots
+
+        figures = []
+        real_save = plots._save
+        monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig),
+                                                               real_save(fig, path))[1])
+        (tmp_path / "metrics.csv").write_text(OOS_METRICS)
+        plot_training_curves(tmp_path, tmp_path / "curves.png")
+        (fig,) = figures
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        legends = 0
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            legends += 1
+            box = legend.get_window_extent(renderer)
+            for line in ax.lines:
+                points = ax.transData.transform(line.get_xydata())
+                inside = [p for p in points if box.contains(*p)]
+                assert not inside, (line.get_label(), inside)
+                assert ax.get_window_extent(renderer).x1 <= box.x0 + 1  # beside the axes
+        assert legends == 2

@@ -214,3 +214,29 @@ class TestBadInput:
     def test_unknown_weighting(self, config_dict, make_encoder):
         with pytest.raises(KeyError, match="Unknown weighting 'nope'. Available: equal"):
             make_trainer(config_dict, make_encoder, weighting={"method": "nope"})
+
+
+class TestProgressLines:
+    def test_training_logs_progress_lines_when_not_on_a_terminal(self, config_dict, make_encoder,
+                                                                 monkeypatch, caplog):
+        """progress = None and stderr not a terminal (as under pytest, CI or nohup): periodic
+        INFO lines instead of tqdm bars. A fake clock makes every step take 1 s."""
+        from types import SimpleNamespace
+
+        import qattn_hybrid.progress as progress
+
+        assert not __import__("sys").stderr.isatty()
+        clock = iter(range(100_000))
+        monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: float(next(clock))))
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1, "progress": None})
+        with caplog.at_level("INFO", logger="qattn_hybrid.progress"):
+            trainer.fit()
+        lines = [r.getMessage() for r in caplog.records if r.name == "qattn_hybrid.progress"]
+        steps = len(trainer.sampler)
+        assert any(line.startswith(f"epoch 1/1: {steps}/{steps} steps (100%)") for line in lines)
+
+    def test_quiet_runs_log_no_progress(self, config_dict, make_encoder, caplog):
+        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1, "progress": False})
+        with caplog.at_level("INFO", logger="qattn_hybrid.progress"):
+            trainer.fit()
+        assert not [r for r in caplog.records if r.name == "qattn_hybrid.progress"]

