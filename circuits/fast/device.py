@@ -47,7 +47,7 @@ from pennylane.transforms import defer_measurements
 from pennylane.transforms.core import transform
 
 from circuits.fast.gates import op_batch_size
-from circuits.fast.kernel import final_state
+from circuits.fast.kernel import FUSE_WIRES, final_state
 from circuits.fast.measure import measure_all, probabilities
 
 logger = logging.getLogger(__name__)
@@ -141,12 +141,14 @@ class TorchDevice(Device):
             float32 (or complex64), else complex128.
         seed (int or None): seed of the sampler used with shots.
         max_fused_wires (int): fuse unbroadcast operations into one dense unitary only up to
-            this many wires (the unitary has ``4**n`` entries).
+            this many wires (the unitary has ``4**n`` entries); wider circuits run gate by
+            gate. The default (``FUSE_WIRES``) is where the two cross over, measured.
     """
 
     _device_options = ("c_dtype", "max_fused_wires")
 
-    def __init__(self, wires=None, shots=None, c_dtype=None, seed=None, max_fused_wires=10):
+    def __init__(self, wires=None, shots=None, c_dtype=None, seed=None,
+                 max_fused_wires=FUSE_WIRES):
         super().__init__(wires=wires, shots=shots)
         if c_dtype is not None and c_dtype not in C_DTYPES:
             raise ValueError(
@@ -163,6 +165,16 @@ class TorchDevice(Device):
     @property
     def name(self):
         return DEVICE_NAME
+
+    @property
+    def c_dtype(self) -> torch.dtype | None:
+        """The complex dtype of the simulation; None follows the inputs."""
+        return self._c_dtype
+
+    @property
+    def max_fused_wires(self) -> int:
+        """Widest circuit whose unbroadcast gates are fused into one dense unitary."""
+        return self._max_fused_wires
 
     # --- configuration -----------------------------------------------------------------------
     def supports_derivatives(self, execution_config=None, circuit=None) -> bool:
