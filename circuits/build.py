@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pennylane as qml
 import torch
 
@@ -34,14 +36,22 @@ def build_qnode(spec: CircuitSpec, device: str | None = None, shots: int | None 
     device = default_device(shots) if device is None else device
     dev = make_device(device, spec.n_qubits, **(device_options or {}))
     try:
-        qnode = qml.QNode(make_circuit(spec), dev, interface="torch", diff_method=diff_method,
-                          shots=shots)
+        qnode = _qnode_class(dev, spec)(make_circuit(spec), dev, interface="torch",
+                                        diff_method=diff_method, shots=shots)
         method = resolved_diff_method(qnode, spec)
     except qml.exceptions.QuantumFunctionError:
         raise _diff_method_error(device, shots, diff_method) from None
     if method in SHIFT_METHODS:
         qnode = qml.transforms.broadcast_expand(qnode)
     return qnode
+
+
+def _qnode_class(dev, spec: CircuitSpec):
+    """`qml.QNode`, or on `qattn.torch` a `FastQNode` (recorded calls: no per-call tape)."""
+    from circuits.fast.device import TorchDevice
+    from circuits.fast.qnode import FastQNode
+
+    return functools.partial(FastQNode, spec=spec) if isinstance(dev, TorchDevice) else qml.QNode
 
 
 def resolved_diff_method(qnode, spec: CircuitSpec) -> str:

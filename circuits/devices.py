@@ -25,7 +25,7 @@ PLUGIN_PACKAGES = {
 }
 
 
-FAST_DEVICE = "qattn.torch"  # the library's exact batched torch simulator (circuits.torch_device)
+FAST_DEVICE = "qattn.torch"  # the library's exact batched torch simulator (circuits.fast.device)
 
 
 def default_device(shots: int | None = None) -> str:

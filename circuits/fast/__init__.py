@@ -1,4 +1,5 @@
-"""The torch simulation kernel behind the ``qattn.torch`` device (``circuits.torch_device``)."""
+"""The fast exact simulator: the ``qattn.torch`` PennyLane device (``device``), its torch
+kernel (``gates``, ``kernel``, ``measure``) and the compiled call path (``qnode``)."""
 
 from circuits.fast.kernel import final_state
 from circuits.fast.measure import measure_all, measure_state

@@ -128,33 +128,57 @@ def prepared_matrices(ops, batches, dtype, device, skip=()) -> list:
                          for i in index], -1)
             for k in range(len(ops[index[0]].data))
         ]  # each (P,) or (N, P)
-        for i, mat in zip(index, _ROTATIONS[name](*params, dtype).unbind(-3)):
+        for i, mat in zip(index, rotation_matrices(name, params, dtype).unbind(-3)):
             mats[i] = mat
     return mats
+
+
+def rotation_matrices(name: str, params: list, dtype: torch.dtype) -> torch.Tensor:
+    """Matrices ``(..., P, 2, 2)`` of ``P`` gates ``name`` from their parameters, each
+    ``(..., P)`` (one tensor per gate parameter: three for ``Rot``)."""
+    return _ROTATIONS[name](*params, dtype)
+
+
+def rotation_columns(name: str, theta: torch.Tensor) -> torch.Tensor:
+    """``R(theta)|0>`` for ``R`` in RX, RY, RZ: ``(..., P, 2)`` from angles ``(..., P)``; real
+    for RY."""
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    if name == "RY":
+        return torch.stack([c, s], -1)
+    zero = torch.zeros_like(c)
+    imag = torch.stack([zero, -s], -1) if name == "RX" else torch.stack([-s, zero], -1)
+    return torch.complex(torch.stack([c, zero], -1), imag)
+
+
+def is_rotation(name: str) -> bool:
+    """Whether ``name`` is a gate whose matrices ``rotation_matrices`` builds."""
+    return name in _ROTATIONS
 
 
 def first_columns(ops, batches, wire_index, dtype, device) -> dict:
     """``{op index: R|0>}`` for the broadcast RX/RY/RZ that act first on their wire, before any
     multi-qubit gate (an angle embedding): only the first column of their matrices is ever
     needed, ``(N, 2)``, and for RY it is real. Built per gate type, like the matrices."""
-    groups, seen = {}, set()
+    groups = {}
+    for i in first_column_gates(ops, batches, wire_index):
+        groups.setdefault((ops[i].name, batches[i]), []).append(i)
+    columns = {}
+    for (name, batch), index in groups.items():
+        theta = torch.stack([_shaped(_as_real(ops[i].data[0], dtype, device), (batch,))
+                             for i in index], -1)  # (N, P)
+        columns.update(zip(index, rotation_columns(name, theta).unbind(-2)))
+    return columns
+
+
+def first_column_gates(ops, batches, wire_index) -> list[int]:
+    """Indices of the broadcast RX/RY/RZ that act first on their wire, before any
+    multi-qubit gate: ``first_columns`` computes only ``R|0>`` for them."""
+    index, seen = [], set()
     for i, (op, batch) in enumerate(zip(ops, batches)):
         if len(op.wires) != 1 or isinstance(op, StatePrepBase):
             break
         wire = wire_index[op.wires[0]]
         if wire not in seen and batch is not None and op.name in ("RX", "RY", "RZ"):
-            groups.setdefault((op.name, batch), []).append(i)
+            index.append(i)
         seen.add(wire)
-    columns = {}
-    for (name, batch), index in groups.items():
-        theta = torch.stack([_shaped(_as_real(ops[i].data[0], dtype, device), (batch,))
-                             for i in index], -1) / 2  # (N, P)
-        c, s = torch.cos(theta), torch.sin(theta)
-        if name == "RY":
-            col = torch.stack([c, s], -1)
-        else:
-            zero = torch.zeros_like(c)
-            imag = torch.stack([zero, -s], -1) if name == "RX" else torch.stack([-s, zero], -1)
-            col = torch.complex(torch.stack([c, zero], -1), imag)
-        columns.update(zip(index, col.unbind(-2)))
-    return columns
+    return index

@@ -27,6 +27,12 @@ from circuits.fast.gates import (DIAGONAL_GATES, FIXED_GATES, fixed_matrix, real
                                  first_columns, op_matrix, prepared_matrices)
 
 
+# Widest circuit whose unbroadcast gates are fused into one dense unitary by default; wider
+# ones run gate by gate, one-qubit layers as two half-width Kronecker products (measured
+# with benchmarks/bench_speed.py, 1 thread, B=32 T=32 and T=4,096, float32 and float64).
+FUSE_WIRES = 6
+
+
 # ----------------------------------------------------------------------------- index tables
 @functools.lru_cache(maxsize=1024)
 def _local_index(n: int, wires: tuple) -> np.ndarray:
@@ -63,6 +69,8 @@ def apply_matrix(state: torch.Tensor, mat: torch.Tensor, wires: tuple, n: int) -
     n_batch, k = state.shape[0], len(wires)
     if k == 0:  # e.g. GlobalPhase without wires: a scalar factor
         return state * (mat[..., 0, 0] if mat.dim() == 2 else mat[:, :1, 0])
+    if k == 1:
+        return _apply_one(state, mat, wires[0], n)
     if k == n and mat.dim() == 2 and list(wires) == list(range(n)):  # one plain product
         return state @ mat.transpose(0, 1)
     if list(wires) == list(range(wires[0], wires[0] + k)):  # contiguous: a view, no copy
@@ -80,12 +88,47 @@ def apply_matrix(state: torch.Tensor, mat: torch.Tensor, wires: tuple, n: int) -
     return out.reshape((n_batch,) + (2,) * n).permute(inverse).reshape(n_batch, 2**n)
 
 
+def _apply_one(state: torch.Tensor, mat: torch.Tensor, wire: int, n: int) -> torch.Tensor:
+    """A one-qubit matrix ``(2, 2)`` or ``(N, 2, 2)`` as element-wise products on the two
+    halves of the state (a batch of 2x2 matrix products is several times slower)."""
+    n_batch = state.shape[0]
+    halves = state.reshape(n_batch, 2**wire, 2, 2 ** (n - wire - 1)).unbind(2)
+    m = mat.reshape(2, 2) if mat.dim() == 2 else mat.reshape(n_batch, 1, 1, 2, 2)
+    m = m.to(torch.promote_types(mat.dtype, state.dtype))
+    rows = [m[..., i, 0] * halves[0] + m[..., i, 1] * halves[1] for i in (0, 1)]
+    return torch.stack(rows, 2).reshape(n_batch, 2**n)
+
+
 def apply_diagonal(state: torch.Tensor, diag: torch.Tensor, wires: tuple, n: int) -> torch.Tensor:
     """Multiply by a diagonal gate ``(K,)`` or ``(N, K)`` on ``wires``."""
     if len(wires) == 0:
         return state * diag[..., :1]
     index = torch.as_tensor(_local_index(n, tuple(wires)), device=state.device)
     return state * diag[..., index]
+
+
+class _PermuteColumns(torch.autograd.Function):
+    """``state[:, src]`` for a permutation ``src``, as a gather (advanced indexing is ~4x
+    slower on CPU); the backward is the inverse permutation, not a scatter-add."""
+
+    @staticmethod
+    def forward(ctx, state, src, inverse):
+        ctx.save_for_backward(src, inverse)
+        return torch.gather(state, 1, src.expand(state.shape[0], -1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        src, inverse = ctx.saved_tensors
+        return permute_columns(grad, inverse, src), None, None
+
+
+def permute_columns(state: torch.Tensor, src: torch.Tensor,
+                    inverse: torch.Tensor | None = None) -> torch.Tensor:
+    """``state[:, src]`` for a permutation ``src`` of the columns (``inverse``: its inverse,
+    computed when not given); differentiable, twice."""
+    if inverse is None:
+        inverse = torch.argsort(src)
+    return _PermuteColumns.apply(state, src, inverse)
 
 
 class _Step:
@@ -101,8 +144,8 @@ class _Step:
     def apply(self, state: torch.Tensor, n: int) -> torch.Tensor:
         dtype, device = state.dtype, state.device
         if self.table is not None:
-            src, phase = self.table
-            out = state[:, src.to(device)]
+            src, phase, inverse = self.table
+            out = permute_columns(state, src.to(device), inverse.to(device))
             return out if phase is None else out * phase.to(device=device, dtype=dtype)
         mat = self.matrix(dtype, device)
         if self.op is not None and self.op.name in DIAGONAL_GATES:
@@ -147,7 +190,9 @@ def _run_table(run: tuple, n: int):
         src_g = src_g.numpy()
         phase_g = np.ones(2**n) if phase_g is None else phase_g.numpy()
         src, phase = src[src_g], phase_g * phase[src_g]
-    return torch.as_tensor(src), (None if np.allclose(phase, 1) else torch.as_tensor(phase))
+    inverse = np.argsort(src)
+    return (torch.as_tensor(src), None if np.allclose(phase, 1) else torch.as_tensor(phase),
+            torch.as_tensor(inverse))
 
 
 # ----------------------------------------------------------------------------- whole circuits
@@ -188,10 +233,19 @@ def _product_phase(ops, mats, wire_index, n, batch, dtype, device, defer=False, 
             vec = torch.zeros(2, dtype=real_dtype(dtype), device=device)
             vec[0] = 1
         factors.append(vec)
-    state = factors[0]
-    for factor in factors[1:]:
-        state = (state.unsqueeze(-1) * factor.unsqueeze(-2)).flatten(-2)
+    state = _kron_vectors(factors)
     return state.expand(batch, 2**n) if state.dim() == 1 else state, used, deferred
+
+
+def _kron_vectors(factors: list) -> torch.Tensor:
+    """The product state of per-wire vectors ``(2,)`` or ``(N, 2)``, as a balanced tree of
+    outer products: the largest is ``2**(n/2)`` by ``2**(n/2)``, whose backward reduces over
+    long rows (a chain ending in ``2**(n-1)`` by 2 reduces over pairs, ~10x slower)."""
+    if len(factors) == 1:
+        return factors[0]
+    mid = len(factors) // 2
+    left, right = _kron_vectors(factors[:mid]), _kron_vectors(factors[mid:])
+    return (left.unsqueeze(-1) * right.unsqueeze(-2)).flatten(-2)
 
 
 def _apply_to_vec(mat, vec):
@@ -212,15 +266,21 @@ def _initial_state(op, wire_order, batch, dtype, device):
     return vec.expand(batch, -1) if vec.shape[0] == 1 else vec
 
 
-def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=10):
+def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=FUSE_WIRES,
+                prepared=None):
     """The state batch ``(N, 2**n)`` after ``ops`` (``N = batch``; 1 when not broadcast);
-    ``batches`` holds each operation's broadcast size (``op_batch_size``)."""
+    ``batches`` holds each operation's broadcast size (``op_batch_size``). ``prepared``:
+    ``(columns, mats)`` as ``first_columns`` and ``prepared_matrices`` would build them."""
     n = len(wire_order)
     wire_index = {w: i for i, w in enumerate(wire_order)}
-    columns = first_columns(ops, batches, wire_index, dtype, device)
-    mats = prepared_matrices(ops, batches, dtype, device, skip=columns)
-    # Fusing pays when the batch has at least as many rows as the unitary: building it
-    # costs what applying the block to 2**n rows costs.
+    if prepared is None:
+        columns = first_columns(ops, batches, wire_index, dtype, device)
+        mats = prepared_matrices(ops, batches, dtype, device, skip=columns)
+    else:
+        columns, mats = prepared
+    # Fusing pays when the batch has at least as many rows as the unitary (building it
+    # costs what applying the block to 2**n rows costs) and the unitary is small: a dense
+    # product costs 4**n per row, gate by gate ~n * 2**n (measured: see FUSE_WIRES).
     fuse = n <= max_fused_wires and batch >= 2**n
     block = []  # unbroadcast steps waiting to be fused
     if ops and isinstance(ops[0], StatePrepBase):
@@ -236,9 +296,9 @@ def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=
             continue
         state = _flush(state, block, n, dtype)
         block = []
-        if step.batch is not None and len(step.wires) == 1:
+        if step.table is None and len(step.wires) == 1:
             # One-qubit gates on different wires commute: merge per wire, apply once.
-            w, mat = step.wires[0], step.matrix(state.dtype, state.device)
+            w, mat = step.wires[0], step.matrix(dtype, state.device)
             pending[w] = mat if w not in pending else mat @ pending[w]
             continue
         state = step.apply(_apply_pending(state, pending, n), n)
@@ -246,10 +306,34 @@ def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=
 
 
 def _apply_pending(state, pending, n):
+    """Apply merged one-qubit matrices ``{wire: (2, 2) or (N, 2, 2)}``: the broadcast ones
+    wire by wire, the others together as a Kronecker product on each half of the wires."""
+    if not pending:
+        return state
+    shared = {w: m for w, m in pending.items() if m.dim() == 2}
     for w, mat in pending.items():
-        state = apply_matrix(state, mat, (w,), n)
+        if mat.dim() == 3:
+            state = apply_matrix(state, mat, (w,), n)
     pending.clear()
-    return state
+    return apply_layer(state, shared, n) if shared else state
+
+
+def apply_layer(state: torch.Tensor, mats: dict, n: int) -> torch.Tensor:
+    """Apply one-qubit matrices ``{wire: (2, 2)}`` (any subset of the wires) to a state batch
+    ``(N, 2**n)``. Viewed as ``(N, 2**h, 2**(n-h))``, the layer is ``A @ X @ B^T`` with ``A``
+    (``B``) the Kronecker product on the first (last) ``h`` (``n - h``) wires: two products
+    with ``2**(n/2)``-sized matrices instead of one with a ``2**n`` one."""
+    mat = next(iter(mats.values()))
+    state = state if state.is_complex() else state.to(mat.dtype)
+    h = n // 2
+    eye = torch.eye(2, dtype=mat.dtype, device=mat.device)
+    halves = [[mats.get(w, eye) for w in range(h)], [mats.get(w, eye) for w in range(h, n)]]
+    out = state.reshape(state.shape[0], 2**h, 2 ** (n - h))
+    if any(w < h for w in mats):
+        out = torch.matmul(functools.reduce(torch.kron, halves[0]), out)
+    if any(w >= h for w in mats):
+        out = torch.matmul(out, functools.reduce(torch.kron, halves[1]).transpose(0, 1))
+    return out.reshape(state.shape[0], 2**n)
 
 
 def _flush(state, block, n, dtype):

@@ -23,8 +23,8 @@ class _Probabilities(torch.autograd.Function):
     @staticmethod
     def forward(ctx, state):
         ctx.save_for_backward(state)
-        parts = torch.view_as_real(state)
-        return (parts * parts).sum(-1)
+        parts = torch.view_as_real(state)  # a sum over the last axis (2) is ~10x slower
+        return parts[..., 0].square() + parts[..., 1].square()
 
     @staticmethod
     def backward(ctx, grad):

@@ -15,7 +15,7 @@ from pennylane.exceptions import DeviceError, QuantumFunctionError, WireError
 
 from circuits import (Ansatz, CircuitSpec, Conditioning, Readout, Rotation, build_qnode,
                       expectations, init_parameters, select)
-from circuits.torch_device import TorchDevice
+from circuits.fast.device import TorchDevice
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
