@@ -119,3 +119,13 @@ class TestNativeEstimator:
         with pytest.raises(ValueError, match=r"must be among backend, .*; got \['shots'\]"):
             build_hardware_qnode(SPEC, "qiskit.estimator", shots=10,
                         device_options={"backend": offline_ibm_backend(2), "shots": 5})
+
+
+class TestNativeDedup:
+    def test_identical_rows_are_sent_once(self, estimator_jobs, inputs):
+        node = build_hardware_qnode(SPEC, "qiskit.estimator", shots=100, dedup=True,
+                                    device_options={"backend": offline_ibm_backend(2), "seed": 1})
+        angles, params = inputs(SPEC, N_ROWS, SEED, requires_grad=False)
+        angles = angles[[0, 1, 0]]
+        z = expectations(node, angles, select(SPEC, params, 0))
+        assert estimator_jobs == [[2]] and torch.equal(z[0], z[2])
