@@ -23,5 +23,6 @@ def test_shapes_must_match():
 
 def test_unknown_fake_backend_lists_them():
     pytest.importorskip("qiskit_ibm_runtime")
-    with pytest.raises(ValueError, match=r"Unknown fake backend 'FakeNowhere'. Available: .*FakeManilaV2"):
+    with pytest.raises(ValueError, match=r"Unknown fake backend 'FakeNowhere'. "
+                                         r"Available: .*FakeManilaV2"):
         fake_backend("FakeNowhere")

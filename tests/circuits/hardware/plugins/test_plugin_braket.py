@@ -34,7 +34,8 @@ SEED = 7
 
 @pytest.fixture(scope="module")
 def exact(inputs, step):
-    return step(build_qnode(SPEC, "default.qubit", diff_method="backprop"), SPEC, *inputs(SPEC, N_ROWS, SEED))
+    return step(build_qnode(SPEC, "default.qubit", diff_method="backprop"), SPEC,
+                *inputs(SPEC, N_ROWS, SEED))
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def hardware_step(inputs, step):
     with offline_braket() as standin:
         guard = ExecutionGuard()
         qnode = build_hardware_qnode(SPEC, DEVICE, shots=SHOTS, diff_method="parameter-shift",
-                            device_options={"device_arn": OFFLINE_ARN}, guard=guard)
+                                     device_options={"device_arn": OFFLINE_ARN}, guard=guard)
         with qml.Tracker(qnode.device) as tracker:
             result = step(qnode, SPEC, *inputs(SPEC, N_ROWS, SEED))
         return result, guard, tracker, list(standin.submitted), qnode.max_executables
@@ -76,7 +77,7 @@ class TestCounts:
         with offline_braket() as standin, torch.no_grad():
             guard = ExecutionGuard()
             qnode = build_hardware_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
-                                device_options={"device_arn": OFFLINE_ARN}, guard=guard)
+                                         device_options={"device_arn": OFFLINE_ARN}, guard=guard)
             angles, params = inputs(SPEC, N_ROWS, SEED)
             with qml.Tracker(qnode.device) as tracker:
                 expectations(qnode, angles, select(SPEC, params, 0))
@@ -91,7 +92,7 @@ class TestDryRunAndLimits:
         with offline_braket() as standin:
             guard = ExecutionGuard(dry_run=True)
             qnode = build_hardware_qnode(SPEC, DEVICE, shots=100, diff_method="parameter-shift",
-                                device_options={"device_arn": OFFLINE_ARN}, guard=guard)
+                                         device_options={"device_arn": OFFLINE_ARN}, guard=guard)
             angles, params = inputs(SPEC, N_ROWS, SEED)
             z = expectations(qnode, angles, select(SPEC, params, 0))
             z.sum().backward()
@@ -100,9 +101,10 @@ class TestDryRunAndLimits:
 
     def test_program_set_shot_limit_is_checked_before_sending(self, inputs):
         with offline_braket() as standin:  # LocalSimulator: 200,000 shots per program set
-            qnode = build_hardware_qnode(SPEC, DEVICE, shots=100_000, diff_method="parameter-shift",
-                                device_options={"device_arn": OFFLINE_ARN},
-                                guard=ExecutionGuard())
+            qnode = build_hardware_qnode(SPEC, DEVICE, shots=100_000,
+                                         diff_method="parameter-shift",
+                                         device_options={"device_arn": OFFLINE_ARN},
+                                         guard=ExecutionGuard())
             angles, params = inputs(SPEC, N_ROWS, SEED)
             with pytest.raises(ValueError, match="shots per circuit must be at most 5555"):
                 expectations(qnode, angles, select(SPEC, params, 0))  # 36 gradient circuits
@@ -118,8 +120,11 @@ class TestLocalSimulator:
 
         runs = []
         original = LocalSimulator.run
-        monkeypatch.setattr(LocalSimulator, "run",
-                            lambda self, task, *a, **k: runs.append(task) or original(self, task, *a, **k))
+        def run(self, task, *args, **kwargs):
+            runs.append(task)
+            return original(self, task, *args, **kwargs)
+
+        monkeypatch.setattr(LocalSimulator, "run", run)
         guard = ExecutionGuard()
         qnode = build_hardware_qnode(SPEC, "braket.local.qubit", shots=100,
                                      diff_method="parameter-shift", guard=guard)

@@ -34,7 +34,8 @@ TASKS = torch.tensor([0, 1, 1, 0])
 
 
 def ionq_qnode(guard, shots=SHOTS):
-    return build_hardware_qnode(SPEC, "ionq.qpu", shots=shots, diff_method="parameter-shift", guard=guard)
+    return build_hardware_qnode(SPEC, "ionq.qpu", shots=shots, diff_method="parameter-shift",
+                                guard=guard)
 
 
 class TestHardwarePath:
@@ -105,7 +106,8 @@ class TestOtherGradients:
     def test_counts_equal_tracker(self, method, inputs, step):
         with offline_ionq() as standin:
             guard = ExecutionGuard()
-            qnode = build_hardware_qnode(SPEC, "ionq.qpu", shots=100, diff_method=method, guard=guard)
+            qnode = build_hardware_qnode(SPEC, "ionq.qpu", shots=100, diff_method=method,
+                                         guard=guard)
             with qml.Tracker(qnode.device) as tracker:
                 step(qnode, SPEC, *inputs(SPEC, N_ROWS, SEED), TASKS)
         planned = plan_counts(SPEC, N_ROWS, method, 100, "ionq.qpu", True)

@@ -66,8 +66,10 @@ def estimator_jobs(monkeypatch):
 class TestRemote:
     def test_training_step(self, exact, estimator_jobs, inputs, step):
         guard = ExecutionGuard()
-        qnode = build_hardware_qnode(SPEC, "qiskit.remote", shots=SHOTS, diff_method="parameter-shift",
-                            device_options={"backend": offline_ibm_backend(2)}, guard=guard)
+        qnode = build_hardware_qnode(SPEC, "qiskit.remote", shots=SHOTS,
+                                     diff_method="parameter-shift",
+                                     device_options={"backend": offline_ibm_backend(2)},
+                                     guard=guard)
         with qml.Tracker(qnode.device) as tracker:
             result = step(qnode, SPEC, *inputs(SPEC, N_ROWS, SEED), TASKS)
         assert_close_to_exact(result, exact)
@@ -84,7 +86,8 @@ class TestNativeEstimator:
     def test_training_step_is_one_job(self, exact, estimator_jobs, inputs, step):
         guard = ExecutionGuard()
         node = build_hardware_qnode(SPEC, "qiskit.estimator", shots=SHOTS, guard=guard,
-                           device_options={"backend": offline_ibm_backend(2), "seed": 11})
+                                    device_options={"backend": offline_ibm_backend(2),
+                                                    "seed": 11})
         result = step(node, SPEC, *inputs(SPEC, N_ROWS, SEED), TASKS)
         assert_close_to_exact(result, exact)
         planned = plan_counts(SPEC, N_ROWS, "parameter-shift", SHOTS, "qiskit.estimator", True)
@@ -93,7 +96,7 @@ class TestNativeEstimator:
 
     def test_forward_is_one_job_of_n_rows(self, estimator_jobs, inputs):
         node = build_hardware_qnode(SPEC, "qiskit.estimator", shots=100,
-                           device_options={"backend": offline_ibm_backend(2), "seed": 1})
+                                    device_options={"backend": offline_ibm_backend(2), "seed": 1})
         angles, params = inputs(SPEC, N_ROWS, SEED)
         with torch.no_grad():
             z = expectations(node, angles, select(SPEC, params, 0))
@@ -102,12 +105,12 @@ class TestNativeEstimator:
     def test_needs_shots(self):
         with pytest.raises(ValueError, match="shots must be a positive int for 'qiskit.estimator'"):
             build_hardware_qnode(SPEC, "qiskit.estimator",
-                        device_options={"backend": offline_ibm_backend(2)})
+                                 device_options={"backend": offline_ibm_backend(2)})
 
     def test_readout_zz_and_strongly_entangling(self):
         spec = CircuitSpec(n_qubits=3, n_layers=1, ansatz="strongly_entangling", readout="z_zz")
         node = build_hardware_qnode(spec, "qiskit.estimator", shots=4000,
-                           device_options={"backend": offline_ibm_backend(3), "seed": 5})
+                                    device_options={"backend": offline_ibm_backend(3), "seed": 5})
         ref = build_qnode(spec, "default.qubit", diff_method="backprop")
         params = {k: v.double() for k, v in init_parameters(spec).items()}
         angles = torch.rand(2, 3, dtype=torch.float64)
@@ -118,7 +121,7 @@ class TestNativeEstimator:
     def test_unknown_option(self):
         with pytest.raises(ValueError, match=r"must be among backend, .*; got \['shots'\]"):
             build_hardware_qnode(SPEC, "qiskit.estimator", shots=10,
-                        device_options={"backend": offline_ibm_backend(2), "shots": 5})
+                                 device_options={"backend": offline_ibm_backend(2), "shots": 5})
 
 
 class TestNativeDedup:
