@@ -42,7 +42,8 @@ def refuse_secrets(options, field: str = "device_options") -> dict:
         raise TypeError(f"{field} must be a dict of plugin options; got {type(options).__name__}")
     bad_keys = [k for k in options if not isinstance(k, str)]
     if bad_keys:
-        raise TypeError(f"{field} keys must be str; got {', '.join(type(k).__name__ for k in bad_keys)}")
+        kinds = ", ".join(type(k).__name__ for k in bad_keys)
+        raise TypeError(f"{field} keys must be str; got {kinds}")
     secret = secret_option_names(options)
     if secret:
         raise ValueError(

@@ -185,7 +185,7 @@ PROFILES: dict[str, PluginProfile] = {
         PluginProfile("qiskit.aer", "qiskit", ("pennylane_qiskit", "qiskit_aer"), False,
                       "per_circuit", options=("method", "noise_model", *QISKIT_OPTIONS)),
         PluginProfile("qiskit.basicsim", "qiskit", ("pennylane_qiskit",), False,
-                      "per_circuit", options=QISKIT_OPTIONS),
+                      "per_batch", options=QISKIT_OPTIONS),
         PluginProfile("qiskit.remote", "qiskit", ("pennylane_qiskit", "qiskit_ibm_runtime"),
                       True, "per_circuit", _ibm_credentials, _qiskit_remote_kwargs,
                       IBM_REMOTE_OPTIONS),
@@ -223,8 +223,9 @@ def local_profile(name: str) -> PluginProfile:
     return PluginProfile(name, "dev", (), False, "per_batch")
 
 
-def check_device_options(device: str | None, options) -> dict:
+def check_device_options(device: str | None, options, shots: int | None = None) -> dict:
     """`options` for `device` as a new dict, checked without importing anything: no secret
-    names, and only known options on a device with a profile (None: the default device)."""
-    name = device if device is not None else "qattn.torch"
+    names, and only known options on a device with a profile. `device=None` is the default
+    device (`circuits.devices.default_device`): qattn.torch, or default.qubit with shots."""
+    name = device or ("qattn.torch" if shots is None else "default.qubit")
     return (get_profile(name) or local_profile(name)).check_options(options)

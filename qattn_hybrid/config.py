@@ -98,7 +98,7 @@ class ModelConfig:
                            ("rotation", Rotation), ("readout", Readout)):
             _check_choice(section, name, getattr(self, name), [m.value for m in enum])
         try:  # no secrets, and only options known not to be secret, whatever the attention
-            check_device_options(self.device, self.device_options)
+            check_device_options(self.device, self.device_options, self.shots)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{section}.{err}") from None
 

@@ -145,7 +145,7 @@ def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.M
 
 
 def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    check_device_options(config.device, config.device_options)  # no secrets, whatever the kind
+    check_device_options(config.device, config.device_options, config.shots)  # no secrets
     if config.attention == "quantum_self":
         import qattn_hybrid.self_attention  # noqa: F401  (registers "quantum_self" on import)
     if config.attention not in ATTENTIONS:

@@ -53,7 +53,8 @@ def internal_imports() -> dict[str, set[str]]:
 
 
 def core_modules() -> list[str]:
-    return [m for m in modules() if m.startswith("circuits") and not m.startswith("circuits.hardware")]
+    return [m for m in modules()
+            if m.startswith("circuits") and not m.startswith("circuits.hardware")]
 
 
 @pytest.mark.parametrize("module", core_modules())
@@ -99,9 +100,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 @pytest.mark.parametrize("package", [
     "circuits",
     pytest.param("qattn_hybrid", marks=pytest.mark.xfail(
-        strict=True, reason="qattn_hybrid.model <-> qattn_hybrid.self_attention (the 'quantum_self' "
-                            "registration, issue #10 item 4, removed on another branch): remove "
-                            "this mark when that lands")),
+        strict=True, reason="qattn_hybrid.model <-> qattn_hybrid.self_attention (the "
+                            "'quantum_self' registration, issue #10 item 4, removed on another "
+                            "branch): remove this mark when that lands")),
 ])  # across the packages no cycle can exist: circuits never imports qattn_hybrid (below)
 def test_no_import_cycles(package):
     graph = {m: deps for m, deps in internal_imports().items() if m.startswith(package)}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _value(p) -> str:
+def parameter_text(p) -> str:
     """Full-precision text of a gate parameter (numpy, torch or float)."""
     arr = np.asarray(p.detach().cpu() if hasattr(p, "detach") else p, dtype=float)
     return ",".join(repr(float(v)) for v in arr.reshape(-1))
@@ -27,7 +27,7 @@ def tape_key(tape, identity: str) -> str:
     """Stable hash (across processes, unlike `tape.hash`) of a circuit on one device."""
     parts = [identity, f"shots={tape.shots.total_shots}"]
     for op in tape.operations:
-        params = ";".join(_value(p) for p in op.data)
+        params = ";".join(parameter_text(p) for p in op.data)
         parts.append(f"{op.name}{tuple(op.wires.tolist())}[{params}]")
     parts += [repr(m) for m in tape.measurements]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -1,7 +1,7 @@
 """Cost model: circuits, jobs and shots per forward pass and per training step, and a price.
 
 Counts follow what PennyLane and the plugins actually send (checked against the device
-trackers in tests/circuits/test_hardware_*.py), for N unique token rows:
+trackers in tests/circuits/hardware/plugins/), for N unique token rows:
 
     forward                      N circuits in one batch
     parameter-shift backward     N·2P circuits in one batch (two shifted circuits per

@@ -11,7 +11,8 @@ DT = torch.float64
 
 class TestShots:
     def test_bad_shots(self):
-        with pytest.raises(ValueError, match=r"shots must be None \(exact\) or a positive int; got 0"):
+        with pytest.raises(ValueError, match=r"shots must be None \(exact\) or a positive int; "
+                                             r"got 0"):
             build_qnode(CircuitSpec(), shots=0)
 
     def test_shots_with_broadcast_gradients(self):
@@ -46,7 +47,8 @@ class TestDiffMethod:
         assert qnode.diff_method == method
 
     def test_exact_backprop_builds(self):
-        assert build_qnode(CircuitSpec(n_qubits=2), diff_method="backprop").diff_method == "backprop"
+        qnode = build_qnode(CircuitSpec(n_qubits=2), diff_method="backprop")
+        assert qnode.diff_method == "backprop"
 
     def test_the_layer_refuses_at_construction(self):
         from qattn_hybrid import QuantumAttention

@@ -4,7 +4,8 @@ import torch
 
 import pytest
 
-from circuits import CircuitSpec, build_qnode, expectations, init_parameters, parameter_shapes, select
+from circuits import (CircuitSpec, build_qnode, expectations, init_parameters,
+                      parameter_shapes, select)
 
 DT = torch.float64
 

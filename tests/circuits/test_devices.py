@@ -10,7 +10,8 @@ DT = torch.float64
 
 class TestDevices:
     def test_unknown_device_lists_available(self):
-        with pytest.raises(ValueError, match=r"Unknown device 'lightning.gpx'. Available: .*default\.qubit"):
+        with pytest.raises(ValueError, match=r"Unknown device 'lightning.gpx'. "
+                                             r"Available: .*default\.qubit"):
             build_qnode(CircuitSpec(), device="lightning.gpx")
 
     def test_uninstalled_plugin_names_package(self, monkeypatch):

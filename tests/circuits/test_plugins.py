@@ -117,3 +117,12 @@ class TestProfiles:
             {"device_arn": "arn:x", "s3_bucket": "b", "s3_prefix": "p"})
         assert kwargs == {"device_arn": "arn:x", "s3_destination_folder": ("b", "p"),
                           "parallel": True}
+
+
+class TestDefaultDevice:
+    def test_options_of_the_default_device_follow_shots(self):
+        assert check_device_options(None, {"max_fused_wires": 4}) == {"max_fused_wires": 4}
+        assert check_device_options(None, {"max_workers": 2}, shots=100) == {"max_workers": 2}
+        with pytest.raises(ValueError, match=r"device_options for 'default.qubit' must be among "
+                                             r"seed, max_workers; got \['max_fused_wires'\]"):
+            check_device_options(None, {"max_fused_wires": 4}, shots=100)

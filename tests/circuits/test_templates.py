@@ -13,8 +13,7 @@ import pennylane as qml
 import pytest
 import torch
 
-from circuits import (CircuitSpec, build_qnode, expectations, init_parameters,
-                      parameter_shapes, select)
+from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select
 
 DT = torch.float64
 ANSATZE = ["hardware_efficient", "strongly_entangling", "no_entanglement"]
@@ -41,7 +40,8 @@ def reference_circuit(n, n_layers, ansatz, rotation, reupload, readout, a, w, t)
                 qml.RX(t[layer, q], wires=q)
         if ansatz == "strongly_entangling":
             for q in range(n):
-                qml.RZ(w[layer, q, 0], wires=q)  # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
+                # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
+                qml.RZ(w[layer, q, 0], wires=q)
                 qml.RY(w[layer, q, 1], wires=q)
                 qml.RZ(w[layer, q, 2], wires=q)
             r = layer % (n - 1) + 1  # entangler range of StronglyEntanglingLayers
@@ -215,21 +215,6 @@ class TestHandWorked:
 
 
 class TestTemplates:
-    def test_strongly_entangling_matches_pennylane_template(self, run):
-        spec = CircuitSpec(n_qubits=3, n_layers=3, ansatz="strongly_entangling")
-        weights = torch.rand(parameter_shapes(spec)["weights"][1:], dtype=DT) * 6
-        angles = torch.rand(4, 3, dtype=DT)
-
-        @qml.qnode(qml.device("default.qubit", wires=3), interface="torch")
-        def reference(angles):
-            for q in range(3):
-                qml.RY(angles[..., q], wires=q)
-            qml.StronglyEntanglingLayers(weights, wires=range(3))
-            return [qml.expval(qml.PauliZ(q)) for q in range(3)]
-
-        expected = torch.stack(reference(angles), dim=-1)
-        assert torch.allclose(run(spec, angles, weights=weights), expected, atol=1e-12)
-
     def test_reupload_embeds_before_every_layer(self, run):
         spec = CircuitSpec(n_qubits=1, n_layers=2, reupload=True)
         a = torch.tensor([[0.3]], dtype=DT)

@@ -12,6 +12,7 @@ from circuits import CircuitSpec, build_qnode, expectations, init_parameters, se
 from circuits.hardware import (
     build_hardware_qnode, dedup_expectations, gate_parameters, unique_rows, unique_rows_count,
 )
+from circuits.hardware.dedup import unique_circuits
 
 DT = torch.float64
 SPEC = CircuitSpec(n_qubits=2, n_layers=1, n_tasks=2)
@@ -42,6 +43,19 @@ class TestUniqueRows:
         assert len(first) == 3 and unique_rows_count(angles, torch.tensor([0, 0, 0, 1])) == 3
         assert torch.equal(angles[first][inverse], angles)
         assert inverse[0] == inverse[2] != inverse[3]
+
+
+class TestUniqueCircuits:
+    def test_equal_only_when_gates_wires_values_and_shots_are(self):
+        def tape(x, wire=0, shots=None):
+            return qml.tape.QuantumScript([qml.RY(torch.tensor(x, dtype=DT), wire)],
+                                          [qml.expval(qml.Z(0))], shots=shots)
+
+        tapes = [tape(0.1), tape(0.1, wire=1), tape(0.1), tape(0.1 + 1e-15), tape(0.1, shots=5),
+                 qml.tape.QuantumScript([qml.RX(torch.tensor(0.1, dtype=DT), 0)],
+                                        [qml.expval(qml.Z(0))])]
+        firsts, slots = unique_circuits(tapes)
+        assert firsts == [0, 1, 3, 4, 5] and slots == [0, 1, 0, 2, 3, 4]
 
 
 class TestGradients:

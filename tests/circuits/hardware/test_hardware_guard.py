@@ -39,8 +39,11 @@ def offline(device: str, monkeypatch):
 
         sent = []
         original = qiskit_ibm_runtime.EstimatorV2.run
-        monkeypatch.setattr(qiskit_ibm_runtime.EstimatorV2, "run",
-                            lambda self, pubs, *a, **k: sent.append(pubs) or original(self, pubs, *a, **k))
+        def run(self, pubs, *args, **kwargs):
+            sent.append(pubs)
+            return original(self, pubs, *args, **kwargs)
+
+        monkeypatch.setattr(qiskit_ibm_runtime.EstimatorV2, "run", run)
         yield {"backend": qpu_standins.offline_ibm_backend(2)}, sent
 
 

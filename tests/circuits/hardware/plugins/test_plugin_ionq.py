@@ -14,7 +14,7 @@ import torch
 
 pytest.importorskip("pennylane_ionq")
 
-from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select  # noqa: E402
+from circuits import CircuitSpec, build_qnode, expectations, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
     Counts, ExecutionGuard, Retry, build_hardware_qnode, plan_counts,
 )
@@ -25,39 +25,33 @@ pytestmark = pytest.mark.plugins
 SPEC = CircuitSpec(n_qubits=3, n_layers=2, conditioning="task_rotations", n_tasks=2)
 SHOTS = 2000
 N_ROWS = 4
+SEED = 5
+TASKS = torch.tensor([0, 1, 1, 0])
 
 
-def inputs(n_rows=N_ROWS, seed=5):
-    gen = torch.Generator().manual_seed(seed)
-    params = {k: v.double().requires_grad_()
-              for k, v in init_parameters(SPEC, generator=gen, dtype=torch.float64).items()}
-    angles = (torch.rand(n_rows, 3, generator=gen, dtype=torch.float64) * 4 - 2).requires_grad_()
-    return angles, params
 
 
-def step(qnode, tasks=torch.tensor([0, 1, 1, 0])):
-    angles, params = inputs()
-    z = expectations(qnode, angles, select(SPEC, params, tasks))
-    z.sum().backward()
-    return z.detach(), angles.grad, params["task_angles"].grad
 
 
 def ionq_qnode(guard, shots=SHOTS):
-    return build_hardware_qnode(SPEC, "ionq.qpu", shots=shots, diff_method="parameter-shift", guard=guard)
+    return build_hardware_qnode(SPEC, "ionq.qpu", shots=shots, diff_method="parameter-shift",
+                                guard=guard)
 
 
 class TestHardwarePath:
-    def test_training_step(self):
-        exact = step(build_qnode(SPEC, "default.qubit", diff_method="backprop"))
+    def test_training_step(self, inputs, step):
+        exact = step(build_qnode(SPEC, "default.qubit", diff_method="backprop"), SPEC,
+                     *inputs(SPEC, N_ROWS, SEED), TASKS)
         with offline_ionq() as standin:
             guard = ExecutionGuard()
             qnode = ionq_qnode(guard)
             with qml.Tracker(qnode.device) as tracker:
-                z, g_angles, g_task = step(qnode)
+                z, g_angles, grads = step(qnode, SPEC, *inputs(SPEC, N_ROWS, SEED), TASKS)
         sigma = SPEC.n_outputs / math.sqrt(2 * SHOTS)
         assert torch.allclose(z, exact[0], atol=5 / math.sqrt(SHOTS))
         assert torch.allclose(g_angles, exact[1], atol=5 * sigma)
-        assert torch.allclose(g_task, exact[2], atol=5 * sigma * N_ROWS)
+        assert torch.allclose(grads["task_angles"], exact[2]["task_angles"],
+                              atol=5 * sigma * N_ROWS)
         planned = plan_counts(SPEC, N_ROWS, "parameter-shift", SHOTS, "ionq.qpu", True)
         p = 3 + 12 + 6  # embedding, RY/RZ per wire per layer, task RX per wire per layer
         assert planned == guard.spent == Counts(N_ROWS * (1 + 2 * p), 2,
@@ -70,8 +64,8 @@ class TestHardwarePath:
 
 
 class TestResume:
-    def test_finished_batches_are_not_rerun(self, tmp_path):
-        angles, params = inputs(n_rows=6)
+    def test_finished_batches_are_not_rerun(self, tmp_path, inputs):
+        angles, params = inputs(SPEC, 6, SEED)
         batches = [angles[i:i + 2].detach() for i in range(0, 6, 2)]
         args = {k: v.detach() for k, v in select(SPEC, params, 1).items()}
         with offline_ionq(seed=1) as standin:
@@ -87,7 +81,7 @@ class TestResume:
 
 
 class TestRetry:
-    def test_transient_failure_is_retried(self, monkeypatch):
+    def test_transient_failure_is_retried(self, monkeypatch, inputs):
         failures = [ConnectionError("IonQ API unreachable")]
         create = FakeIonQJob.create
 
@@ -100,7 +94,7 @@ class TestRetry:
         waits = []
         with offline_ionq() as standin:
             guard = ExecutionGuard(retry=Retry(backoff_s=0.5), sleep=waits.append)
-            angles, params = inputs(n_rows=2)
+            angles, params = inputs(SPEC, 2, SEED)
             with torch.no_grad():
                 z = expectations(ionq_qnode(guard, shots=100), angles, select(SPEC, params, 0))
         assert z.shape == (2, 3) and waits == [0.5] and len(standin.submitted) == 1
@@ -109,12 +103,13 @@ class TestRetry:
 
 class TestOtherGradients:
     @pytest.mark.parametrize("method", ["spsa", "finite-diff"])
-    def test_counts_equal_tracker(self, method):
+    def test_counts_equal_tracker(self, method, inputs, step):
         with offline_ionq() as standin:
             guard = ExecutionGuard()
-            qnode = build_hardware_qnode(SPEC, "ionq.qpu", shots=100, diff_method=method, guard=guard)
+            qnode = build_hardware_qnode(SPEC, "ionq.qpu", shots=100, diff_method=method,
+                                         guard=guard)
             with qml.Tracker(qnode.device) as tracker:
-                step(qnode)
+                step(qnode, SPEC, *inputs(SPEC, N_ROWS, SEED), TASKS)
         planned = plan_counts(SPEC, N_ROWS, method, 100, "ionq.qpu", True)
         assert planned == guard.spent
         assert (tracker.totals["executions"], tracker.totals["shots"]) == (planned.circuits,

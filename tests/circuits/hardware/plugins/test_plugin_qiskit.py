@@ -27,26 +27,18 @@ pytestmark = pytest.mark.plugins
 SPEC = CircuitSpec(n_qubits=2, n_layers=1, n_tasks=2)
 SHOTS = 2000
 N_ROWS = 2
+SEED = 3
+TASKS = torch.tensor([0, 1])
 
 
-def inputs():
-    gen = torch.Generator().manual_seed(3)
-    params = {k: v.double().requires_grad_()
-              for k, v in init_parameters(SPEC, generator=gen, dtype=torch.float64).items()}
-    angles = (torch.rand(N_ROWS, 2, generator=gen, dtype=torch.float64) * 4 - 2).requires_grad_()
-    return angles, params
 
 
-def step(qnode, tasks=torch.tensor([0, 1])):
-    angles, params = inputs()
-    z = expectations(qnode, angles, select(SPEC, params, tasks))
-    z.sum().backward()
-    return z.detach(), angles.grad, params["weights"].grad
 
 
 @pytest.fixture(scope="module")
-def exact():
-    return step(build_qnode(SPEC, "default.qubit", diff_method="backprop"))
+def exact(inputs, step):
+    return step(build_qnode(SPEC, "default.qubit", diff_method="backprop"), SPEC,
+                *inputs(SPEC, N_ROWS, SEED), TASKS)
 
 
 def assert_close_to_exact(result, exact):
@@ -54,7 +46,7 @@ def assert_close_to_exact(result, exact):
     sigma = SPEC.n_outputs / math.sqrt(2 * SHOTS)
     assert torch.allclose(z, exact[0], atol=5 / math.sqrt(SHOTS))
     assert torch.allclose(g_angles, exact[1], atol=5 * sigma)
-    assert torch.allclose(g_weights, exact[2], atol=5 * sigma)
+    assert torch.allclose(g_weights["weights"], exact[2]["weights"], atol=5 * sigma)
 
 
 @pytest.fixture
@@ -72,12 +64,14 @@ def estimator_jobs(monkeypatch):
 
 
 class TestRemote:
-    def test_training_step(self, exact, estimator_jobs):
+    def test_training_step(self, exact, estimator_jobs, inputs, step):
         guard = ExecutionGuard()
-        qnode = build_hardware_qnode(SPEC, "qiskit.remote", shots=SHOTS, diff_method="parameter-shift",
-                            device_options={"backend": offline_ibm_backend(2)}, guard=guard)
+        qnode = build_hardware_qnode(SPEC, "qiskit.remote", shots=SHOTS,
+                                     diff_method="parameter-shift",
+                                     device_options={"backend": offline_ibm_backend(2)},
+                                     guard=guard)
         with qml.Tracker(qnode.device) as tracker:
-            result = step(qnode)
+            result = step(qnode, SPEC, *inputs(SPEC, N_ROWS, SEED), TASKS)
         assert_close_to_exact(result, exact)
         planned = plan_counts(SPEC, N_ROWS, "parameter-shift", SHOTS, "qiskit.remote", True)
         p = 2 + 4  # embedding + RY, RZ per wire
@@ -89,20 +83,21 @@ class TestRemote:
 
 
 class TestNativeEstimator:
-    def test_training_step_is_one_job(self, exact, estimator_jobs):
+    def test_training_step_is_one_job(self, exact, estimator_jobs, inputs, step):
         guard = ExecutionGuard()
         node = build_hardware_qnode(SPEC, "qiskit.estimator", shots=SHOTS, guard=guard,
-                           device_options={"backend": offline_ibm_backend(2), "seed": 11})
-        result = step(node)
+                                    device_options={"backend": offline_ibm_backend(2),
+                                                    "seed": 11})
+        result = step(node, SPEC, *inputs(SPEC, N_ROWS, SEED), TASKS)
         assert_close_to_exact(result, exact)
         planned = plan_counts(SPEC, N_ROWS, "parameter-shift", SHOTS, "qiskit.estimator", True)
         assert planned == guard.spent == Counts(26, 1, 26 * SHOTS, 1)
         assert estimator_jobs == [[26]]  # one job, one PUB, N·(1+2P) parameter rows
 
-    def test_forward_is_one_job_of_n_rows(self, estimator_jobs):
+    def test_forward_is_one_job_of_n_rows(self, estimator_jobs, inputs):
         node = build_hardware_qnode(SPEC, "qiskit.estimator", shots=100,
-                           device_options={"backend": offline_ibm_backend(2), "seed": 1})
-        angles, params = inputs()
+                                    device_options={"backend": offline_ibm_backend(2), "seed": 1})
+        angles, params = inputs(SPEC, N_ROWS, SEED)
         with torch.no_grad():
             z = expectations(node, angles, select(SPEC, params, 0))
         assert z.shape == (N_ROWS, SPEC.n_outputs) and estimator_jobs == [[N_ROWS]]
@@ -110,12 +105,12 @@ class TestNativeEstimator:
     def test_needs_shots(self):
         with pytest.raises(ValueError, match="shots must be a positive int for 'qiskit.estimator'"):
             build_hardware_qnode(SPEC, "qiskit.estimator",
-                        device_options={"backend": offline_ibm_backend(2)})
+                                 device_options={"backend": offline_ibm_backend(2)})
 
     def test_readout_zz_and_strongly_entangling(self):
         spec = CircuitSpec(n_qubits=3, n_layers=1, ansatz="strongly_entangling", readout="z_zz")
         node = build_hardware_qnode(spec, "qiskit.estimator", shots=4000,
-                           device_options={"backend": offline_ibm_backend(3), "seed": 5})
+                                    device_options={"backend": offline_ibm_backend(3), "seed": 5})
         ref = build_qnode(spec, "default.qubit", diff_method="backprop")
         params = {k: v.double() for k, v in init_parameters(spec).items()}
         angles = torch.rand(2, 3, dtype=torch.float64)
@@ -126,4 +121,14 @@ class TestNativeEstimator:
     def test_unknown_option(self):
         with pytest.raises(ValueError, match=r"must be among backend, .*; got \['shots'\]"):
             build_hardware_qnode(SPEC, "qiskit.estimator", shots=10,
-                        device_options={"backend": offline_ibm_backend(2), "shots": 5})
+                                 device_options={"backend": offline_ibm_backend(2), "shots": 5})
+
+
+class TestNativeDedup:
+    def test_identical_rows_are_sent_once(self, estimator_jobs, inputs):
+        node = build_hardware_qnode(SPEC, "qiskit.estimator", shots=100, dedup=True,
+                                    device_options={"backend": offline_ibm_backend(2), "seed": 1})
+        angles, params = inputs(SPEC, N_ROWS, SEED, requires_grad=False)
+        angles = angles[[0, 1, 0]]
+        z = expectations(node, angles, select(SPEC, params, 0))
+        assert estimator_jobs == [[2]] and torch.equal(z[0], z[2])
