@@ -77,7 +77,7 @@ def worker(config_path: Path, result_path: Path) -> None:
     start = time.perf_counter()
     trainer = Trainer(config)
     built = time.perf_counter()
-    result = trainer.fit()
+    result = trainer.fit(overwrite=True)  # a rerun replaces the last one
     done = time.perf_counter()
     if trainer.is_writer:
         history = result.history

@@ -66,10 +66,12 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
         kind = (f"{len(task.labels)} labels" if task.spec.task_type == "classification"
                 else "regression")
         lines.append(f"  {name}: {kind}; {rows}")
+    size = (f"attention layer {n_params:,} parameters" if n_params
+            else "a QPU device, not contacted in a dry run")
     lines += [
         f"Model: encoder {m.encoder!r} (hidden {d_model}), {m.attention} attention, "
         f"{m.n_qubits} qubits x {m.n_layers} layers, {m.ansatz}, {m.conditioning}, device "
-        f"{m.device or 'default'}; {n_params} trainable parameters besides the encoder",
+        f"{m.device or 'default'}; {size}",
         f"Training: {t.epochs} epochs x {steps} steps of {t.batch_size} rows, "
         f"{config.weighting.method} weighting, {config.sampling.method} sampling, on {t.device}",
         f"Output: {output}",

@@ -20,11 +20,15 @@ Output folder::
     best/                    the best model (MultiTaskModel.from_pretrained)
     test_metrics.json
 
-Every file is written atomically (temporary name, then ``os.replace``); a checkpoint folder is
-complete before it gets its final name and before ``latest.json`` points at it, so an
-interruption never leaves a partial checkpoint as the latest. Loading reads JSON, safetensors
-and ``torch.load(weights_only=True)`` only, and checks every file against the SHA-256 recorded
-in ``trainer_state.json``.
+A fresh run refuses a non-empty output folder (``fit(resume=True)`` continues it,
+``fit(overwrite=True)`` replaces it). Every file is written atomically (temporary name, then
+``os.replace``); a checkpoint folder is complete before it gets its final name and before
+``latest.json`` points at it, and old ones are pruned by epoch number only after that, so an
+interruption never leaves a partial checkpoint as the latest (see
+:mod:`qattn_hybrid.checkpoints`, which saves, verifies and restores them). Epoch times in the
+log and in ``metrics.json`` (``seconds``) include validation (``train_seconds`` +
+``validation_seconds``). With ``training.progress = None`` and stderr not a terminal, each
+epoch logs a progress line every ~10 s or 10 % instead of drawing a bar.
 
 Distributed: under ``torchrun`` (``qattn_hybrid.distributed.setup`` joins its process group)
 each rank trains on its shard of every task (the sampler's rank / world_size), with

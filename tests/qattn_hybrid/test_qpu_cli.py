@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from qattn_hybrid.cli import main
 
 
@@ -21,5 +23,8 @@ class TestCost:
             assert json.loads(capsys.readouterr().out)["step"]["jobs"] == jobs
 
     def test_bad_diff_method(self, capsys):
-        assert main(["cost", "--diff-method", "adjoint"]) == 2
-        assert "diff_method must be one of parameter-shift" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as exit_info:  # argparse lists the choices
+            main(["cost", "--diff-method", "adjoint"])
+        assert exit_info.value.code == 2
+        assert ("argument --diff-method: invalid choice: 'adjoint' (choose from "
+                "'parameter-shift', 'spsa', 'finite-diff')") in capsys.readouterr().err
