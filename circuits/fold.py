@@ -84,18 +84,28 @@ def _embedding_terms(rotation: Rotation) -> np.ndarray:
 
 def trig_features(angles: torch.Tensor) -> torch.Tensor:
     """(N, Q) angles -> (N, 3^Q) products Π_q f_{s_q}(a_q), f = (1, cos, sin); wire 0 most
-    significant, the order of ``fold_coefficients``'s last axis."""
-    f = torch.stack([torch.ones_like(angles), torch.cos(angles), torch.sin(angles)], -1)
-    phi = f[:, 0]  # (N, 3)
-    for q in range(1, angles.shape[-1]):
-        phi = (phi.unsqueeze(-1) * f[:, q].unsqueeze(-2)).flatten(-2)  # (N, 3^(q+1))
+    significant, the order of ``fold_coefficients``'s last axis. Q = 0 gives ones (N, 1)."""
+    phi = angles.new_ones(angles.shape[0], 1)  # (N, 1)
+    for q in range(angles.shape[-1]):
+        a = angles[:, q:q + 1]
+        f = torch.cat([torch.ones_like(a), torch.cos(a), torch.sin(a)], -1)  # (N, 3)
+        phi = (phi.unsqueeze(-1) * f.unsqueeze(-2)).flatten(-2)  # (N, 3^(q+1))
     return phi
 
 
 def folded_expectations(angles: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
-    """Expectation values (N, n_out) of tokens `angles` (N, Q) for one task's coefficients
-    (n_out, 3^Q), in the angles' dtype."""
-    return trig_features(angles) @ coefficients.to(angles.dtype).transpose(0, 1)
+    """Expectation values (N, J) of tokens `angles` (N, Q) under coefficients (J, 3^Q) (one
+    task's readouts, or several tasks' stacked), in the angles' dtype.
+
+    The 3^Q products are never formed: with the wires split in halves L and R,
+    ⟨O_j⟩ = Σ_{l,r} φ_L[l] c_j[l, r] φ_R[r], i.e. one matrix product (N, 3^|L|) @ (3^|L|, J·3^|R|)
+    and a row-wise dot product with φ_R."""
+    n, q = angles.shape
+    left = q // 2
+    phi_l, phi_r = trig_features(angles[:, :left]), trig_features(angles[:, left:])
+    c = coefficients.to(angles.dtype).reshape(-1, phi_l.shape[-1], phi_r.shape[-1])  # (J, L, R)
+    y = phi_l @ c.transpose(0, 1).reshape(phi_l.shape[-1], -1)  # (N, J·R)
+    return (y.reshape(n, c.shape[0], -1) * phi_r.unsqueeze(1)).sum(-1)  # (N, J)
 
 
 # ----------------------------------------------------------------------------- the circuit
