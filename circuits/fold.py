@@ -137,6 +137,7 @@ def _unitaries(spec: CircuitSpec, args: dict[str, torch.Tensor], n_tasks: int,
     return state.reshape(n_tasks, dim, dim).transpose(1, 2)  # U[k, x, b] = <x|U_k|b>
 
 
+@functools.lru_cache(maxsize=32)
 def _observables(spec: CircuitSpec) -> tuple[np.ndarray, bool]:
     """(n_out, 2^Q, 2^Q) readout matrices, or (n_out, 2^Q) diagonals; and which it is."""
     mats = np.stack([np.asarray(qml.matrix(mp.obs, wire_order=spec.wires))

@@ -141,12 +141,13 @@ def _write_artefact(graph, model, path: Path, fmt: str) -> None:
 
 @contextlib.contextmanager
 def _quiet_exporters():
-    """The exporters' INFO logs (one line per folded constant) and shape-name warnings off."""
+    """The exporters' logs (one line per folded constant, "torchvision is not installed")
+    and shape-name warnings off while exporting."""
     loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx",
                                                      "torch.export", "torch._dynamo")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.ERROR))  # "torchvision missing"
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*axis name.*will not be used")
