@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from circuits import CircuitSpec
-from circuits.fold import check_foldable, fold_coefficients, folded_expectations
+from circuits.fold import (check_foldable, fold_coefficients, folded_expectations,
+                           task_expectations)
 from qattn_hybrid.attention import AttentionOutput, QuantumAttention, check_inputs, mask_scores, pool
 
 __all__ = ["FoldedAttention", "FoldedSelfAttention", "all_task_outputs", "fold_module",
@@ -38,12 +39,10 @@ def folded_outputs(angles: torch.Tensor, coefficients: torch.Tensor, tasks) -> t
     `coefficients` (K, n_out, 3^Q); `tasks` an int, or a LongTensor over the leading axis."""
     lead = angles.shape[:-1]
     flat = angles.reshape(-1, angles.shape[-1])  # (N, Q)
-    if isinstance(tasks, int):
-        return folded_expectations(flat, coefficients[tasks]).reshape(*lead, -1)
-    K, J, _ = coefficients.shape
-    every = folded_expectations(flat, coefficients.reshape(K * J, -1)).reshape(*lead, K, J)
-    index = tasks.reshape(tasks.shape + (1,) * (len(lead) - tasks.dim()) + (1, 1))
-    return every.gather(-2, index.expand(*lead, 1, J)).squeeze(-2)  # (..., J): own task
+    if not isinstance(tasks, int):  # one task per leading row: one per token
+        tasks = tasks.reshape(tasks.shape + (1,) * (len(lead) - tasks.dim())).expand(lead)
+        tasks = tasks.reshape(-1)
+    return task_expectations(flat, coefficients, tasks).reshape(*lead, -1)
 
 
 def all_task_outputs(angles: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
