@@ -8,9 +8,9 @@
 2 layers, 4 tasks), 1 thread, no gradients: the circuit path (``qattn.torch``) against its
 folded form, side by side in one process, float64 and float32: the circuit call alone
 (angles in, expectation values out) and the layer's ``expectation_values`` (input checks and
-the angle map included), with the largest difference between the two. Also the time to fold (coefficients from the
-weights) and one forward+backward through each path (what exact training through the folded
-form would cost, issue 15 item 3).
+the angle map included), with the largest difference between the two. Also the time to fold
+(coefficients from the weights) and one forward+backward of the layer's circuit outputs
+through each exact path (``exact_path="circuit"`` against ``"fold"``, issue 15 item 3).
 
 ``http``: ``qattn serve`` started as a subprocess (folded, then ``--no-fold``), then N
 concurrent clients on localhost each sending a bounded number of requests; throughput and
@@ -65,7 +65,8 @@ def bench_fold(args) -> None:
     for q in args.qubits:
         for dtype in (torch.float64, torch.float32):
             torch.manual_seed(0)
-            layer = QuantumAttention(D, n_tasks=4, n_qubits=q, n_layers=2).to(dtype)
+            layer = QuantumAttention(D, n_tasks=4, n_qubits=q, n_layers=2,
+                                     exact_path="circuit").to(dtype)
             x = torch.randn(B, T, D, dtype=dtype)
             start = time.perf_counter()
             folded = layer.fold()
@@ -94,22 +95,22 @@ def bench_fold(args) -> None:
 
 
 def _training_step(layer, x, repeats: int) -> dict:
-    """Forward+backward of the circuit outputs: circuit path vs fold-then-evaluate."""
-    from circuits.fold import fold_coefficients, folded_expectations
+    """Forward+backward of the layer's circuit outputs: exact_path "circuit" (qattn.torch
+    simulation) against "fold" (fold every forward with autograd, then evaluate)."""
+    import copy
 
-    def circuit():
-        layer.zero_grad()
-        layer.expectation_values(x, 1).sum().backward()
+    folding = copy.deepcopy(layer)
+    folding.exact_path = "fold"
+    layer.exact_path = "circuit"
 
-    def folded():
-        layer.zero_grad()
-        params = {k: v.to(torch.float64) for k, v in layer.circuit.items()}
-        c = fold_coefficients(layer.spec, params, dtype=x.dtype)[1]  # once per step and task
-        angles = layer.angles(x).reshape(-1, layer.spec.n_qubits)
-        folded_expectations(angles, c).sum().backward()
+    def step(module):
+        def run():
+            module.zero_grad()
+            module.expectation_values(x, 1).sum().backward()
+        return run
 
-    return {"train_circuit_s": _median_time(circuit, max(3, repeats // 2)),
-            "train_folded_s": _median_time(folded, max(3, repeats // 2))}
+    return {"train_circuit_s": _median_time(step(layer), max(3, repeats // 2)),
+            "train_folded_s": _median_time(step(folding), max(3, repeats // 2))}
 
 
 def _machine() -> dict:
