@@ -169,7 +169,10 @@ def check_auth(header: str | None, key: str | None) -> None:
 def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
                api_key: str | None = None):
     """The FastAPI app. Give a loaded `predictor`, or a `predictor_factory()` run in the
-    background at startup (/readyz says when it is done)."""
+    background at startup (/readyz says when it is done).
+
+    One function on purpose: the route handlers are closures over one app's state (model,
+    batcher, metrics, key), so two apps in one process (tests) never share any."""
     metrics = Metrics()
     state = {"predictor": predictor, "batcher": None, "error": None}
 
