@@ -6,7 +6,11 @@ tensor operations (``circuits.fold``): no PennyLane call at inference, on CPU or
 exportable to ONNX and ``torch.export``. A folded layer is for inference: its coefficients are
 buffers computed once from the circuit weights; fold again after further training.
 
-    angles (B, T, Q) ─trig features─> (B, T, 3^Q) ─@ coefficients[task]─> ⟨Z⟩ (B, T, n_out)
+    angles (B, T, Q) ─(1, cos, sin) products of each half of the wires─> one GEMM with
+    coefficients[task] (n_out, 3^Q) and a row-wise dot ─> ⟨Z⟩ (B, T, n_out)
+
+``QuantumAttention(exact_path="fold")`` is the training counterpart: the same evaluation
+with coefficients recomputed, with autograd, on every forward.
 """
 
 from __future__ import annotations

@@ -192,7 +192,7 @@ def _quantize(directory: Path, artefact: str, checks: dict) -> dict:
     int8 = directory / f"int8-{artefact}"
     root = logging.getLogger()  # onnxruntime's quantizer logs one INFO line per tensor to root
     level = root.level
-    root.setLevel(max(level, logging.WARNING))
+    root.setLevel(max(level, logging.ERROR))  # and a "consider pre-processing" hint
     try:
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
     finally:
