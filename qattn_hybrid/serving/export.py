@@ -92,7 +92,8 @@ def export_model(run_dir, output, fmt: str = "onnx", quantize: str | None = None
         raise ValueError(f"quantize must be None or 'int8'; got {quantize!r}")
     if quantize and fmt != "onnx":
         raise ValueError(f"format must be 'onnx' with --quantize int8 (onnxruntime's dynamic "
-                         f"quantization); got {fmt!r}")
+                         f"quantization; torch.export cannot export torch's dynamically "
+                         f"quantized linear layers); got {fmt!r}")
     model = load_model(run_dir)
     graph = serving_graph(model)
     artefact, runtime_name = FORMATS[fmt]
