@@ -270,7 +270,8 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
             if length > settings.max_bytes:  # refuse before reading a large body
                 raise BadRequest(413, "payload_too_large", f"request body must be at most "
                                  f"{settings.max_bytes} bytes; got {length}")
-            texts, wanted = parse_request(await request.body(), names, settings)
+            texts, wanted = parse_request(await _read_body(request, settings.max_bytes),
+                                          names, settings)
         except BadRequest as err:
             return error(err.status, err.error, err.detail)
         except ValueError:
@@ -280,6 +281,18 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
 
     app.state.metrics, app.state.settings = metrics, settings
     return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read until it passes `limit` bytes (then a 413: a chunked upload without a
+    Content-Length is never held in memory whole)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest(413, "payload_too_large", f"request body must be at most "
+                             f"{limit} bytes; got more")
+    return bytes(body)
 
 
 def run_server(settings: ServerSettings, say=lambda line: None) -> None:
