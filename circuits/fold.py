@@ -30,19 +30,23 @@ import pennylane as qml
 import torch
 
 from circuits.conditioning import parameter_shapes
-from circuits.devices import FAST_DEVICE
+from circuits.devices import FAST_DEVICE, default_device
 from circuits.embeddings import angle_embedding
 from circuits.fast.gates import op_matrix
 from circuits.fast.kernel import apply_matrix
+from circuits.fold_unitary import compile_program, program_unitaries
 from circuits.readout import readout
 from circuits.spec import CircuitSpec, Conditioning, Rotation
 from circuits.templates import make_variational
 
 __all__ = [
     "EXACT_DEVICES",
+    "FOLD_TRAINING_MAX_QUBITS",
     "check_foldable",
     "fold_coefficients",
     "folded_expectations",
+    "resolve_exact_path",
+    "task_expectations",
     "trig_features",
 ]
 
@@ -62,6 +66,30 @@ def check_foldable(spec: CircuitSpec, device: str | None = None, shots: int | No
     if device is not None and device not in EXACT_DEVICES:
         raise ValueError(f"device must be an exact simulator to fold a circuit "
                          f"({', '.join(sorted(EXACT_DEVICES))}); got {device!r}")
+
+
+# Up to this many qubits, training through the folded form (fold every forward, then evaluate)
+# measured faster than the qattn.torch simulation (forward+backward, 1,024 tokens, 4 tasks,
+# 1 thread; benchmarks/RESULTS.md): "auto" picks it there.
+FOLD_TRAINING_MAX_QUBITS = 4
+
+
+def resolve_exact_path(path: str, spec: CircuitSpec, device: str | None,
+                       shots: int | None) -> str:
+    """"fold" or "circuit" for a layer's `exact_path` setting ("auto", "fold", "circuit").
+
+    `device` is the name the user gave (None: the default). "auto" folds only when no device
+    was named and the default is the fast exact one (a named device is always simulated),
+    without shots or re-upload, up to FOLD_TRAINING_MAX_QUBITS qubits."""
+    if path not in ("auto", "fold", "circuit"):
+        raise ValueError(f"exact_path must be one of 'auto', 'fold', 'circuit'; got {path!r}")
+    if path == "fold":
+        check_foldable(spec, device, shots)
+        return "fold"
+    if path == "auto" and device is None and shots is None and not spec.reupload \
+            and spec.n_qubits <= FOLD_TRAINING_MAX_QUBITS and default_device() == FAST_DEVICE:
+        return "fold"
+    return "circuit"
 
 
 # ----------------------------------------------------------------------------- the embedding
@@ -84,18 +112,38 @@ def _embedding_terms(rotation: Rotation) -> np.ndarray:
 
 def trig_features(angles: torch.Tensor) -> torch.Tensor:
     """(N, Q) angles -> (N, 3^Q) products Π_q f_{s_q}(a_q), f = (1, cos, sin); wire 0 most
-    significant, the order of ``fold_coefficients``'s last axis."""
-    f = torch.stack([torch.ones_like(angles), torch.cos(angles), torch.sin(angles)], -1)
-    phi = f[:, 0]  # (N, 3)
-    for q in range(1, angles.shape[-1]):
-        phi = (phi.unsqueeze(-1) * f[:, q].unsqueeze(-2)).flatten(-2)  # (N, 3^(q+1))
+    significant, the order of ``fold_coefficients``'s last axis. Q = 0 gives ones (N, 1)."""
+    phi = angles.new_ones(angles.shape[0], 1)  # (N, 1)
+    for q in range(angles.shape[-1]):
+        a = angles[:, q:q + 1]
+        f = torch.cat([torch.ones_like(a), torch.cos(a), torch.sin(a)], -1)  # (N, 3)
+        phi = (phi.unsqueeze(-1) * f.unsqueeze(-2)).flatten(-2)  # (N, 3^(q+1))
     return phi
 
 
 def folded_expectations(angles: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
-    """Expectation values (N, n_out) of tokens `angles` (N, Q) for one task's coefficients
-    (n_out, 3^Q), in the angles' dtype."""
-    return trig_features(angles) @ coefficients.to(angles.dtype).transpose(0, 1)
+    """Expectation values (N, J) of tokens `angles` (N, Q) under coefficients (J, 3^Q) (one
+    task's readouts, or several tasks' stacked), in the angles' dtype.
+
+    The 3^Q products are never formed: with the wires split in halves L and R,
+    ⟨O_j⟩ = Σ_{l,r} φ_L[l] c_j[l, r] φ_R[r], i.e. one matrix product (N, 3^|L|) @ (3^|L|, J·3^|R|)
+    and a row-wise dot product with φ_R."""
+    n, q = angles.shape
+    left = q // 2
+    phi_l, phi_r = trig_features(angles[:, :left]), trig_features(angles[:, left:])
+    c = coefficients.to(angles.dtype).reshape(-1, phi_l.shape[-1], phi_r.shape[-1])  # (J, L, R)
+    y = phi_l @ c.transpose(0, 1).reshape(phi_l.shape[-1], -1)  # (N, J·R)
+    return (y.reshape(n, c.shape[0], -1) * phi_r.unsqueeze(1)).sum(-1)  # (N, J)
+
+
+def task_expectations(angles: torch.Tensor, coefficients: torch.Tensor, tasks) -> torch.Tensor:
+    """(N, n_out) expectation values of rows `angles` (N, Q) under each task's coefficients
+    (K, n_out, 3^Q); `tasks` an int (every row) or a LongTensor (N,) (one task per row)."""
+    if isinstance(tasks, int):
+        return folded_expectations(angles, coefficients[tasks])
+    k, j, _ = coefficients.shape
+    every = folded_expectations(angles, coefficients.reshape(k * j, -1)).reshape(-1, k, j)
+    return every.gather(1, tasks.reshape(-1, 1, 1).expand(-1, 1, j)).squeeze(1)
 
 
 # ----------------------------------------------------------------------------- the circuit
@@ -127,6 +175,7 @@ def _unitaries(spec: CircuitSpec, args: dict[str, torch.Tensor], n_tasks: int,
     return state.reshape(n_tasks, dim, dim).transpose(1, 2)  # U[k, x, b] = <x|U_k|b>
 
 
+@functools.lru_cache(maxsize=32)
 def _observables(spec: CircuitSpec) -> tuple[np.ndarray, bool]:
     """(n_out, 2^Q, 2^Q) readout matrices, or (n_out, 2^Q) diagonals; and which it is."""
     mats = np.stack([np.asarray(qml.matrix(mp.obs, wire_order=spec.wires))
@@ -158,7 +207,11 @@ def fold_coefficients(spec: CircuitSpec, params: dict[str, torch.Tensor],
     c_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
     device = args["weights"].device
     n, k = spec.n_qubits, spec.n_tasks
-    u = _unitaries(spec, args, k, c_dtype, device)  # (K, 2^n, 2^n)
+    program = compile_program(spec)  # the tape, recorded once per spec; None: not compilable
+    if program is not None:
+        u = program_unitaries(program, args, c_dtype)  # (K, 2^n, 2^n)
+    else:
+        u = _unitaries(spec, args, k, c_dtype, device)
     obs, diagonal = _observables(spec)
     obs = torch.as_tensor(np.array(obs), device=device)
     if diagonal:  # V† diag(d) V, for every observable

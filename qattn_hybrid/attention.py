@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from circuits import CircuitSpec, default_device, expectations, init_parameters, select
+from circuits.fold import fold_coefficients, resolve_exact_path, task_expectations
 from circuits.hardware import build_hardware_qnode, dedup_expectations
 
 
@@ -159,11 +160,14 @@ class QuantumAttention(CircuitDevice, nn.Module):
                  conditioning: str = "per_task_weights", device: str | None = None,
                  shots: int | None = None, diff_method: str = "best", rotation: str = "Y",
                  reupload: bool = False, readout: str = "z", device_options: dict | None = None,
-                 dedup: bool | None = None, guard=None):
+                 dedup: bool | None = None, guard=None, exact_path: str = "auto"):
         # device: a PennyLane device name; None = the fast exact "qattn.torch" (default.qubit
         #   with shots), see circuits.default_device.
         # dedup: evaluate identical (angles, task) rows once (default: on when shots is set);
         # guard: a circuits.hardware.ExecutionGuard (budget, dry run, retries, result cache).
+        # exact_path: "fold" evaluates the circuit as its exact folded polynomial, coefficients
+        #   recomputed (with autograd) every forward; "circuit" simulates it; "auto" folds on
+        #   the default device where that measured faster (circuits.fold.resolve_exact_path).
         super().__init__()
         for name, value in (("d_model", d_model), ("n_heads", n_heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -176,6 +180,7 @@ class QuantumAttention(CircuitDevice, nn.Module):
         self.d_model, self.n_heads = d_model, n_heads
         self.dedup = shots is not None if dedup is None else bool(dedup)
         self.init_circuit_device(device, shots, diff_method, device_options, guard)
+        self.exact_path = resolve_exact_path(exact_path, self.spec, device, shots)
 
         self.to_angles = nn.Linear(d_model, n_qubits)  # features -> angles before the squash
         self.circuit = nn.ParameterDict(
@@ -201,7 +206,10 @@ class QuantumAttention(CircuitDevice, nn.Module):
         rows = self.angles(x)[keep]  # (N, Q): the real tokens of every row, in one batch
         row_tasks = tasks if isinstance(tasks, int) else tasks[:, None].expand(B, T)[keep]  # (N,)
         params = {k: v.to(rows.dtype) for k, v in self.circuit.items()}
-        if self.dedup:  # identical rows (repeated tokens) become one circuit
+        if self.exact_path == "fold" and self.guard is None:  # same values, no simulation
+            z = task_expectations(rows, fold_coefficients(self.spec, params, rows.dtype),
+                                  row_tasks)  # (N, n_out)
+        elif self.dedup:  # identical rows (repeated tokens) become one circuit
             z = dedup_expectations(self.qnode, self.spec, rows, row_tasks, params)  # (N, n_out)
         else:
             z = expectations(self.qnode, rows, select(self.spec, params, row_tasks))  # (N, n_out)

@@ -6,7 +6,11 @@ tensor operations (``circuits.fold``): no PennyLane call at inference, on CPU or
 exportable to ONNX and ``torch.export``. A folded layer is for inference: its coefficients are
 buffers computed once from the circuit weights; fold again after further training.
 
-    angles (B, T, Q) ─trig features─> (B, T, 3^Q) ─@ coefficients[task]─> ⟨Z⟩ (B, T, n_out)
+    angles (B, T, Q) ─(1, cos, sin) products of each half of the wires─> one GEMM with
+    coefficients[task] (n_out, 3^Q) and a row-wise dot ─> ⟨Z⟩ (B, T, n_out)
+
+``QuantumAttention(exact_path="fold")`` is the training counterpart: the same evaluation
+with coefficients recomputed, with autograd, on every forward.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import torch
 from torch import nn
 
 from circuits import CircuitSpec
-from circuits.fold import check_foldable, fold_coefficients, trig_features
+from circuits.fold import (check_foldable, fold_coefficients, folded_expectations,
+                           task_expectations)
 from qattn_hybrid.attention import AttentionOutput, QuantumAttention, check_inputs, mask_scores, pool
 
-__all__ = ["FoldedAttention", "FoldedSelfAttention", "fold_module", "folded_outputs"]
+__all__ = ["FoldedAttention", "FoldedSelfAttention", "all_task_outputs", "fold_module",
+           "folded_outputs"]
 
 
 def _coefficients(spec: CircuitSpec, circuit: nn.ParameterDict, dtype: torch.dtype,
@@ -36,15 +42,19 @@ def folded_outputs(angles: torch.Tensor, coefficients: torch.Tensor, tasks) -> t
     """Expectation values (..., n_out) of `angles` (..., Q) under each task's coefficients
     `coefficients` (K, n_out, 3^Q); `tasks` an int, or a LongTensor over the leading axis."""
     lead = angles.shape[:-1]
-    phi = trig_features(angles.reshape(-1, angles.shape[-1]))  # (N, 3^Q)
-    c = coefficients.to(angles.dtype)
-    if isinstance(tasks, int):
-        return (phi @ c[tasks].transpose(0, 1)).reshape(*lead, -1)
-    K, J, _ = c.shape
-    every = (phi @ c.reshape(K * J, -1).transpose(0, 1)).reshape(*lead, K, J)  # all tasks
-    index = tasks.reshape(tasks.shape + (1,) * (len(lead) - tasks.dim()) + (1, 1))
-    index = index.expand(*lead, 1, J)
-    return every.gather(-2, index).squeeze(-2)  # (..., J): each row's own task
+    flat = angles.reshape(-1, angles.shape[-1])  # (N, Q)
+    if not isinstance(tasks, int):  # one task per leading row: one per token
+        tasks = tasks.reshape(tasks.shape + (1,) * (len(lead) - tasks.dim())).expand(lead)
+        tasks = tasks.reshape(-1)
+    return task_expectations(flat, coefficients, tasks).reshape(*lead, -1)
+
+
+def all_task_outputs(angles: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+    """(..., K, n_out): the expectation values of `angles` (..., Q) under every task at once."""
+    K, J, _ = coefficients.shape
+    flat = angles.reshape(-1, angles.shape[-1])
+    return folded_expectations(flat, coefficients.reshape(K * J, -1)).reshape(
+        *angles.shape[:-1], K, J)
 
 
 class FoldedAttention(nn.Module):

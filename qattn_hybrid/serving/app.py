@@ -169,7 +169,10 @@ def check_auth(header: str | None, key: str | None) -> None:
 def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
                api_key: str | None = None):
     """The FastAPI app. Give a loaded `predictor`, or a `predictor_factory()` run in the
-    background at startup (/readyz says when it is done)."""
+    background at startup (/readyz says when it is done).
+
+    One function on purpose: the route handlers are closures over one app's state (model,
+    batcher, metrics, key), so two apps in one process (tests) never share any."""
     metrics = Metrics()
     state = {"predictor": predictor, "batcher": None, "error": None}
 
@@ -267,7 +270,8 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
             if length > settings.max_bytes:  # refuse before reading a large body
                 raise BadRequest(413, "payload_too_large", f"request body must be at most "
                                  f"{settings.max_bytes} bytes; got {length}")
-            texts, wanted = parse_request(await request.body(), names, settings)
+            texts, wanted = parse_request(await _read_body(request, settings.max_bytes),
+                                          names, settings)
         except BadRequest as err:
             return error(err.status, err.error, err.detail)
         except ValueError:
@@ -277,6 +281,18 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
 
     app.state.metrics, app.state.settings = metrics, settings
     return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read until it passes `limit` bytes (then a 413: a chunked upload without a
+    Content-Length is never held in memory whole)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest(413, "payload_too_large", f"request body must be at most "
+                             f"{limit} bytes; got more")
+    return bytes(body)
 
 
 def run_server(settings: ServerSettings, say=lambda line: None) -> None:

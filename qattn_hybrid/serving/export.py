@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,8 @@ __all__ = ["FORMATS", "ExportResult", "export_model", "check_texts"]
 log = logging.getLogger(__name__)
 FORMATS = {"onnx": ("model.onnx", "onnxruntime"), "torch": ("model.pt2", "torch.export")}
 PARITY_TOLERANCE = 1e-5
-MAX_CHECK_TEXTS = 64  # per task
+MAX_CHECK_TEXTS = 64  # per task, for the parity check
+MAX_QUANTIZE_TEXTS = 1000  # per task, to measure what int8 changes
 SAMPLE_TEXTS = ["what is my credit card limit", "book me a flight to paris tomorrow",
                 "shares of the bank rise after strong earnings", "i want to pay my bill",
                 "is it going to rain today", "the market falls as rates climb"]
@@ -58,9 +60,9 @@ def load_model(run_dir):
     return MultiTaskModel.from_pretrained(resolve_model_dir(run_dir))
 
 
-def check_texts(model) -> dict[str, tuple[list[str], list]]:
+def check_texts(model, limit: int = MAX_CHECK_TEXTS) -> dict[str, tuple[list[str], list]]:
     """{task: (texts, labels or None)}: the test split of the model's recorded data (at most
-    MAX_CHECK_TEXTS per task), or a few sample sentences for a task without one."""
+    `limit` per task), or a few sample sentences for a task without one."""
     data = (model.metadata or {}).get("data")
     if data:
         try:
@@ -72,7 +74,7 @@ def check_texts(model) -> dict[str, tuple[list[str], list]]:
             for name, task in tasks.items():
                 if name in model.tasks and "test" in task.splits:
                     split = task.split("test")
-                    n = min(len(split), MAX_CHECK_TEXTS)
+                    n = min(len(split), limit)
                     ids = split.labels[:n].tolist()
                     labels = [task.labels[i] for i in ids] if task.labels else ids
                     out[name] = (split.texts[:n], labels)
@@ -90,7 +92,8 @@ def export_model(run_dir, output, fmt: str = "onnx", quantize: str | None = None
         raise ValueError(f"quantize must be None or 'int8'; got {quantize!r}")
     if quantize and fmt != "onnx":
         raise ValueError(f"format must be 'onnx' with --quantize int8 (onnxruntime's dynamic "
-                         f"quantization); got {fmt!r}")
+                         f"quantization; torch.export cannot export torch's dynamically "
+                         f"quantized linear layers); got {fmt!r}")
     model = load_model(run_dir)
     graph = serving_graph(model)
     artefact, runtime_name = FORMATS[fmt]
@@ -108,7 +111,8 @@ def export_model(run_dir, output, fmt: str = "onnx", quantize: str | None = None
         library = ModelPredictor(model)  # the circuit path, unfolded
         manifest["parity"] = check_parity(library, runtime.ExportedModel(tmp), checks)
         if quantize:
-            manifest["quantization"] = _quantize(tmp, artefact, library, checks)
+            manifest["quantization"] = _quantize(tmp, artefact,
+                                                 check_texts(model, MAX_QUANTIZE_TEXTS))
         _write_manifest(tmp, manifest)
     return ExportResult(Path(output), manifest)
 
@@ -126,7 +130,7 @@ def _write_artefact(graph, model, path: Path, fmt: str) -> None:
     tokens = torch.export.Dim("tokens", max=max(model.encoder.max_length, 2))
     shapes = ({0: batch, 1: tokens}, {0: batch, 1: tokens})
     chatter = io.StringIO()  # the ONNX exporter prints progress; the library never prints
-    with torch.no_grad(), contextlib.redirect_stdout(chatter):
+    with torch.no_grad(), contextlib.redirect_stdout(chatter), _quiet_exporters():
         if fmt == "torch":
             torch.export.save(torch.export.export(graph, args, dynamic_shapes=shapes), str(path))
         else:
@@ -134,6 +138,25 @@ def _write_artefact(graph, model, path: Path, fmt: str) -> None:
                               input_names=["input_ids", "attention_mask"], verbose=False,
                               external_data=False)
     log.debug("%s", chatter.getvalue())
+
+
+@contextlib.contextmanager
+def _quiet_exporters():
+    """The exporters' logs (one line per folded constant, "torchvision is not installed")
+    and shape-name warnings off while exporting."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx",
+                                                     "torch.export", "torch._dynamo")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.ERROR))  # "torchvision missing"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*axis name.*will not be used")
+            warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _flatten(predictions: list[dict], task: str, key: str) -> np.ndarray:
@@ -162,13 +185,19 @@ def check_parity(library: ModelPredictor, exported, checks: dict) -> dict:
     return report
 
 
-def _quantize(directory: Path, artefact: str, library: ModelPredictor, checks: dict) -> dict:
+def _quantize(directory: Path, artefact: str, checks: dict) -> dict:
     """Replace the artefact by its int8 dynamic quantization; measure what it changes."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     fp32 = directory / artefact
     int8 = directory / f"int8-{artefact}"
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    root = logging.getLogger()  # onnxruntime's quantizer logs one INFO line per tensor to root
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))  # and a "consider pre-processing" hint
+    try:
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     before = runtime.ExportedModel(directory)
     int8.replace(fp32)
     after = runtime.ExportedModel(directory)

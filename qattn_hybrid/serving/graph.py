@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from qattn_hybrid.attention import mask_scores, pool
-from qattn_hybrid.folded import FoldedAttention, folded_outputs
+from qattn_hybrid.folded import FoldedAttention, all_task_outputs
 
 __all__ = ["ServingGraph", "serving_graph"]
 
@@ -36,9 +36,10 @@ class ServingGraph(nn.Module):
         x = hidden * mask[..., None]  # (B, T, D), 0 on padding (as the library's encoder)
         att = self.attention
         values, angles = att.value(x), att.angles(x)  # (B, T, D), (B, T, Q)
+        every = all_task_outputs(angles, att.coefficients) * mask[..., None, None]  # (B,T,K,J)
         outputs = []
         for k, (head, regression) in enumerate(zip(self.heads.values(), self.regression)):
-            z = folded_outputs(angles, att.coefficients, k) * mask[..., None]  # (B, T, n_out)
+            z = every[..., k, :]  # (B, T, n_out): task k's circuit outputs
             scores = mask_scores(att.readout(z).transpose(1, 2), mask)  # (B, H, T)
             pooled, weights = pool(scores, values)
             logits = head(pooled)

@@ -21,6 +21,7 @@ import numpy as np
 
 MANIFEST = "qattn_export.json"
 EXPORT_FORMAT = "qattn_hybrid.export"
+BATCH = 64  # texts per forward pass in predict()
 
 
 class ExportedModel:
@@ -55,9 +56,12 @@ class ExportedModel:
         """Per text: ``{"tokens", "truncated", "tasks": {name: {"label", "probabilities",
         "attention"}}}`` (``"prediction"`` instead of label and probabilities for regression;
         ``attention`` is (H, n_tokens))."""
-        enc = self.tokenize(texts)
-        raw = self.outputs(enc["input_ids"], enc["attention_mask"])
-        return format_predictions(self.tasks, raw, enc["tokens"], enc["truncated"], tasks)
+        results = []
+        for start in range(0, len(texts), BATCH):  # bounded memory for long lists
+            enc = self.tokenize(texts[start:start + BATCH])
+            raw = self.outputs(enc["input_ids"], enc["attention_mask"])
+            results += format_predictions(self.tasks, raw, enc["tokens"], enc["truncated"], tasks)
+        return results
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int, tensors: str = "np") -> dict:

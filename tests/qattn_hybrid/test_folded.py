@@ -146,3 +146,49 @@ class TestMultiTaskModel:
             assert torch.allclose(out.logits, ref.logits, atol=1e-5, rtol=0), f"seed {seed}"
             assert torch.allclose(out.weights, ref.weights, atol=1e-5, rtol=0), f"seed {seed}"
         assert folded.predict(texts, "intent") == model.predict(texts, "intent")
+
+
+class TestTrainingThroughFold:
+    """exact_path="fold": the layer folds every forward (coefficients with autograd)."""
+
+    @pytest.mark.parametrize("ansatz", ["hardware_efficient", "strongly_entangling"])
+    @pytest.mark.parametrize("conditioning", ["per_task_weights", "task_rotations"])
+    @pytest.mark.parametrize("readout", ["z", "z_zz"])
+    def test_outputs_and_gradients_match_default_qubit(self, ansatz, conditioning, readout):
+        options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2, ansatz=ansatz,
+                       conditioning=conditioning, readout=readout)
+        reference = QuantumAttention(device="default.qubit", **options).double()
+        seed = randomise(reference)
+        folded = QuantumAttention(exact_path="fold", **options).double()
+        folded.load_state_dict(reference.state_dict())
+        assert folded.exact_path == "fold"
+        x, mask = inputs()
+        tasks = torch.tensor([2, 0, 2])
+        outputs = []
+        for layer in (reference, folded):
+            out = layer(x, tasks, mask)
+            ((out.pooled ** 2).sum() + (out.weights * torch.arange(5.0)).sum()).backward()
+            outputs.append((out, {n: p.grad for n, p in layer.named_parameters()}))
+        (ref, ref_grads), (out, grads) = outputs
+        assert torch.allclose(out.pooled, ref.pooled, atol=1e-10, rtol=0), f"seed {seed}"
+        assert torch.allclose(out.weights, ref.weights, atol=1e-10, rtol=0), f"seed {seed}"
+        for name, grad in ref_grads.items():
+            assert torch.allclose(grads[name], grad, atol=1e-10, rtol=0), f"{name}, seed {seed}"
+
+    def test_auto_folds_only_where_it_measured_faster(self):
+        from circuits.fold import FOLD_TRAINING_MAX_QUBITS
+
+        small, large = FOLD_TRAINING_MAX_QUBITS, FOLD_TRAINING_MAX_QUBITS + 1
+        assert QuantumAttention(6, n_tasks=2, n_qubits=small).exact_path == "fold"
+        assert QuantumAttention(6, n_tasks=2, n_qubits=large).exact_path == "circuit"
+        named = QuantumAttention(6, n_tasks=2, n_qubits=small, device="qattn.torch")
+        assert named.exact_path == "circuit"  # a named device is simulated
+        assert QuantumAttention(6, n_tasks=2, n_qubits=2, shots=10).exact_path == "circuit"
+        assert QuantumAttention(6, n_tasks=2, n_qubits=2, reupload=True).exact_path == "circuit"
+
+    def test_choices_are_checked(self):
+        with pytest.raises(ValueError, match="exact_path must be one of 'auto', 'fold', "
+                                             "'circuit'; got 'fast'"):
+            QuantumAttention(6, n_tasks=1, n_qubits=2, exact_path="fast")
+        with pytest.raises(ValueError, match="reupload must be False to fold"):
+            QuantumAttention(6, n_tasks=1, n_qubits=2, reupload=True, exact_path="fold")

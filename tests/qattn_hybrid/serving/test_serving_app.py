@@ -183,6 +183,17 @@ class TestBadInput:
         assert r.status_code == status
         assert r.json()["error"] == kind and re.search(message, r.json()["detail"])
 
+    def test_chunked_body_over_the_limit(self, client):
+        def chunks():
+            yield b'{"texts": ["'
+            for _ in range(40):
+                yield b"x" * 100
+            yield b'"]}'
+
+        r = client.post("/v1/predict", content=chunks(),
+                        headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+
     def test_invalid_json(self, client):
         r = client.post("/v1/predict", content=b"{not json",
                         headers={"Content-Type": "application/json"})
