@@ -34,7 +34,7 @@ from circuits.devices import FAST_DEVICE, default_device
 from circuits.embeddings import angle_embedding
 from circuits.fast.gates import op_matrix
 from circuits.fast.kernel import apply_matrix
-from circuits.fold_unitary import compile_program, program_unitaries
+from circuits.fold_unitary import compile_program, program_unitaries, variational_gates
 from circuits.readout import readout
 from circuits.spec import CircuitSpec, Conditioning, Rotation
 from circuits.templates import make_variational
@@ -147,15 +147,6 @@ def task_expectations(angles: torch.Tensor, coefficients: torch.Tensor, tasks) -
 
 
 # ----------------------------------------------------------------------------- the circuit
-def _gates(spec: CircuitSpec, args: dict[str, torch.Tensor]) -> list:
-    """The variational part's gates, decomposed until each has a matrix; parameters may carry
-    a leading task dimension (PennyLane broadcasting)."""
-    tape = qml.tape.make_qscript(make_variational(spec))(**args)
-    (tape,), _ = qml.devices.preprocess.decompose(
-        tape, stopping_condition=lambda op: op.has_matrix, name="fold")
-    return tape.operations
-
-
 def _unitaries(spec: CircuitSpec, args: dict[str, torch.Tensor], n_tasks: int,
                c_dtype: torch.dtype, device) -> torch.Tensor:
     """(K, 2^Q, 2^Q) variational unitaries, one per task, differentiable in `args`.
@@ -166,7 +157,7 @@ def _unitaries(spec: CircuitSpec, args: dict[str, torch.Tensor], n_tasks: int,
     dim = 2**n
     state = torch.eye(dim, dtype=c_dtype, device=device).reshape(1, dim * dim)
     state = state.expand(n_tasks, -1)
-    for op in _gates(spec, args):
+    for op in variational_gates(spec, args):
         mat = op_matrix(op, c_dtype, device)
         if mat.dim() == 3 and mat.shape[0] != n_tasks:
             raise ValueError(f"gate {op.name} must be broadcast over the {n_tasks} tasks; "

@@ -17,14 +17,16 @@ import functools
 import math
 
 import numpy as np
+import pennylane as qml
 import torch
 
 from circuits.conditioning import parameter_shapes
 from circuits.fast.gates import _ROTATIONS, FIXED_GATES
 from circuits.fast.kernel import _monomial_table, _run_table
 from circuits.spec import CircuitSpec
+from circuits.templates import make_variational
 
-__all__ = ["compile_program", "program_unitaries"]
+__all__ = ["compile_program", "program_unitaries", "variational_gates"]
 
 
 class _Program:
@@ -60,20 +62,27 @@ def _indices(op, n_tasks: int, n_params: int):
     return torch.stack(out) if out else None
 
 
+def variational_gates(spec: CircuitSpec, args: dict[str, torch.Tensor]) -> list:
+    """The variational part's gates, decomposed until each has a matrix (the one place its
+    tape is recorded); parameters may carry a leading task dimension (broadcasting)."""
+    tape = qml.tape.make_qscript(make_variational(spec))(**args)
+    (tape,), _ = qml.devices.preprocess.decompose(
+        tape, stopping_condition=lambda op: op.has_matrix, name="fold")
+    return tape.operations
+
+
 @functools.lru_cache(maxsize=32)
 def compile_program(spec: CircuitSpec) -> _Program | None:
     """The gate program of `spec`'s variational part, or None when it cannot be compiled."""
-    from circuits.fold import _gates  # the one place the tape is recorded and decomposed
-
     names, tags = _tags(spec)
     n_params = sum(t.numel() for t in tags.values())
-    ops = _gates(spec, {k: tags[k] for k in names})
+    ops = variational_gates(spec, {k: tags[k] for k in names})
     n, k = spec.n_qubits, spec.n_tasks
     groups, steps, pending, run = {}, [], {}, []
 
     def flush_run():
         if run:
-            src, phase = _run_table(tuple(run), n)
+            src, phase, _ = _run_table(tuple(run), n)  # (gather, phase, inverse)
             steps.append(("perm", src, phase))
             run.clear()
 
