@@ -267,10 +267,11 @@ def _initial_state(op, wire_order, batch, dtype, device):
 
 
 def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=FUSE_WIRES,
-                prepared=None):
+                prepared=None, initial=None):
     """The state batch ``(N, 2**n)`` after ``ops`` (``N = batch``; 1 when not broadcast);
     ``batches`` holds each operation's broadcast size (``op_batch_size``). ``prepared``:
-    ``(columns, mats)`` as ``first_columns`` and ``prepared_matrices`` would build them."""
+    ``(columns, mats)`` as ``first_columns`` and ``prepared_matrices`` would build them;
+    ``initial``: the starting state batch ``(N, 2**n)`` instead of ``|0...0>``."""
     n = len(wire_order)
     wire_index = {w: i for i, w in enumerate(wire_order)}
     if prepared is None:
@@ -283,7 +284,9 @@ def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=
     # product costs 4**n per row, gate by gate ~n * 2**n (measured: see FUSE_WIRES).
     fuse = n <= max_fused_wires and batch >= 2**n
     block = []  # unbroadcast steps waiting to be fused
-    if ops and isinstance(ops[0], StatePrepBase):
+    if initial is not None:
+        state, start = initial, 0
+    elif ops and isinstance(ops[0], StatePrepBase):
         state, start = _initial_state(ops[0], wire_order, batch, dtype, device), 1
     else:
         state, start, block = _product_phase(ops, mats, wire_index, n, batch, dtype, device,

@@ -9,9 +9,10 @@ and every other PennyLane entry point see an ordinary QNode) whose ``__call__`` 
    every call from the argument tensors: the same kernel, the same numbers, autograd
    gradients;
 2. groups rows by task: when the per-row parameters (``weights``, ``task_angles`` gathered
-   per row) take a few distinct values, the rows of each value run together with
-   unbroadcast parameters (one fused unitary, or one gate-by-gate pass, per task) and the
-   outputs are put back in row order.
+   per row) take a few distinct values, each value's unitary is built once (all of them in
+   one pass) and applied to its rows with one matrix product; circuits too wide to fuse
+   run one gate-by-gate pass per task with unbroadcast parameters. Outputs come back in
+   row order.
 
 Anything else (shots, a tracker, a transform on the QNode, capture, non-torch arguments,
 a circuit the recording cannot express) takes the ordinary QNode call.
@@ -71,7 +72,9 @@ class FastQNode(qml.QNode):
         if groups is None:
             out = self._run(values)
         else:
-            out = self._run_grouped(values, first, groups)
+            out = self._run_unitaries(values, groups)
+            if out is None:
+                out = self._run_grouped(values, first, groups)
         if out is None:
             return super().__call__(*args, **kwargs)
         return out
@@ -128,8 +131,20 @@ class FastQNode(qml.QNode):
             return None
         return program.run(values, self.device.c_dtype, self.device.max_fused_wires)
 
+    def _run_unitaries(self, values, groups):
+        """All groups in one pass, one fused unitary per group (``Program.run_grouped``);
+        None where the circuit is too wide to fuse or its gates do not split that way."""
+        program = self._program(values)
+        if (program is None or program.split is None
+                or program.n_wires > self.device.max_fused_wires):
+            return None
+        out = program.run_grouped(values, groups, self.device.c_dtype,
+                                  self.device.max_fused_wires)  # (N, M)
+        return out[:, 0] if out.shape[1] == 1 else tuple(out.unbind(-1))
+
     def _run_grouped(self, values, first, groups):
-        """Each group of rows with its own unbroadcast parameters; outputs in row order."""
+        """Each group of rows with its own unbroadcast parameters, gate by gate (wide
+        circuits: no dense unitary); outputs in row order."""
         outputs = []
         for index in groups:
             sub = {}

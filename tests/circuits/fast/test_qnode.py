@@ -15,6 +15,7 @@ from circuits import (Ansatz, CircuitSpec, Conditioning, Readout, Rotation, buil
                       expectations, init_parameters, select)
 from circuits.fast import qnode as qnode_module
 from circuits.templates import make_circuit
+from circuits.fast.program import Program
 from circuits.fast.qnode import FastQNode, task_groups
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -70,18 +71,29 @@ class TestParity:
             fast = assert_parity(spec, angles, params, tasks, dtype)
             assert fast._programs and all(p is not None for p in fast._programs.values())
 
-    @pytest.mark.parametrize("n_qubits", [7, 8])  # gate by gate (above FUSE_WIRES)
-    def test_wide_circuits_gate_by_gate(self, n_qubits):
-        spec = CircuitSpec(n_qubits=n_qubits, n_layers=2, n_tasks=2, readout="z_zz")
-        angles, params = random_case(spec, torch.float64, n_rows=40)
-        assert_parity(spec, angles, params, torch.randint(0, 2, (40,)), torch.float64)
+    @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+    def test_wide_circuits_gate_by_gate(self, dtype):  # above FUSE_WIRES
+        spec = CircuitSpec(n_qubits=8, n_layers=2, n_tasks=2, readout="z_zz")
+        angles, params = random_case(spec, dtype, n_rows=40)
+        for tasks in (1, torch.randint(0, 2, (40,))):
+            assert_parity(spec, angles, params, tasks, dtype)
 
-    def test_mixed_tasks_run_grouped_with_unbroadcast_weights(self):
+    def test_mixed_tasks_one_unitary_per_task(self, mocker):
         spec = CircuitSpec(n_qubits=3, n_layers=2, n_tasks=3)
         angles, params = random_case(spec, torch.float64, n_rows=60)
+        run_grouped = mocker.spy(Program, "run_grouped")
+        assert_parity(spec, angles, params, torch.arange(60) % 3, torch.float64)
+        assert run_grouped.call_count == 1
+        assert [len(g) for g in run_grouped.call_args.args[2]] == [20, 20, 20]
+
+    @pytest.mark.parametrize("spec", [
+        CircuitSpec(n_qubits=7, n_layers=2, n_tasks=3),  # too wide to fuse
+        CircuitSpec(n_qubits=3, n_layers=2, n_tasks=3, reupload=True),  # angles after CNOTs
+    ])
+    def test_mixed_tasks_one_pass_per_task(self, spec):
+        angles, params = random_case(spec, torch.float64, n_rows=60)
         fast = assert_parity(spec, angles, params, torch.arange(60) % 3, torch.float64)
-        assert list(fast._programs) == [(("angles", True), ("weights", False),
-                                         ("task_angles", None))]
+        assert (("angles", True), ("weights", False), ("task_angles", None)) in fast._programs
 
     def test_many_tasks_run_broadcast(self):
         """More distinct tasks than the rows justify: one broadcast run, no grouping."""
