@@ -26,6 +26,7 @@ import pennylane as qml
 import torch
 
 from circuits.ansatze import ansatz_shape
+from circuits.fast.kernel import fuses
 from circuits.fast.program import NotRecordable, record
 from circuits.spec import CircuitSpec
 
@@ -135,8 +136,9 @@ class FastQNode(qml.QNode):
         """All groups in one pass, one fused unitary per group (``Program.run_grouped``);
         None where the circuit is too wide to fuse or its gates do not split that way."""
         program = self._program(values)
-        if (program is None or program.split is None
-                or program.n_wires > self.device.max_fused_wires):
+        rows = sum(len(g) for g in groups)
+        if program is None or program.split is None or not fuses(
+                program.n_wires, rows, self.device.max_fused_wires):
             return None
         out = program.run_grouped(values, groups, self.device.c_dtype,
                                   self.device.max_fused_wires)  # (N, M)
