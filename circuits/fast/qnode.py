@@ -26,6 +26,7 @@ import pennylane as qml
 import torch
 
 from circuits.ansatze import ansatz_shape
+from circuits.fast.device import TorchDevice
 from circuits.fast.kernel import fuses
 from circuits.fast.program import NotRecordable, record
 from circuits.spec import CircuitSpec
@@ -65,7 +66,8 @@ class FastQNode(qml.QNode):
             return super().__call__(*args, **kwargs)
         first, *params = values
         groups = None
-        if values[first] is not None and values[first].dim() == len(self.row_shapes[first]) + 1:
+        if (values[first] is not None and values[first].dim() == len(self.row_shapes[first]) + 1
+                and values[first].shape[0] > 1):
             per_row = [values[k] for k in params if values[k] is not None
                        and values[k].dim() == len(self.row_shapes[k]) + 1]
             if per_row:
@@ -83,7 +85,8 @@ class FastQNode(qml.QNode):
     # --- arguments ---------------------------------------------------------------------------
     def _arguments(self, args, kwargs) -> dict | None:
         """The arguments by name when the recorded path applies, else None."""
-        if (qml.capture.enabled() or qml.QueuingManager.recording() or self.shots
+        if (not isinstance(self.device, TorchDevice) or qml.capture.enabled()
+                or qml.QueuingManager.recording() or self.shots
                 or self.device.tracker.active or len(self.compile_pipeline)
                 or self.gradient_kwargs or self.diff_method not in ("best", "backprop")):
             return None
