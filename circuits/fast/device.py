@@ -47,7 +47,7 @@ from pennylane.transforms import defer_measurements
 from pennylane.transforms.core import transform
 
 from circuits.fast.gates import op_batch_size
-from circuits.fast.kernel import FUSE_WIRES, final_state
+from circuits.fast.kernel import final_state
 from circuits.fast.measure import measure_all, probabilities
 
 logger = logging.getLogger(__name__)
@@ -140,23 +140,24 @@ class TorchDevice(Device):
             (default) follows the inputs: complex64 when every floating torch parameter is
             float32 (or complex64), else complex128.
         seed (int or None): seed of the sampler used with shots.
-        max_fused_wires (int): fuse unbroadcast operations into one dense unitary only up to
-            this many wires (the unitary has ``4**n`` entries); wider circuits run gate by
-            gate. The default (``FUSE_WIRES``) is where the two cross over, measured.
+        max_fused_wires (int or None): fuse unbroadcast operations into one dense unitary
+            (``4**n`` entries) only up to this many wires; wider circuits run gate by gate.
+            None (default): the measured rule of ``circuits.fast.kernel.fuses``.
     """
 
     _device_options = ("c_dtype", "max_fused_wires")
 
     def __init__(self, wires=None, shots=None, c_dtype=None, seed=None,
-                 max_fused_wires=FUSE_WIRES):
+                 max_fused_wires=None):
         super().__init__(wires=wires, shots=shots)
         if c_dtype is not None and c_dtype not in C_DTYPES:
             raise ValueError(
                 f"c_dtype must be torch.complex64, torch.complex128 or None; got {c_dtype!r}"
             )
-        if not isinstance(max_fused_wires, int) or max_fused_wires < 0:
+        if max_fused_wires is not None and (
+                not isinstance(max_fused_wires, int) or max_fused_wires < 0):
             raise ValueError(
-                f"max_fused_wires must be a non-negative int; got {max_fused_wires!r}"
+                f"max_fused_wires must be None or a non-negative int; got {max_fused_wires!r}"
             )
         self._c_dtype = c_dtype
         self._max_fused_wires = max_fused_wires
@@ -172,8 +173,9 @@ class TorchDevice(Device):
         return self._c_dtype
 
     @property
-    def max_fused_wires(self) -> int:
-        """Widest circuit whose unbroadcast gates are fused into one dense unitary."""
+    def max_fused_wires(self) -> int | None:
+        """Widest circuit whose unbroadcast gates are fused into one dense unitary (None:
+        the measured rule, ``circuits.fast.kernel.fuses``)."""
         return self._max_fused_wires
 
     # --- configuration -----------------------------------------------------------------------

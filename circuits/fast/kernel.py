@@ -27,10 +27,24 @@ from circuits.fast.gates import (DIAGONAL_GATES, FIXED_GATES, fixed_matrix, real
                                  first_columns, op_matrix, prepared_matrices)
 
 
-# Widest circuit whose unbroadcast gates are fused into one dense unitary by default; wider
-# ones run gate by gate, one-qubit layers as two half-width Kronecker products (measured
-# with benchmarks/bench_speed.py, 1 thread, B=32 T=32 and T=4,096, float32 and float64).
+# When unbroadcast gates are fused into one dense unitary (4**n per row) rather than applied
+# gate by gate (one-qubit layers as two half-width Kronecker products, ~n * 2**n per row):
+# up to FUSE_WIRES wires on any batch of at least 2**n rows; wider circuits only from
+# WIDE_FUSE_ROWS * 2**n rows. Measured with benchmarks/bench_fusion.py (1 thread, float32
+# and float64, 1,024 and 4,096 rows): gate by gate wins at 7-8 qubits on 1,024 rows (by
+# 1.2-1.4x), fusion at 3-7 qubits on 4,096 rows (1.2-1.4x) and at 4-6 qubits on 1,024.
 FUSE_WIRES = 6
+WIDE_FUSE_ROWS = 16
+
+
+def fuses(n: int, batch: int, max_fused_wires: int | None = None) -> bool:
+    """Whether a batch of ``batch`` rows on ``n`` wires runs its unbroadcast gates as one
+    fused unitary; ``max_fused_wires`` (an int) replaces the measured rule by a hard limit."""
+    if batch < 2**n:  # building the unitary costs what applying the gates to 2**n rows does
+        return False
+    if max_fused_wires is not None:
+        return n <= max_fused_wires
+    return n <= FUSE_WIRES or batch >= WIDE_FUSE_ROWS * 2**n
 
 
 # ----------------------------------------------------------------------------- index tables
@@ -266,11 +280,12 @@ def _initial_state(op, wire_order, batch, dtype, device):
     return vec.expand(batch, -1) if vec.shape[0] == 1 else vec
 
 
-def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=FUSE_WIRES,
-                prepared=None):
+def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=None,
+                prepared=None, initial=None):
     """The state batch ``(N, 2**n)`` after ``ops`` (``N = batch``; 1 when not broadcast);
     ``batches`` holds each operation's broadcast size (``op_batch_size``). ``prepared``:
-    ``(columns, mats)`` as ``first_columns`` and ``prepared_matrices`` would build them."""
+    ``(columns, mats)`` as ``first_columns`` and ``prepared_matrices`` would build them;
+    ``initial``: the starting state batch ``(N, 2**n)`` instead of ``|0...0>``."""
     n = len(wire_order)
     wire_index = {w: i for i, w in enumerate(wire_order)}
     if prepared is None:
@@ -278,12 +293,11 @@ def final_state(ops, batches, wire_order, batch, dtype, device, max_fused_wires=
         mats = prepared_matrices(ops, batches, dtype, device, skip=columns)
     else:
         columns, mats = prepared
-    # Fusing pays when the batch has at least as many rows as the unitary (building it
-    # costs what applying the block to 2**n rows costs) and the unitary is small: a dense
-    # product costs 4**n per row, gate by gate ~n * 2**n (measured: see FUSE_WIRES).
-    fuse = n <= max_fused_wires and batch >= 2**n
+    fuse = fuses(n, batch, max_fused_wires)
     block = []  # unbroadcast steps waiting to be fused
-    if ops and isinstance(ops[0], StatePrepBase):
+    if initial is not None:
+        state, start = initial, 0
+    elif ops and isinstance(ops[0], StatePrepBase):
         state, start = _initial_state(ops[0], wire_order, batch, dtype, device), 1
     else:
         state, start, block = _product_phase(ops, mats, wire_index, n, batch, dtype, device,

@@ -107,17 +107,20 @@ def _decoder(coded: dict, row_shapes: dict):
 
 
 class Program:
-    """Gates with their parameters' sources, the measurements, and the plan of gathers."""
+    """Gates with their parameters' sources, the measurements, and the plan of gathers.
 
-    def __init__(self, gates, sources, measurements, wire_index, layout):
-        self.gates, self.measurements, self.wire_index = gates, measurements, wire_index
-        self.n_wires, self.layout = len(wire_index), layout
-        n_wires = self.n_wires
+    ``initial``: the gates act on a given state batch, not on ``|0...0>`` (no first-column
+    shortcut); ``split``: prepare ``run_grouped``."""
+
+    def __init__(self, gates, sources, measurements, wire_index, layout, initial=False,
+                 split=True):
+        self.gates, self.sources, self.measurements = gates, sources, measurements
+        self.wire_index, self.n_wires, self.layout = wire_index, len(wire_index), layout
         # Broadcast gates: those reading a batched argument.
         self.batched = [any(s.arg is not None and layout[s.arg] for s in src) for src in sources]
-        self.columns = set(first_column_gates(gates, [b or None for b in self.batched],
-                                              dict(enumerate(range(n_wires)))))
-        self.groups = {}  # (name, column?, batched) -> (gate indices, per-parameter sources)
+        self.columns = set() if initial else set(first_column_gates(
+            gates, [b or None for b in self.batched], dict(enumerate(range(self.n_wires)))))
+        self.groups = {}  # (name, column?, batched) -> gate indices
         for i, (gate, src) in enumerate(zip(gates, sources)):
             if is_rotation(gate.name):
                 key = (gate.name, i in self.columns, self.batched[i])
@@ -125,17 +128,88 @@ class Program:
         self.gathers = {key: [_gather_plan([sources[i][k] for i in index])
                               for k in range(len(sources[index[0]]))]
                         for key, index in self.groups.items()}
+        self.split = self._split() if split else None
+
+    def _split(self):
+        """``(rows, rest)``: programs for the gates that read the first (row) argument, with
+        the one-qubit gates before them on their wires, and for all the others (acting on
+        the state the first leave), when the first can move ahead of the second: every
+        row gate is a one-qubit gate preceded on its wire by one-qubit gates that read no
+        other per-row argument. Else None."""
+        row_arg = next(iter(self.layout))
+        reads = [{s.arg for s in src} for src in self.sources]
+        last = {}  # wire -> index of its last row gate
+        for i, gate in enumerate(self.gates):
+            if row_arg in reads[i]:
+                if len(gate.wires) != 1 or len(reads[i] - {row_arg, None}):
+                    return None
+                last[gate.wires[0]] = i
+        if not last:
+            return None
+        head = []
+        for i, gate in enumerate(self.gates):
+            before = [w for w in gate.wires if i <= last.get(w, -1)]
+            if before and (len(gate.wires) != 1 or (self.batched[i] and row_arg not in reads[i])):
+                return None
+            if before:
+                head.append(i)
+        tail = [i for i in range(len(self.gates)) if i not in set(head)]
+
+        def part(index, initial):
+            return Program([self.gates[i] for i in index], [self.sources[i] for i in index],
+                           self.measurements, self.wire_index, self.layout, initial=initial,
+                           split=False)
+
+        return part(head, False), part(tail, True)
 
     def run(self, values: dict, c_dtype: torch.dtype | None, max_fused_wires: int):
         """Outputs as the QNode returns them (a tuple, one entry per measurement), for the
         argument tensors ``values`` laid out as recorded."""
-        tensors = [v for v in values.values() if v is not None]
-        dtype = c_dtype or _natural_dtype(tensors)
-        device = tensors[0].device
-        real = real_dtype(dtype)
+        dtype, device, real = _dtypes(values, c_dtype)
         rows = next((values[k].shape[0] for k, b in self.layout.items() if b), None)
         flat = {k: (v.reshape(rows, -1) if self.layout[k] else v.reshape(-1)).to(real)
                 for k, v in values.items() if v is not None}
+        state = self.state(flat, rows, dtype, device, max_fused_wires)
+        return self.measure(state, batched=rows is not None)
+
+    def run_grouped(self, values: dict, groups: list, c_dtype, max_fused_wires: int):
+        """``run`` for rows whose other per-row arguments take one value per group (index
+        tensors ``groups``): the row gates on the rows, then each group's unitary built
+        once, all of them in one pass (the identity's rows, ``2**n`` per group), and one
+        matrix product per group; outputs ``(N, M)`` in row order. Needs ``split``."""
+        dtype, device, real = _dtypes(values, c_dtype)
+        head, tail = self.split
+        order = torch.cat(groups)
+        first = torch.stack([g[0] for g in groups])
+        dim, n_rows = 2**self.n_wires, order.shape[0]
+        row_flat, unitary_flat = {}, {}
+        for k, v in values.items():
+            if v is None:
+                continue
+            if not self.layout[k]:
+                row_flat[k] = unitary_flat[k] = v.reshape(-1).to(real)
+                continue
+            v = v.reshape(v.shape[0], -1).to(real)
+            row_flat[k] = v[order]  # the row argument, sorted by group
+            unitary_flat[k] = v[first].repeat_interleave(dim, 0)  # one row per basis state
+        state = head.state(row_flat, n_rows, dtype, device, max_fused_wires)  # (N, 2**n)
+        eye = torch.eye(dim, dtype=dtype, device=device).repeat(len(groups), 1)
+        unitaries = tail.state(unitary_flat, eye.shape[0], dtype, device, max_fused_wires,
+                               initial=eye).reshape(len(groups), dim, dim)
+        parts, start = [], 0
+        for rows_of_group, unitary in zip(groups, unitaries):
+            stop = start + len(rows_of_group)
+            parts.append(state[start:stop] @ unitary)
+            start = stop
+        out = torch.stack(self.measure(torch.cat(parts), batched=True, as_tuple=False), -1)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(n_rows, device=order.device)
+        return out.index_select(0, inverse)  # (N, M)
+
+    def state(self, flat, rows, dtype, device, max_fused_wires, initial=None):
+        """The state batch after the gates, parameters gathered from ``flat`` (name ->
+        ``(N, P)`` or ``(P,)`` real tensors)."""
+        real = real_dtype(dtype)
         columns, mats = {}, [None] * len(self.gates)
         for (name, column, batched), index in self.groups.items():
             params = [_gathered(plan, flat, rows if batched else None, real, device)
@@ -148,12 +222,21 @@ class Program:
                     mats[i] = mat
         batches = [rows if b else None for b in self.batched]
         wires = list(range(self.n_wires))
-        state = final_state(self.gates, batches, wires, rows or 1, dtype, device,
-                            max_fused_wires, prepared=(columns, mats))
+        return final_state(self.gates, batches, wires, rows or 1, dtype, device,
+                           max_fused_wires, prepared=(columns, mats), initial=initial)
+
+    def measure(self, state, batched: bool, as_tuple: bool = True):
         probs = probabilities(state)
         results = measure_all(self.measurements, state, probs, self.wire_index, self.n_wires,
-                              batched=rows is not None)
-        return results[0] if len(results) == 1 else tuple(results)
+                              batched=batched)
+        return results[0] if as_tuple and len(results) == 1 else tuple(results)
+
+
+def _dtypes(values: dict, c_dtype):
+    """(complex dtype, torch device, real dtype) of a call."""
+    tensors = [v for v in values.values() if v is not None]
+    dtype = c_dtype or _natural_dtype(tensors)
+    return dtype, tensors[0].device, real_dtype(dtype)
 
 
 def _gather_plan(sources: list[_Source]):

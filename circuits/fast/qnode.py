@@ -9,9 +9,10 @@ and every other PennyLane entry point see an ordinary QNode) whose ``__call__`` 
    every call from the argument tensors: the same kernel, the same numbers, autograd
    gradients;
 2. groups rows by task: when the per-row parameters (``weights``, ``task_angles`` gathered
-   per row) take a few distinct values, the rows of each value run together with
-   unbroadcast parameters (one fused unitary, or one gate-by-gate pass, per task) and the
-   outputs are put back in row order.
+   per row) take a few distinct values, each value's unitary is built once (all of them in
+   one pass) and applied to its rows with one matrix product; circuits too wide to fuse
+   run one gate-by-gate pass per task with unbroadcast parameters. Outputs come back in
+   row order.
 
 Anything else (shots, a tracker, a transform on the QNode, capture, non-torch arguments,
 a circuit the recording cannot express) takes the ordinary QNode call.
@@ -25,6 +26,8 @@ import pennylane as qml
 import torch
 
 from circuits.ansatze import ansatz_shape
+from circuits.fast.device import TorchDevice
+from circuits.fast.kernel import fuses
 from circuits.fast.program import NotRecordable, record
 from circuits.spec import CircuitSpec
 
@@ -63,7 +66,8 @@ class FastQNode(qml.QNode):
             return super().__call__(*args, **kwargs)
         first, *params = values
         groups = None
-        if values[first] is not None and values[first].dim() == len(self.row_shapes[first]) + 1:
+        if (values[first] is not None and values[first].dim() == len(self.row_shapes[first]) + 1
+                and values[first].shape[0] > 1):
             per_row = [values[k] for k in params if values[k] is not None
                        and values[k].dim() == len(self.row_shapes[k]) + 1]
             if per_row:
@@ -71,7 +75,9 @@ class FastQNode(qml.QNode):
         if groups is None:
             out = self._run(values)
         else:
-            out = self._run_grouped(values, first, groups)
+            out = self._run_unitaries(values, groups)
+            if out is None:
+                out = self._run_grouped(values, first, groups)
         if out is None:
             return super().__call__(*args, **kwargs)
         return out
@@ -79,7 +85,8 @@ class FastQNode(qml.QNode):
     # --- arguments ---------------------------------------------------------------------------
     def _arguments(self, args, kwargs) -> dict | None:
         """The arguments by name when the recorded path applies, else None."""
-        if (qml.capture.enabled() or qml.QueuingManager.recording() or self.shots
+        if (not isinstance(self.device, TorchDevice) or qml.capture.enabled()
+                or qml.QueuingManager.recording() or self.shots
                 or self.device.tracker.active or len(self.compile_pipeline)
                 or self.gradient_kwargs or self.diff_method not in ("best", "backprop")):
             return None
@@ -128,8 +135,21 @@ class FastQNode(qml.QNode):
             return None
         return program.run(values, self.device.c_dtype, self.device.max_fused_wires)
 
+    def _run_unitaries(self, values, groups):
+        """All groups in one pass, one fused unitary per group (``Program.run_grouped``);
+        None where the circuit is too wide to fuse or its gates do not split that way."""
+        program = self._program(values)
+        rows = sum(len(g) for g in groups)
+        if program is None or program.split is None or not fuses(
+                program.n_wires, rows, self.device.max_fused_wires):
+            return None
+        out = program.run_grouped(values, groups, self.device.c_dtype,
+                                  self.device.max_fused_wires)  # (N, M)
+        return out[:, 0] if out.shape[1] == 1 else tuple(out.unbind(-1))
+
     def _run_grouped(self, values, first, groups):
-        """Each group of rows with its own unbroadcast parameters; outputs in row order."""
+        """Each group of rows with its own unbroadcast parameters, gate by gate (wide
+        circuits: no dense unitary); outputs in row order."""
         outputs = []
         for index in groups:
             sub = {}

@@ -301,7 +301,7 @@ class TestBadInput:
 
     @pytest.mark.parametrize("kwargs,match", [
         ({"c_dtype": torch.float64}, "c_dtype must be torch.complex64, torch.complex128 or None"),
-        ({"max_fused_wires": -1}, "max_fused_wires must be a non-negative int; got -1"),
+        ({"max_fused_wires": -1}, "max_fused_wires must be None or a non-negative int; got -1"),
     ])
     def test_bad_options(self, kwargs, match):
         with pytest.raises(ValueError, match=match):
