@@ -34,7 +34,7 @@ PHASES = {
     "QNode call (all of it)": ("qnode.py", "__call__"),
     "tape construction": ("qnode.py", "construct"),
     "device transforms": ("compile_pipeline.py", "__call__"),
-    "device execute": ("torch_device.py", "execute"),
+    "device execute": ("fast/device.py", "execute"),
     "recorded program": ("program.py", "run"),
     "recorded program (grouped)": ("program.py", "run_grouped"),
     "gate matrices": ("gates.py", "prepared_matrices"),

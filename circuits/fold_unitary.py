@@ -21,8 +21,8 @@ import pennylane as qml
 import torch
 
 from circuits.conditioning import parameter_shapes
-from circuits.fast.gates import _ROTATIONS, FIXED_GATES
-from circuits.fast.kernel import _monomial_table, _run_table
+from circuits.fast.gates import ROTATIONS, FIXED_GATES
+from circuits.fast.kernel import monomial_table, run_table
 from circuits.spec import CircuitSpec
 from circuits.templates import make_variational
 
@@ -82,7 +82,7 @@ def compile_program(spec: CircuitSpec) -> _Program | None:
 
     def flush_run():
         if run:
-            src, phase, _ = _run_table(tuple(run), n)  # (gather, phase, inverse)
+            src, phase, _ = run_table(tuple(run), n)  # (gather, phase, inverse)
             steps.append(("perm", src, phase))
             run.clear()
 
@@ -93,7 +93,7 @@ def compile_program(spec: CircuitSpec) -> _Program | None:
 
     for i, op in enumerate(ops):
         wires = tuple(int(w) for w in op.wires)
-        if op.name in _ROTATIONS and len(wires) == 1:
+        if op.name in ROTATIONS and len(wires) == 1:
             index = _indices(op, k, n_params)
             if index is None or index.shape[-1] != k:
                 return None
@@ -102,7 +102,7 @@ def compile_program(spec: CircuitSpec) -> _Program | None:
             groups[op.name][1].append(index)
             flush_run()
             pending.setdefault(wires[0], []).append(i)
-        elif op.name in FIXED_GATES and _monomial_table(op.name, n, wires) is not None:
+        elif op.name in FIXED_GATES and monomial_table(op.name, n, wires) is not None:
             flush_pending()
             run.append((op.name, wires))
         else:
@@ -122,7 +122,7 @@ def program_unitaries(program: _Program, params: dict[str, torch.Tensor],
     mats = {}
     for name, (ids, index) in program.groups.items():
         values = flat[index.to(device)]  # (n_data, K, P)
-        built = _ROTATIONS[name](*values.unbind(0), c_dtype)  # (K, P, 2, 2)
+        built = ROTATIONS[name](*values.unbind(0), c_dtype)  # (K, P, 2, 2)
         mats.update(zip(ids, built.unbind(1)))
     dim = 2**n
     state = torch.eye(dim, dtype=c_dtype, device=device).expand(k, dim, dim)  # S[k, b, x]

@@ -29,8 +29,8 @@ def op_matrix(op: Operator, dtype: torch.dtype, device: torch.device) -> torch.T
     """The matrix of ``op`` in its own wire order: ``(K, K)`` or broadcast ``(N, K, K)``."""
     if op.name in FIXED_GATES:
         return fixed_matrix(op.name, len(op.wires), dtype, device)
-    if op.name in _ROTATIONS:
-        return _ROTATIONS[op.name](*(_as_real(p, dtype, device) for p in op.data), dtype)
+    if op.name in ROTATIONS:
+        return ROTATIONS[op.name](*(_as_real(p, dtype, device) for p in op.data), dtype)
     mat = op.matrix()
     if isinstance(mat, torch.Tensor):
         return mat.to(device=device, dtype=dtype)
@@ -81,7 +81,7 @@ def _rot(phi, theta, omega, dtype):
 
 # Gates whose matrices are built here with a few torch calls (PennyLane's generic
 # construction costs tens of microseconds per gate, which adds up at every call).
-_ROTATIONS = {"RX": _rx, "RY": _ry, "RZ": _rz, "PhaseShift": _phase_shift, "U1": _phase_shift,
+ROTATIONS = {"RX": _rx, "RY": _ry, "RZ": _rz, "PhaseShift": _phase_shift, "U1": _phase_shift,
               "Rot": _rot}
 
 
@@ -99,7 +99,7 @@ def op_batch_size(op) -> int | None:
     per broadcast gate. A size mismatch inside one gate is left to PennyLane."""
     if op.name in FIXED_GATES:
         return None
-    if op.name in _ROTATIONS:
+    if op.name in ROTATIONS:
         sizes = {p.shape[0] for p in op.data if getattr(p, "ndim", 0) == 1}
         if len(sizes) == 1:
             return sizes.pop()
@@ -118,7 +118,7 @@ def prepared_matrices(ops, batches, dtype, device, skip=()) -> list:
     for the other operations and for the indices in ``skip``."""
     groups = {}
     for i, (op, batch) in enumerate(zip(ops, batches)):
-        if op.name in _ROTATIONS and i not in skip:
+        if op.name in ROTATIONS and i not in skip:
             groups.setdefault((op.name, batch), []).append(i)
     mats = [None] * len(ops)
     for (name, batch), index in groups.items():
@@ -136,7 +136,7 @@ def prepared_matrices(ops, batches, dtype, device, skip=()) -> list:
 def rotation_matrices(name: str, params: list, dtype: torch.dtype) -> torch.Tensor:
     """Matrices ``(..., P, 2, 2)`` of ``P`` gates ``name`` from their parameters, each
     ``(..., P)`` (one tensor per gate parameter: three for ``Rot``)."""
-    return _ROTATIONS[name](*params, dtype)
+    return ROTATIONS[name](*params, dtype)
 
 
 def rotation_columns(name: str, theta: torch.Tensor) -> torch.Tensor:
@@ -152,7 +152,7 @@ def rotation_columns(name: str, theta: torch.Tensor) -> torch.Tensor:
 
 def is_rotation(name: str) -> bool:
     """Whether ``name`` is a gate whose matrices ``rotation_matrices`` builds."""
-    return name in _ROTATIONS
+    return name in ROTATIONS
 
 
 def first_columns(ops, batches, wire_index, dtype, device) -> dict:

@@ -59,7 +59,7 @@ def _local_index(n: int, wires: tuple) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1024)
-def _monomial_table(name: str, n: int, wires: tuple):
+def monomial_table(name: str, n: int, wires: tuple):
     """``(source, phase)`` with ``new[b] = phase[b] * old[source[b]]`` for a fixed gate whose
     matrix has one non-zero per row; ``None`` otherwise. ``phase`` is ``None`` when all ones."""
     mat = np.asarray(fixed_matrix(name, len(wires), torch.complex128, torch.device("cpu")))
@@ -175,7 +175,7 @@ def _steps(ops, mats, batches, wire_index, n) -> list[_Step]:
     steps, run = [], []
     for op, mat, batch in zip(ops, mats, batches):
         wires = tuple(wire_index[w] for w in op.wires)
-        if op.name in FIXED_GATES and _monomial_table(op.name, n, wires) is not None:
+        if op.name in FIXED_GATES and monomial_table(op.name, n, wires) is not None:
             run.append((op.name, wires))
             continue
         if run:
@@ -190,17 +190,17 @@ def _steps(ops, mats, batches, wire_index, n) -> list[_Step]:
 
 def _run_step(run, n) -> _Step:
     wires = tuple(sorted({w for _, ws in run for w in ws}))
-    return _Step(None, wires, table=_run_table(tuple(run), n))
+    return _Step(None, wires, table=run_table(tuple(run), n))
 
 
 @functools.lru_cache(maxsize=1024)
-def _run_table(run: tuple, n: int):
+def run_table(run: tuple, n: int):
     """Compose the gathers of a run of fixed gates: ``src = src1[src2]``,
     ``phase = phase2 * phase1[src2]``."""
     src = np.arange(2**n)
     phase = np.ones(2**n, dtype=complex)
     for name, wires in run:
-        src_g, phase_g = _monomial_table(name, n, wires)
+        src_g, phase_g = monomial_table(name, n, wires)
         src_g = src_g.numpy()
         phase_g = np.ones(2**n) if phase_g is None else phase_g.numpy()
         src, phase = src[src_g], phase_g * phase[src_g]
