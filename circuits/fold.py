@@ -69,18 +69,21 @@ def check_foldable(spec: CircuitSpec, device: str | None = None, shots: int | No
 
 
 # Up to this many qubits, training through the folded form (fold every forward, then evaluate)
-# measured faster than the qattn.torch simulation (forward+backward, 1,024 tokens, 4 tasks,
-# 1 thread; benchmarks/RESULTS.md): "auto" picks it there.
+# measured faster than the qattn.torch simulation on batches whose rows have several tasks
+# (forward+backward, 1,024 tokens, 4 tasks, 1 thread; benchmarks/RESULTS.md). With one task
+# per batch the recorded qattn.torch path was as fast or faster (Q=4: 19 ms against 24 ms),
+# so "auto" folds mixed-task batches only (the layer's exact_path reads "mixed").
 FOLD_TRAINING_MAX_QUBITS = 4
 
 
 def resolve_exact_path(path: str, spec: CircuitSpec, device: str | None,
                        shots: int | None) -> str:
-    """"fold" or "circuit" for a layer's `exact_path` setting ("auto", "fold", "circuit").
+    """"fold", "circuit" or "mixed" for a layer's `exact_path` setting ("auto", "fold",
+    "circuit"); "mixed" folds the batches whose rows have several tasks, simulates the rest.
 
-    `device` is the name the user gave (None: the default). "auto" folds only when no device
-    was named and the default is the fast exact one (a named device is always simulated),
-    without shots or re-upload, up to FOLD_TRAINING_MAX_QUBITS qubits."""
+    `device` is the name the user gave (None: the default). "auto" gives "mixed" only when no
+    device was named and the default is the fast exact one (a named device is always
+    simulated), without shots or re-upload, up to FOLD_TRAINING_MAX_QUBITS qubits."""
     if path not in ("auto", "fold", "circuit"):
         raise ValueError(f"exact_path must be one of 'auto', 'fold', 'circuit'; got {path!r}")
     if path == "fold":
@@ -88,7 +91,7 @@ def resolve_exact_path(path: str, spec: CircuitSpec, device: str | None,
         return "fold"
     if path == "auto" and device is None and shots is None and not spec.reupload \
             and spec.n_qubits <= FOLD_TRAINING_MAX_QUBITS and default_device() == FAST_DEVICE:
-        return "fold"
+        return "mixed"
     return "circuit"
 
 

@@ -56,6 +56,11 @@ def check_inputs(x, task_id, mask, d_model: int, n_tasks: int,
     return tasks if isinstance(tasks, int) else tasks.to(x.device)  # task ids follow x
 
 
+def _one_task(tasks: int | torch.Tensor) -> bool:
+    """Whether every row of a batch has the same task."""
+    return isinstance(tasks, int) or bool((tasks == tasks[0]).all())
+
+
 def param_dtype(module: nn.Module) -> torch.dtype | None:
     """The dtype of a module's first floating-point parameter (None when it has none)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
@@ -206,7 +211,8 @@ class QuantumAttention(CircuitDevice, nn.Module):
         rows = self.angles(x)[keep]  # (N, Q): the real tokens of every row, in one batch
         row_tasks = tasks if isinstance(tasks, int) else tasks[:, None].expand(B, T)[keep]  # (N,)
         params = {k: v.to(rows.dtype) for k, v in self.circuit.items()}
-        if self.exact_path == "fold" and self.guard is None:  # same values, no simulation
+        if self.guard is None and (self.exact_path == "fold" or (
+                self.exact_path == "mixed" and not _one_task(tasks))):  # same values, no simulation
             z = task_expectations(rows, fold_coefficients(self.spec, params, rows.dtype),
                                   row_tasks)  # (N, n_out)
         elif self.dedup:  # identical rows (repeated tokens) become one circuit

@@ -175,11 +175,23 @@ class TestTrainingThroughFold:
         for name, grad in ref_grads.items():
             assert torch.allclose(grads[name], grad, atol=1e-10, rtol=0), f"{name}, seed {seed}"
 
+    @pytest.mark.parametrize("tasks", [[2, 0, 2], [1, 1, 1]], ids=["mixed", "one-task"])
+    def test_auto_matches_default_qubit_on_mixed_and_single_task_batches(self, tasks):
+        options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2)
+        reference = QuantumAttention(device="default.qubit", **options).double()
+        seed = randomise(reference)
+        auto = QuantumAttention(**options).double()  # "mixed": folds the first batch only
+        auto.load_state_dict(reference.state_dict())
+        x, mask = inputs()
+        ref, out = (layer(x, torch.tensor(tasks), mask) for layer in (reference, auto))
+        assert torch.allclose(out.pooled, ref.pooled, atol=1e-10, rtol=0), f"seed {seed}"
+        assert torch.allclose(out.weights, ref.weights, atol=1e-10, rtol=0), f"seed {seed}"
+
     def test_auto_folds_only_where_it_measured_faster(self):
         from circuits.fold import FOLD_TRAINING_MAX_QUBITS
 
         small, large = FOLD_TRAINING_MAX_QUBITS, FOLD_TRAINING_MAX_QUBITS + 1
-        assert QuantumAttention(6, n_tasks=2, n_qubits=small).exact_path == "fold"
+        assert QuantumAttention(6, n_tasks=2, n_qubits=small).exact_path == "mixed"
         assert QuantumAttention(6, n_tasks=2, n_qubits=large).exact_path == "circuit"
         named = QuantumAttention(6, n_tasks=2, n_qubits=small, device="qattn.torch")
         assert named.exact_path == "circuit"  # a named device is simulated
