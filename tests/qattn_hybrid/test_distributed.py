@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from qattn_hybrid import QuantumAttention
 from qattn_hybrid import distributed as qdist
 from qattn_hybrid.config import Config
-from qattn_hybrid.model import read_safetensors
+from qattn_hybrid.files import read_safetensors
 from qattn_hybrid.sampling import make_sampler
 from qattn_hybrid.training import Trainer
 
