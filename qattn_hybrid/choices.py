@@ -5,8 +5,8 @@ validation stay light):
     WEIGHTING_METHODS  classes in qattn_hybrid.weighting.WEIGHTINGS     (weighting.method)
     SAMPLING_METHODS   classes in qattn_hybrid.sampling.SAMPLERS        (sampling.method)
 
-Each registry's built-in keys equal its tuple here (tests/qattn_hybrid/test_choices.py checks
-it in a fresh interpreter), so adding a built-in is one registry line plus one name here.
+Each registry's built-in entries (those its own module defines) equal its tuple here
+(tests/qattn_hybrid/test_choices.py), so a new built-in is one registry entry plus one name.
 :func:`choices` adds whatever was registered at run time (``register_attention("mine")``) once
 the registry module has been imported, so a config may name it.
 """

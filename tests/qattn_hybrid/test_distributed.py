@@ -111,7 +111,8 @@ def collectives(rank: int) -> dict:
     return {"grad": with_grad.grad, "no_grad": without.grad, "running": module.running,
             "count": module.count, "sums": qdist.all_reduce_sums({"a": rank + 1, "b": 0.5}),
             "gathered": qdist.gather_cat(torch.arange(rank + 1)),  # 1 row, then 2
-            "broadcast": qdist.broadcast_object({"from": rank})}
+            "broadcast": qdist.broadcast_object({"from": rank}),
+            "who": (qdist.rank(), qdist.world_size(), qdist.is_main())}
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,7 @@ def test_collective_helpers_on_two_ranks(ddp_states):
         assert torch.equal(got["gathered"], torch.tensor([0, 0, 1]))
         assert got["broadcast"] == {"from": 0}
     assert [int(got["count"]) for got in ddp_states["collectives"]] == [0, 1]  # ints untouched
+    assert [got["who"] for got in ddp_states["collectives"]] == [(0, 2, True), (1, 2, False)]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -283,6 +285,7 @@ class TestHelpersInOneProcess:
             monkeypatch.delenv(name, raising=False)
         ctx = qdist.setup("cpu")
         assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.distributed) == (0, 1, True, False)
+        assert (qdist.rank(), qdist.world_size(), qdist.is_main()) == (0, 1, True)
         model = nn.Linear(2, 2)
         assert qdist.wrap(model, ctx) is model and qdist.unwrap(model) is model
         assert qdist.all_reduce_sums({"loss": 2.5, "rows": 3}) == {"loss": 2.5, "rows": 3.0}
