@@ -123,8 +123,9 @@ class Trainer:
                                         **config.weighting.options).to(self.dist.device)
         self.net = distributed.wrap(self.model, self.dist)  # DDP when world_size > 1
         # DDP syncs one forward + one backward per step. A weighting that writes .grad itself
-        # (writes_grads_itself: torchjd's methods) is unseen by its hooks, and several tasks per step mean several forwards: those run on the bare
-        # model and their gradients are averaged over ranks by hand.
+        # (writes_grads_itself: torchjd's methods) is unseen by its hooks, and several tasks per
+        # step mean several forwards: those run on the bare model and their gradients are
+        # averaged over ranks by hand.
         self.sync_by_hand = self.weighting.writes_grads_itself or t.tasks_per_step > 1
         self.optimizer = self._make_optimizer()
         self.sampler = self._make_sampler()

@@ -101,7 +101,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-@pytest.mark.parametrize("package", ["circuits", "qattn_hybrid"])  # across the packages no cycle can exist: circuits never imports qattn_hybrid (below)
+# across the packages no cycle can exist: circuits never imports qattn_hybrid (above)
+@pytest.mark.parametrize("package", ["circuits", "qattn_hybrid"])
 def test_no_import_cycles(package):
     graph = {m: deps for m, deps in internal_imports().items() if m.startswith(package)}
     cycle = find_cycle(graph)
