@@ -203,13 +203,11 @@ def assert_same_model(got: dict, expected: dict, atol: float = 1e-6) -> None:
 
 
 @pytest.fixture(scope="module")
-def trainer_runs(tmp_path_factory, encoder_dir):
+def trainer_runs(tmp_path_factory, encoder_dir, make_config_dict):
     """A single-process reference run (2 epochs), and a torchrun run of `qattn train` on 2
     gloo ranks stopped after epoch 1, then resumed for epoch 2 in one process."""
-    from conftest import tiny_config_dict
-
     root = tmp_path_factory.mktemp("ddp_trainer")
-    config = tiny_config_dict(root / "data", root / "reference")
+    config = make_config_dict(root / "data", root / "reference")
     config["model"].update(encoder=str(encoder_dir), dropout=0.0, device="qattn.torch")
     config["data"]["cache_dir"] = str(root / "feature_cache")  # shared: rank 0 fills it
     config["training"].update(num_threads=1, epochs=2, batch_size=8)  # 8 rows = 2 ranks x 4
