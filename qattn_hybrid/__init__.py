@@ -30,7 +30,7 @@ _EXPORTS = {
     "SelfAttentionOutput": "qattn_hybrid.self_attention",
     "Trainer": "qattn_hybrid.training",
     "TrainResult": "qattn_hybrid.training",
-    "evaluate": "qattn_hybrid.training",
+    "evaluate": "qattn_hybrid.evaluation",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -57,4 +57,5 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from qattn_hybrid.self_attention import (ClassicalSelfAttention,  # noqa: F401
                                              QuantumEncoderLayer, QuantumSelfAttention,
                                              SelfAttentionOutput)
-    from qattn_hybrid.training import Trainer, TrainResult, evaluate  # noqa: F401
+    from qattn_hybrid.evaluation import evaluate  # noqa: F401
+    from qattn_hybrid.training import Trainer, TrainResult  # noqa: F401

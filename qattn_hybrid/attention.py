@@ -12,6 +12,7 @@ a non-zero gradient everywhere (unlike clamping).
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from typing import NamedTuple
@@ -20,8 +21,10 @@ import torch
 from torch import nn
 
 from circuits import CircuitSpec, default_device, expectations, init_parameters, select
-from circuits.fold import fold_coefficients, resolve_exact_path, task_expectations
+from circuits.fold import (check_foldable, fold_coefficients, resolve_exact_path,
+                           task_expectations)
 from circuits.hardware import build_hardware_qnode, dedup_expectations
+from qattn_hybrid.folded import Foldable, circuit_coefficients, folded_outputs
 
 
 class AttentionOutput(NamedTuple):
@@ -153,7 +156,7 @@ class CircuitDevice:
         self.guard, self._qnode = guard, None  # the QNode is rebuilt, guarded, on next use
 
 
-class QuantumAttention(CircuitDevice, nn.Module):
+class QuantumAttention(CircuitDevice, Foldable, nn.Module):
     """Attention pooling whose token scores are expectation values of a task-conditioned circuit.
 
     forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
@@ -235,12 +238,53 @@ class QuantumAttention(CircuitDevice, nn.Module):
     def fold(self) -> nn.Module:
         """This layer with its circuit folded into exact real arithmetic (no simulation at
         inference; same forward and outputs); see qattn_hybrid.folded."""
-        from qattn_hybrid.folded import fold_module
-
-        return fold_module(self)
+        return FoldedAttention(self).train(self.training)
 
     def extra_repr(self) -> str:
         s = self.spec
         return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
                 f"n_layers={s.n_layers}, n_heads={self.n_heads}, ansatz={s.ansatz.value}, "
                 f"conditioning={s.conditioning.value}, device={self.device_name!r}, shots={self.shots}")
+
+
+class FoldedAttention(nn.Module):
+    """QuantumAttention with its circuit folded: same forward, same outputs, real arithmetic.
+
+    forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
+        -> AttentionOutput(pooled (B, D), weights (B, H, T))
+    """
+
+    def __init__(self, layer: QuantumAttention):
+        super().__init__()
+        check_foldable(layer.spec, layer.device_name, layer.shots)
+        self.spec, self.d_model, self.n_heads = layer.spec, layer.d_model, layer.n_heads
+        self.to_angles = copy.deepcopy(layer.to_angles)
+        self.readout = copy.deepcopy(layer.readout)
+        self.value = copy.deepcopy(layer.value)
+        dtype = layer.to_angles.weight.dtype
+        self.register_buffer("coefficients", circuit_coefficients(layer.spec, layer.circuit, dtype))
+
+    @property
+    def n_tasks(self) -> int:
+        return self.spec.n_tasks
+
+    def angles(self, x: torch.Tensor) -> torch.Tensor:
+        return math.pi * torch.tanh(self.to_angles(x))
+
+    def expectation_values(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
+        """(B, T, n_out) circuit outputs; masked tokens read 0, as in the circuit layer."""
+        tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks)
+        z = folded_outputs(self.angles(x), self.coefficients, tasks)  # (B, T, n_out)
+        return z if mask is None else z * mask[..., None]
+
+    def scores(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
+        scores = self.readout(self.expectation_values(x, task_id, mask)).transpose(1, 2)
+        return mask_scores(scores, mask)
+
+    def forward(self, x: torch.Tensor, task_id, mask=None) -> AttentionOutput:
+        return pool(self.scores(x, task_id, mask), self.value(x))
+
+    def extra_repr(self) -> str:
+        s = self.spec
+        return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
+                f"n_heads={self.n_heads}, coefficients={tuple(self.coefficients.shape)}")

@@ -32,9 +32,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qattn_hybrid.files import atomic_directory, atomic_write_text, recover_directory
-from qattn_hybrid.manifest import CheckpointError, check_finite, sha256_file
-from qattn_hybrid.model import read_json, read_safetensors
+from qattn_hybrid.files import (
+    CheckpointError,
+    atomic_directory,
+    atomic_write_text,
+    read_json,
+    read_safetensors,
+    recover_directory,
+    sha256_file,
+)
+from qattn_hybrid.manifest import check_finite
 
 __all__ = ["LATEST_NAME", "STATE_NAME", "RUN_FILES", "checkpoint_epoch", "latest_checkpoint",
            "describe_output_dir", "load_checkpoint_state", "prepare_output_dir", "prune_checkpoints", "restore",
@@ -198,7 +205,7 @@ def restore(trainer, resume: bool | str | os.PathLike) -> None:
     device = next(trainer.model.parameters()).device
     model_state = read_safetensors(folder / "model" / "model.safetensors", device=device)
     check_finite(model_state, folder / "model" / "model.safetensors")
-    trainer.model._load_weights(model_state, folder / "model")
+    trainer.model.load_weights(model_state, folder / "model")
     try:
         trainer.optimizer.load_state_dict(
             torch.load(folder / "optimizer.pt", map_location=device, weights_only=True))

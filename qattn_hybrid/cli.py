@@ -24,9 +24,7 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
-from pathlib import Path
 
 __all__ = ["main"]
 
@@ -193,20 +191,9 @@ def _train(args) -> int:
 
 
 # --------------------------------------------------------------------------- eval / predict
-def resolve_model_dir(path: str | os.PathLike) -> Path:
-    """A model folder from a model, run or checkpoint folder."""
-    path = Path(path)
-    for candidate in (path, path / "best", path / "model"):
-        if (candidate / "config.json").is_file() and (candidate / "model.safetensors").exists():
-            return candidate
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    raise FileNotFoundError(f"checkpoint {path} holds no saved model (config.json + "
-                            "model.safetensors, directly or in best/ or model/)")
-
-
 def _load_model(path):
-    from qattn_hybrid.model import MultiTaskModel, read_json
+    from qattn_hybrid.files import read_json, resolve_model_dir
+    from qattn_hybrid.model import MultiTaskModel
 
     _quiet_transformers()
     model_dir = resolve_model_dir(path)
@@ -218,7 +205,7 @@ def _load_model(path):
 def _eval(args) -> int:
     from qattn_hybrid.config import DataConfig, load_config
     from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.training import evaluate
+    from qattn_hybrid.evaluation import evaluate
 
     model = _load_model(args.checkpoint)
     if args.config:

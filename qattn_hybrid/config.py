@@ -28,10 +28,10 @@ from typing import Literal, Union
 
 from circuits.plugins import check_device_options
 from circuits.spec import Ansatz, Conditioning, Readout, Rotation
+from qattn_hybrid.choices import choices
 from qattn_hybrid.data import TaskSpec, get_preset
 
 __all__ = [
-    "ATTENTION_CHOICES",
     "Config",
     "ConfigError",
     "DataConfig",
@@ -40,11 +40,9 @@ __all__ = [
     "TrainingConfig",
     "WeightingConfig",
     "load_config",
+    "validate_section",
 ]
 
-# Attention kinds the model can build (see qattn_hybrid.model.ATTENTIONS); kept here as plain
-# names so the config is checked without importing torch modules.
-ATTENTION_CHOICES = ("quantum", "classical", "quantum_self")
 # PennyLane's differentiation methods (qml.QNode's diff_method), checked before a QNode is built
 DIFF_METHODS = ("best", "device", "backprop", "adjoint", "parameter-shift", "hadamard",
                 "reversed-hadamard", "direct-hadamard", "reversed-direct-hadamard",
@@ -63,7 +61,7 @@ class ModelConfig:
     encoder: str = "minilm"  # "minilm" (bundled all-MiniLM-L6-v2) or a local transformers dir
     freeze_encoder: bool = True  # frozen: token features computed once and cached
     max_length: int = 32  # tokens per text after truncation
-    attention: str = "quantum"  # one of ATTENTION_CHOICES
+    attention: str = "quantum"  # a name in qattn_hybrid.attentions.ATTENTIONS
     n_qubits: int = 4  # wires of the attention circuit
     n_layers: int = 2  # variational layers
     n_heads: int = 1  # attention heads (scores per token)
@@ -83,7 +81,7 @@ class ModelConfig:
     head_hidden: int = 0  # 0: linear heads; >0: one hidden layer of this width (GELU)
 
     def _check(self, section: str) -> None:
-        _check_choice(section, "attention", self.attention, ATTENTION_CHOICES)
+        _check_choice(section, "attention", self.attention, choices("attention"))
         for name in ("max_length", "n_qubits", "n_layers", "n_heads"):
             _check_range(section, name, getattr(self, name), low=1)
         _check_range(section, "head_hidden", self.head_hidden, low=0)
@@ -206,7 +204,7 @@ class WeightingConfig:
     options: dict = field(default_factory=dict)  # keyword arguments of the method
 
     def _check(self, section: str) -> None:
-        _check_nonempty(section, "method", self.method)
+        _check_choice(section, "method", self.method, choices("weighting"))
 
 
 @dataclass
@@ -217,8 +215,7 @@ class SamplingConfig:
     temperature: float = 2.0  # p(task) ∝ n^(1/temperature), for method = "temperature"
 
     def _check(self, section: str) -> None:
-        _check_choice(section, "method", self.method, ("proportional", "temperature",
-                                                       "round_robin"))
+        _check_choice(section, "method", self.method, choices("sampling"))
         _check_range(section, "temperature", self.temperature, low=0, low_open=True)
 
 
@@ -245,8 +242,7 @@ class Config:
             section = getattr(self, name)
             if not isinstance(section, cls):
                 raise ConfigError(f"{name} must be a {cls.__name__}; got {type(section).__name__}")
-            _check_types(name, section)
-            section._check(name)
+            validate_section(name, section)
 
     @classmethod
     def from_dict(cls, data: dict) -> Config:
@@ -274,6 +270,13 @@ class Config:
             _reject_unknown("config", {name: None}, SECTIONS)
             data[name].update(changes)
         return Config.from_dict(data)
+
+
+def validate_section(name: str, section) -> None:
+    """Check one section's field types and values (e.g. a ModelConfig read back from a saved
+    model); raises ConfigError naming the field as ``name.field``."""
+    _check_types(name, section)
+    section._check(name)
 
 
 def load_config(path: str | Path) -> Config:

@@ -207,7 +207,7 @@ class TokenFeatureCache:
         self.dir = None
         if cache_dir is not None:
             self.dir = Path(cache_dir) / f"{self.fingerprint}-L{max_length}"
-            self._load_shards()
+            self.load_shards()
 
     def __len__(self) -> int:
         return len(self._store)
@@ -216,7 +216,9 @@ class TokenFeatureCache:
     def key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def _load_shards(self) -> None:
+    def load_shards(self) -> None:
+        """Add the features stored in this cache's folder (shards another process may have
+        written since) to memory; unreadable shards are skipped with a warning."""
         if not self.dir.is_dir():
             return
         for path in sorted(self.dir.glob("shard-*.safetensors")):

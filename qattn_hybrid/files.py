@@ -1,4 +1,7 @@
-"""Atomic file writes: nothing half-written ever sits under a final name.
+"""Files: atomic writes (nothing half-written ever sits under a final name), and safe reads
+of saved models and checkpoints (JSON, safetensors, SHA-256), whose failures are
+:class:`CheckpointError` naming the file. Light: torch and safetensors are imported only when
+a safetensors file is read.
 
 Files and folders get the modes an ordinary ``open`` / ``mkdir`` would give them under the
 process umask (0644 / 0755 with the usual umask 022), not the 0600 / 0700 of ``tempfile``'s
@@ -7,6 +10,8 @@ private temporaries: runs on a shared filesystem stay readable by the group a us
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -14,9 +19,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["atomic_directory", "atomic_file", "atomic_write_text", "current_umask",
-           "recover_directory"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["CheckpointError", "atomic_directory", "atomic_file", "atomic_write_text",
+           "current_umask", "read_json", "read_safetensors", "recover_directory",
+           "resolve_model_dir", "sha256_file"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -106,3 +116,53 @@ def _finish_tree(root: Path) -> None:
                 os.fsync(f.fileno())
         elif p.is_dir():
             os.chmod(p, 0o777 & ~umask)
+
+
+# --------------------------------------------------------------------------- safe reads
+class CheckpointError(ValueError):
+    """A saved model or checkpoint that is missing, corrupt, truncated or inconsistent."""
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_json(path: Path, what: str = "file") -> dict:
+    """A JSON object from ``path``; CheckpointError when missing, truncated or not JSON."""
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{what} {path} is corrupt or truncated: {err}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{what} {path} must hold a JSON object; got {type(data).__name__}")
+    return data
+
+
+def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
+    """Tensors from a safetensors file; CheckpointError when missing, truncated or corrupt."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} does not exist")
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as err:  # SafetensorError, OSError: header, size or dtype problems
+        raise CheckpointError(f"weights file {path} is corrupt or truncated: {err}") from None
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """A model folder from a model, run or checkpoint folder."""
+    path = Path(path)
+    for candidate in (path, path / "best", path / "model"):
+        if (candidate / "config.json").is_file() and (candidate / "model.safetensors").exists():
+            return candidate
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    raise FileNotFoundError(f"checkpoint {path} holds no saved model (config.json + "
+                            "model.safetensors, directly or in best/ or model/)")

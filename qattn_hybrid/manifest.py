@@ -12,7 +12,6 @@ A folder without a manifest is refused too: nothing says its files are the ones 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -20,23 +19,13 @@ from pathlib import Path
 
 import torch
 
+from qattn_hybrid.files import CheckpointError, sha256_file  # re-exported (older callers)
+
 __all__ = ["MANIFEST_NAME", "CheckpointError", "check_finite", "sha256_file", "verify_manifest",
            "write_manifest"]
 
 MANIFEST_NAME = "manifest.json"
 _FORMAT = "qattn_hybrid.manifest"
-
-
-class CheckpointError(ValueError):
-    """A saved model or checkpoint that is missing, corrupt, truncated or inconsistent."""
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_manifest(folder: str | os.PathLike) -> Path:

@@ -5,10 +5,9 @@ task; saved and loaded in the Hugging Face style (``config.json`` + ``model.safe
     features, task ─attention[task]─> pooled (B, D), weights (B, H, T)
     pooled ─dropout─> head[task] ─> logits (B, C)   (B,) for a regression task
 
-The attention is picked by name from :data:`ATTENTIONS` (``quantum``: task-conditioned
-:class:`~qattn_hybrid.QuantumAttention`; ``classical``: :class:`ClassicalAttention` with the
-quantum layer's parameter count). A new kind is one more builder registered with
-:func:`register_attention`, e.g. ``quantum_self`` from ``qattn_hybrid.self_attention``.
+The attention is picked by name from the registry :data:`qattn_hybrid.attentions.ATTENTIONS`
+(``quantum``, ``classical``, ``quantum_self``); a new kind is one more builder registered there
+with :func:`~qattn_hybrid.attentions.register_attention`.
 
 Saving never pickles and loading never unpickles: weights go to safetensors, everything else
 (model config, task names, label lists, how to rebuild the encoder) to JSON. Files are written
@@ -21,7 +20,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -30,10 +29,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from circuits import check_device_options
-from qattn_hybrid.attention import QuantumAttention
-from qattn_hybrid.baseline import ClassicalAttention, count_parameters
-from qattn_hybrid.config import ModelConfig
+from qattn_hybrid.attentions import (  # noqa: F401  (ATTENTIONS, register_attention re-exported)
+    ATTENTIONS,
+    build_attention,
+    register_attention,
+)
+from qattn_hybrid.config import ModelConfig, validate_section
 from qattn_hybrid.encoders import (
     EncodedText,
     TextEncoder,
@@ -41,12 +42,11 @@ from qattn_hybrid.encoders import (
     load_encoder,
     model_fingerprint,
 )
-from qattn_hybrid.files import atomic_directory
+from qattn_hybrid.files import atomic_directory, read_json, read_safetensors
 from qattn_hybrid.manifest import (
     MANIFEST_NAME,
     CheckpointError,
     check_finite,
-    sha256_file,  # noqa: F401  (re-exported: checkpoints and older callers use it)
     verify_manifest,
     write_manifest,
 )
@@ -104,54 +104,6 @@ class ModelOutput(NamedTuple):
     logits: torch.Tensor  # (B, C) class scores, or (B,) regression predictions
     weights: torch.Tensor  # (B, H, T) attention over tokens
     mask: torch.Tensor  # (B, T) bool, True = real token
-
-
-# --------------------------------------------------------------------------- attention registry
-AttentionBuilder = Callable[[ModelConfig, int, int], nn.Module]  # (config, d_model, n_tasks)
-ATTENTIONS: dict[str, AttentionBuilder] = {}
-
-
-def register_attention(name: str) -> Callable[[AttentionBuilder], AttentionBuilder]:
-    """Decorator adding a builder ``(config, d_model, n_tasks) -> module`` to ATTENTIONS.
-
-    The module must follow QuantumAttention's interface:
-    ``forward(x (B, T, D), task_id, mask (B, T)) -> (pooled (B, D), weights (B, H, T))``.
-    """
-    def add(builder: AttentionBuilder) -> AttentionBuilder:
-        ATTENTIONS[name] = builder
-        return builder
-    return add
-
-
-@register_attention("quantum")
-def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    return QuantumAttention(
-        d_model, n_tasks, n_qubits=config.n_qubits, n_layers=config.n_layers,
-        n_heads=config.n_heads, ansatz=config.ansatz, conditioning=config.conditioning,
-        device=config.device, shots=config.shots, diff_method=config.diff_method,
-        rotation=config.rotation, reupload=config.reupload, readout=config.readout,
-        device_options=config.device_options,
-    )
-
-
-@register_attention("classical")
-def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    """Classical pooling with as many parameters as the quantum layer this config would build."""
-    reference = quantum_attention(dataclasses.replace(config, device="default.qubit", shots=None,
-                                                      diff_method="best", device_options={}),
-                                  d_model, n_tasks)
-    return ClassicalAttention.matching(count_parameters(reference), d_model, n_tasks,
-                                       config.n_heads)
-
-
-def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    check_device_options(config.device, config.device_options, config.shots)  # no secrets
-    if config.attention == "quantum_self":
-        import qattn_hybrid.self_attention  # noqa: F401  (registers "quantum_self" on import)
-    if config.attention not in ATTENTIONS:
-        raise ValueError(f"Unknown attention {config.attention!r}. "
-                         f"Available: {', '.join(sorted(ATTENTIONS))}")
-    return ATTENTIONS[config.attention](config, d_model, n_tasks)
 
 
 # --------------------------------------------------------------------------- the model
@@ -326,7 +278,7 @@ class MultiTaskModel(nn.Module):
                                   f"format {meta.get('format')!r}")
         try:
             config = ModelConfig(**meta["model"])
-            config._check("model")
+            validate_section("model", config)
             tasks = [TaskInfo(t["name"], tuple(t["labels"]), t["task_type"]) for t in meta["tasks"]]
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{directory / CONFIG_NAME} is inconsistent: {err}") from None
@@ -338,11 +290,13 @@ class MultiTaskModel(nn.Module):
                                      state)
         model = cls(config, tasks, encoder, cache_dir=cache_dir)
         model.metadata = dict(meta.get("metadata") or {})
-        model._load_weights(state, directory)
+        model.load_weights(state, directory)
         _check_fingerprint(model, meta["encoder"]["fingerprint"], directory)
         return model.to(map_location).eval()
 
-    def _load_weights(self, state: dict[str, torch.Tensor], directory: Path) -> None:
+    def load_weights(self, state: dict[str, torch.Tensor], directory: Path) -> None:
+        """Load saved weights (the encoder's only when they were stored) after checking their
+        names and shapes; CheckpointError naming the file in ``directory`` otherwise."""
         own = self.state_dict()
         expected = {k for k in own if self.encoder_source is None or self.encoder.finetune
                     or not k.startswith("encoder.")}
@@ -394,29 +348,3 @@ def _check_fingerprint(model: MultiTaskModel, expected: str, directory: Path) ->
     if actual != expected:
         raise CheckpointError(f"the encoder {model.encoder_source!r} differs from the one "
                               f"{directory} was trained with (fingerprint {actual} != {expected})")
-
-
-# --------------------------------------------------------------------------- safe file I/O
-def read_json(path: Path, what: str = "file") -> dict:
-    """A JSON object from ``path``; CheckpointError when missing, truncated or not JSON."""
-    if not path.is_file():
-        raise CheckpointError(f"{what} {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{what} {path} is corrupt or truncated: {err}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{what} {path} must hold a JSON object; got {type(data).__name__}")
-    return data
-
-
-def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
-    """Tensors from a safetensors file; CheckpointError when missing, truncated or corrupt."""
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise CheckpointError(f"weights file {path} does not exist")
-    try:
-        return load_file(str(path), device=str(device))
-    except Exception as err:  # SafetensorError, OSError: header, size or dtype problems
-        raise CheckpointError(f"weights file {path} is corrupt or truncated: {err}") from None

@@ -140,7 +140,7 @@ def _check_model(config: Config, d_model: int, n_tasks: int) -> int:
             check_device_name(m.device)
     if _is_remote(m.device):
         return 0  # building it would contact the provider
-    from qattn_hybrid.model import build_attention
+    from qattn_hybrid.attentions import build_attention
 
     with field("model"):
         layer = build_attention(m, d_model, n_tasks)

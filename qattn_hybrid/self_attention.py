@@ -25,6 +25,7 @@ circuits replaced by a small per-task classical map of about the same size.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Literal, NamedTuple
 
@@ -32,10 +33,13 @@ import torch
 from torch import nn
 
 from circuits import CircuitSpec, expectations, init_parameters, select
+from circuits.fold import check_foldable
 from qattn_hybrid.attention import AttentionOutput, CircuitDevice, check_inputs, param_dtype
+from qattn_hybrid.folded import Foldable, circuit_coefficients, fold_module, folded_outputs
 
 __all__ = [
     "ClassicalSelfAttention",
+    "FoldedSelfAttention",
     "QuantumEncoderLayer",
     "QuantumSelfAttention",
     "SelfAttentionOutput",
@@ -136,7 +140,7 @@ def _row_tasks(tasks, keep: torch.Tensor):
 
 
 # ----------------------------------------------------------------------------- quantum
-class QuantumSelfAttention(CircuitDevice, _SelfAttention):
+class QuantumSelfAttention(CircuitDevice, Foldable, _SelfAttention):
     """Self-attention whose queries, keys and values are expectation values of circuits.
 
     forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
@@ -197,9 +201,7 @@ class QuantumSelfAttention(CircuitDevice, _SelfAttention):
     def fold(self) -> nn.Module:
         """This layer with its circuits folded into exact real arithmetic (no simulation at
         inference; same forward and outputs); see qattn_hybrid.folded."""
-        from qattn_hybrid.folded import fold_module
-
-        return fold_module(self)
+        return FoldedSelfAttention(self).train(self.training)
 
     def extra_repr(self) -> str:
         s = self.spec
@@ -255,6 +257,34 @@ class ClassicalSelfAttention(_SelfAttention):
                 f"causal={self.causal}")
 
 
+class FoldedSelfAttention(_SelfAttention):
+    """QuantumSelfAttention with its 3·H circuits folded (same forward and outputs)."""
+
+    def __init__(self, layer):
+        check_foldable(layer.spec, layer.device_name, layer.shots)
+        super().__init__(layer.d_model, layer.n_tasks, layer.n_heads, layer.n_features,
+                         layer.score, layer.causal)
+        self.spec, self._n_tasks = layer.spec, layer.n_tasks
+        self.out = copy.deepcopy(layer.out)
+        self.to_angles = copy.deepcopy(layer.to_angles)
+        dtype = layer.to_angles.weight.dtype
+        n_circuits = len(ROLES) * layer.n_heads
+        coefficients = [circuit_coefficients(layer.spec, layer.circuit, dtype, c)
+                        for c in range(n_circuits)]
+        self.register_buffer("coefficients", torch.stack(coefficients))  # (3H, K, J, 3^Q)
+
+    @property
+    def n_tasks(self) -> int:
+        return self._n_tasks
+
+    def features(self, x: torch.Tensor, tasks, keep: torch.Tensor) -> torch.Tensor:
+        angles = math.pi * torch.tanh(self.to_angles(x[keep]))  # (N, 3H·Q)
+        angles = angles.unflatten(-1, (-1, self.spec.n_qubits)).transpose(0, 1)  # (3H, N, Q)
+        row_tasks = _row_tasks(tasks, keep)
+        return torch.stack([folded_outputs(a, c, row_tasks)
+                            for a, c in zip(angles, self.coefficients)])  # (3H, N, E)
+
+
 # ----------------------------------------------------------------------------- encoder layer
 class QuantumEncoderLayer(nn.Module):
     """A transformer encoder layer with quantum self-attention, stacked like PyTorch's own.
@@ -306,8 +336,6 @@ class QuantumEncoderLayer(nn.Module):
     def fold(self) -> nn.Module:
         """This layer with its circuits folded into exact real arithmetic (no simulation at
         inference; same forward and outputs); see qattn_hybrid.folded."""
-        from qattn_hybrid.folded import fold_module
-
         return fold_module(self)
 
 
@@ -332,20 +360,3 @@ class SelfAttentionPooling(nn.Module):
         received = weights.sum(dim=2) / n_real[..., None]  # (B, H, T): padded query rows are 0
         return AttentionOutput(pooled, received)
 
-
-# The MultiTaskModel registry: ``ModelConfig(attention="quantum_self")`` builds this. Imported
-# here (not at the top) because model.py imports this module lazily, when that name is asked for.
-from qattn_hybrid.model import register_attention  # noqa: E402
-
-
-@register_attention("quantum_self")
-def quantum_self_attention(config, d_model: int, n_tasks: int) -> SelfAttentionPooling:
-    """QuantumEncoderLayer (feed-forward width d_model) then a mean over real tokens."""
-    layer = QuantumEncoderLayer(
-        d_model, n_tasks, dim_feedforward=d_model, dropout=config.dropout,
-        n_qubits=config.n_qubits, n_layers=config.n_layers, n_heads=config.n_heads,
-        ansatz=config.ansatz, conditioning=config.conditioning, device=config.device,
-        shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
-        reupload=config.reupload, readout=config.readout, device_options=config.device_options,
-    )
-    return SelfAttentionPooling(layer)

@@ -1,4 +1,5 @@
-"""Training and evaluation of a :class:`~qattn_hybrid.model.MultiTaskModel`.
+"""Training of a :class:`~qattn_hybrid.model.MultiTaskModel` (the loop; evaluation lives in
+:mod:`qattn_hybrid.evaluation`, checkpoint files in :mod:`qattn_hybrid.checkpoints`).
 
     trainer = Trainer(load_config("configs/demo.toml"))
     result = trainer.fit()                  # or fit(resume=True) to continue the latest checkpoint
@@ -62,14 +63,14 @@ from qattn_hybrid import checkpoints, distributed
 from qattn_hybrid.config import Config
 from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
-from qattn_hybrid.files import atomic_write_text
-from qattn_hybrid.metrics import compute_metrics, task_metrics
+from qattn_hybrid.evaluation import device_of, evaluate, model_targets, primary_score
+from qattn_hybrid.files import atomic_write_text, read_safetensors
 from qattn_hybrid.progress import ProgressLog
 from qattn_hybrid.checkpoints import load_checkpoint_state  # noqa: F401  (re-exported)
 from qattn_hybrid.manifest import check_finite, verify_manifest
-from qattn_hybrid.model import MultiTaskModel, TaskInfo, read_safetensors
+from qattn_hybrid.model import MultiTaskModel, TaskInfo
 from qattn_hybrid.sampling import TaskSampler, make_sampler
-from qattn_hybrid.weighting import JacobianWeighting, make_weighting
+from qattn_hybrid.weighting import make_weighting
 
 __all__ = ["TrainResult", "Trainer", "evaluate", "seed_everything"]
 
@@ -92,85 +93,6 @@ class TrainResult:
     history: list = field(default_factory=list)  # one dict per epoch (see metrics.json)
     test_metrics: dict = field(default_factory=dict)  # task -> metric -> value
     stopped_early: bool = False
-
-
-# --------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def evaluate(model: MultiTaskModel, tasks: Mapping[str, TaskData], split: str = "validation",
-             batch_size: int = 256) -> dict[str, dict[str, float]]:
-    """Metrics (and mean loss) per task on ``split``; tasks without that split are skipped.
-
-    Labels are matched to the model's label maps by name, so a model evaluates on any data
-    whose labels it knows; an unknown label is a clear error.
-    """
-    was_training = model.training
-    model.eval()
-    results = {}
-    try:
-        for name, task in tasks.items():
-            model.task_id(name)  # unknown task names raise, listing the model's tasks
-            if split not in task.splits:
-                continue
-            results[name] = _evaluate_task(model, task, split, batch_size)
-    finally:
-        model.train(was_training)
-    return results
-
-
-def _evaluate_task(model: MultiTaskModel, task: TaskData, split: str,
-                   batch_size: int) -> dict[str, float]:
-    data = task.split(split)
-    if len(data) == 0:
-        raise ValueError(f"Task {task.name!r}: the {split} split must not be empty; got 0 rows")
-    targets = _targets(model, task, data.labels)
-    world = distributed.world_size() if len(data) >= distributed.world_size() else 1
-    rank = distributed.rank() if world > 1 else 0
-    texts, targets = data.texts[rank::world], targets[rank::world]  # this rank's share
-    outputs, loss_sum = [], 0.0
-    device = _device_of(model)
-    for start in range(0, len(texts), batch_size):
-        out = model(texts[start : start + batch_size], task.name)
-        y = targets[start : start + batch_size].to(device)
-        loss_sum += float(model.loss(out, y, task.name)) * len(y)
-        outputs.append(out.logits.float().cpu())
-    outputs = torch.cat(outputs)
-    if world > 1:  # every rank gets every row's outputs: metrics like macro F1 need them all
-        outputs, targets = distributed.gather_cat(outputs), distributed.gather_cat(targets)
-        loss_sum = distributed.all_reduce_sums({"loss": loss_sum})["loss"]
-    info = model.tasks[task.name]
-    scores = compute_metrics(task_metrics(info.task_type, info.labels), outputs, targets)
-    return {"loss": loss_sum / len(data), **scores}
-
-
-def _targets(model: MultiTaskModel, task: TaskData, labels: torch.Tensor) -> torch.Tensor:
-    """Data label ids -> the model's label ids (by label name)."""
-    model.task_id(task.name)  # unknown task names raise here
-    if model.tasks[task.name].task_type == "regression":
-        return labels.float()
-    if tuple(task.labels) == model.tasks[task.name].labels:
-        return labels
-    return model.label_ids([task.labels[i] for i in labels.tolist()], task.name)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def primary_score(model: MultiTaskModel, metrics: Mapping[str, Mapping[str, float]],
-                  monitor: str) -> float:
-    """Higher-is-better selection score: one task's main metric, or the mean over tasks."""
-    def score(task: str) -> float:
-        info = model.tasks[task]
-        metric = next(iter(task_metrics(info.task_type, info.labels).values()))
-        value = metrics[task][metric.name]
-        return value if metric.higher_is_better else -value
-
-    if monitor == "mean":
-        return float(np.mean([score(t) for t in metrics]))
-    if monitor not in metrics:
-        raise ValueError(f"training.monitor must be 'mean' or a task name; got {monitor!r} "
-                         f"(tasks: {', '.join(metrics)})")
-    return score(monitor)
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -200,11 +122,11 @@ class Trainer:
         self.weighting = make_weighting(config.weighting.method, list(self.tasks),
                                         **config.weighting.options).to(self.dist.device)
         self.net = distributed.wrap(self.model, self.dist)  # DDP when world_size > 1
-        # DDP syncs one forward + one backward per step. torchjd's methods write .grad unseen by
-        # its hooks, and several tasks per step mean several forwards: those run on the bare
-        # model and their gradients are averaged over ranks by hand.
-        self.sync_by_hand = (isinstance(self.weighting, JacobianWeighting)
-                             or t.tasks_per_step > 1)
+        # DDP syncs one forward + one backward per step. A weighting that writes .grad itself
+        # (writes_grads_itself: torchjd's methods) is unseen by its hooks, and several tasks per
+        # step mean several forwards: those run on the bare model and their gradients are
+        # averaged over ranks by hand.
+        self.sync_by_hand = self.weighting.writes_grads_itself or t.tasks_per_step > 1
         self.optimizer = self._make_optimizer()
         self.sampler = self._make_sampler()
         self.epoch = 0  # epochs completed
@@ -293,7 +215,7 @@ class Trainer:
         shared = self.world_size > 1 and cache.dir is not None
         if shared and not self.is_writer:  # rank 0 encodes and fills the disk cache first
             distributed.barrier()
-            cache._load_shards()
+            cache.load_shards()
         n = cache.warm(texts)
         if shared and self.is_writer:
             distributed.barrier()
@@ -337,12 +259,12 @@ class Trainer:
     def _step(self, net: nn.Module, group: list[tuple[str, torch.Tensor]],
               sums: dict[str, list[float]]) -> None:
         """One optimizer step on a group of (task, rows) draws: per-task mean losses, weighted."""
-        model, device = self.model, _device_of(self.model)
+        model, device = self.model, device_of(self.model)
         per_task: dict[str, list[torch.Tensor]] = {}
         for task, indices in group:
             texts, labels = self.tasks[task].train.batch(indices)
             out = net(texts, task)
-            loss = model.loss(out, _targets(model, self.tasks[task], labels).to(device), task)
+            loss = model.loss(out, model_targets(model, self.tasks[task], labels).to(device), task)
             per_task.setdefault(task, []).append(loss)
         losses = {task: torch.stack(ls).mean() for task, ls in per_task.items()}
         self.optimizer.zero_grad(set_to_none=True)
@@ -393,9 +315,9 @@ class Trainer:
         best = self.output_dir / "best"
         if self.best_epoch and (best / "model.safetensors").is_file():
             verify_manifest(best)
-            state = read_safetensors(best / "model.safetensors", device=_device_of(self.model))
+            state = read_safetensors(best / "model.safetensors", device=device_of(self.model))
             check_finite(state, best / "model.safetensors")
-            self.model._load_weights(state, best)
+            self.model.load_weights(state, best)
         test = evaluate(self.model, self.tasks, "test", self.config.training.eval_batch_size)
         if self.is_writer and test:
             atomic_write_text(self.output_dir / "test_metrics.json",

@@ -58,6 +58,9 @@ class LossWeighting(nn.Module):
     """Base class: weights per task, combined into one backward pass."""
 
     name: ClassVar[str] = ""
+    # True when backward() writes .grad itself rather than through one autograd backward, so
+    # DDP's gradient hooks miss it: the trainer then averages gradients over ranks by hand.
+    writes_grads_itself: ClassVar[bool] = False
 
     def __init__(self, tasks: Sequence[str]):
         super().__init__()
@@ -254,6 +257,7 @@ class JacobianWeighting(LossWeighting):
 
     name = "jacobian"
     aggregator_name: ClassVar[str] = ""
+    writes_grads_itself = True  # torchjd's jac_to_grad sets .grad, unseen by DDP's hooks
 
     def __init__(self, tasks: Sequence[str], **aggregator_kwargs: Any):
         super().__init__(tasks)

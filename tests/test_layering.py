@@ -25,9 +25,10 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
 
 
-def imported_names(path: Path, package: str = "") -> set[str]:
+def imported_names(path: Path, package: str = "", submodules=frozenset()) -> set[str]:
     """Every module an `import` or `from ... import` anywhere in `path` names (absolute;
-    relative imports resolved against `package`), at module level or inside functions."""
+    relative imports resolved against `package`), at module level or inside functions.
+    `from P import m` with `P.m` in `submodules` names `P.m` only, as `import P.m` does."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -37,8 +38,10 @@ def imported_names(path: Path, package: str = "") -> set[str]:
             if node.level:  # relative import
                 parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*parent, base] if base else parent)
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
+            full = {f"{base}.{alias.name}" for alias in node.names}
+            names.update(full)
+            if not full <= submodules:
+                names.add(base)
     return names
 
 
@@ -48,7 +51,8 @@ def internal_imports() -> dict[str, set[str]]:
     graph = {}
     for name, path in known.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        graph[name] = {n for n in imported_names(path, package) if n in known and n != name}
+        graph[name] = {n for n in imported_names(path, package, frozenset(known))
+                       if n in known and n != name}
     return graph
 
 
@@ -97,13 +101,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-@pytest.mark.parametrize("package", [
-    "circuits",
-    pytest.param("qattn_hybrid", marks=pytest.mark.xfail(
-        strict=True, reason="qattn_hybrid.model <-> qattn_hybrid.self_attention (the "
-                            "'quantum_self' registration, issue #10 item 4, removed on another "
-                            "branch): remove this mark when that lands")),
-])  # across the packages no cycle can exist: circuits never imports qattn_hybrid (below)
+# across the packages no cycle can exist: circuits never imports qattn_hybrid (above)
+@pytest.mark.parametrize("package", ["circuits", "qattn_hybrid"])
 def test_no_import_cycles(package):
     graph = {m: deps for m, deps in internal_imports().items() if m.startswith(package)}
     cycle = find_cycle(graph)
@@ -118,3 +117,6 @@ def test_the_checker_finds_cycles_and_function_level_imports(tmp_path):
                       "    from .spec import CircuitSpec\n")
     names = imported_names(source, package="circuits")
     assert {"circuits.hardware.execution", "circuits.spec"} <= names
+    source.write_text("from circuits import spec\n")
+    assert "circuits" in imported_names(source)  # a name of the package (its __init__)
+    assert imported_names(source, submodules={"circuits.spec"}) == {"circuits.spec"}

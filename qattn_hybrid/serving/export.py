@@ -54,7 +54,7 @@ class ExportResult:
 
 def load_model(run_dir):
     """The MultiTaskModel saved in a model, run or checkpoint folder."""
-    from qattn_hybrid.cli import resolve_model_dir
+    from qattn_hybrid.files import resolve_model_dir
     from qattn_hybrid.model import MultiTaskModel
 
     return MultiTaskModel.from_pretrained(resolve_model_dir(run_dir))

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from qattn_hybrid.attention import mask_scores, pool
-from qattn_hybrid.folded import FoldedAttention, all_task_outputs
+from qattn_hybrid.attention import FoldedAttention
+from qattn_hybrid.folded import all_task_outputs
 
 __all__ = ["ServingGraph", "serving_graph"]
 

@@ -115,6 +115,21 @@ def config_dict(tmp_path) -> dict:
 
 
 @pytest.fixture
+def make_trainer(config_dict, make_encoder):
+    """``make_trainer(training={"epochs": 1}, ...)``: a Trainer of ``config_dict`` (as it is when
+    called) with those fields of each section overridden, on a fresh tiny encoder."""
+    def make(**sections):
+        from qattn_hybrid.config import Config
+        from qattn_hybrid.training import Trainer
+
+        data = json.loads(json.dumps(config_dict))
+        for name, changes in sections.items():
+            data.setdefault(name, {}).update(changes)
+        return Trainer(Config.from_dict(data), encoder=make_encoder())
+    return make
+
+
+@pytest.fixture
 def tiny_config(config_dict):
     from qattn_hybrid.config import Config
 

@@ -16,14 +16,6 @@ from qattn_hybrid.checkpoints import (
     prepare_output_dir,
     prune_checkpoints,
 )
-from qattn_hybrid.config import Config
-from qattn_hybrid.training import Trainer
-
-
-def make_trainer(config_dict, make_encoder, **training) -> Trainer:
-    data = json.loads(json.dumps(config_dict))
-    data["training"].update(training)
-    return Trainer(Config.from_dict(data), encoder=make_encoder())
 
 
 def names(folder) -> list[str]:
@@ -31,27 +23,27 @@ def names(folder) -> list[str]:
 
 
 class TestUsedOutputFolder:
-    def test_second_fresh_run_is_refused_and_nothing_is_touched(self, config_dict, make_encoder):
-        first = make_trainer(config_dict, make_encoder, epochs=2)
+    def test_second_fresh_run_is_refused_and_nothing_is_touched(self, make_trainer):
+        first = make_trainer(training={"epochs": 2})
         out = first.fit().output_dir
         before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
-        second = make_trainer(config_dict, make_encoder, epochs=1)
+        second = make_trainer(training={"epochs": 1})
         with pytest.raises(ValueError, match=r"training.output_dir must be empty or new .*"
                                              r"--resume .*--overwrite"):
             second.fit()
         assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
 
-    def test_overwrite_replaces_the_old_run(self, config_dict, make_encoder):
+    def test_overwrite_replaces_the_old_run(self, make_trainer):
         """The issue's case: an old run at epoch 6 and a new one; nothing stale survives."""
-        out = make_trainer(config_dict, make_encoder, epochs=6).fit().output_dir
+        out = make_trainer(training={"epochs": 6}).fit().output_dir
         (out / "notes.txt").write_text("mine")
         assert names(out / "checkpoints") == ["epoch-0005", "epoch-0006"]
-        result = make_trainer(config_dict, make_encoder, epochs=1).fit(overwrite=True)
+        result = make_trainer(training={"epochs": 1}).fit(overwrite=True)
         assert names(out / "checkpoints") == ["epoch-0001"]
         assert latest_checkpoint(out) == out / "checkpoints" / "epoch-0001"
         assert json.loads((out / "test_metrics.json").read_text())["best_epoch"] == 1
         assert result.best_epoch == 1 and (out / "notes.txt").read_text() == "mine"
-        resumed = make_trainer(config_dict, make_encoder, epochs=2).fit(resume=True)
+        resumed = make_trainer(training={"epochs": 2}).fit(resume=True)
         assert [r["epoch"] for r in resumed.history] == [1, 2]
 
     def test_resume_and_overwrite_exclude_each_other(self, tmp_path):
@@ -100,9 +92,9 @@ class TestPruning:
 
 
 class TestLatestPointer:
-    def test_every_pointer_written_names_a_complete_checkpoint(self, config_dict, make_encoder):
+    def test_every_pointer_written_names_a_complete_checkpoint(self, make_trainer):
         seen = []
-        trainer = make_trainer(config_dict, make_encoder, epochs=4, keep_checkpoints=1)
+        trainer = make_trainer(training={"epochs": 4, "keep_checkpoints": 1})
 
         def check(epoch, record):
             folder = latest_checkpoint(trainer.output_dir)
@@ -116,11 +108,10 @@ class TestLatestPointer:
 class TestFileModes:
     @pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755),
                                                            (0o002, 0o664, 0o775)])
-    def test_run_files_follow_the_umask(self, config_dict, make_encoder, umask, file_mode,
-                                        dir_mode):
+    def test_run_files_follow_the_umask(self, umask, file_mode, dir_mode, make_trainer):
         old = os.umask(umask)
         try:
-            out = make_trainer(config_dict, make_encoder, epochs=1).fit().output_dir
+            out = make_trainer(training={"epochs": 1}).fit().output_dir
         finally:
             os.umask(old)
         paths = [out, *out.rglob("*")]

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from qattn_hybrid import QuantumAttention
 from qattn_hybrid import distributed as qdist
 from qattn_hybrid.config import Config
-from qattn_hybrid.model import read_safetensors
+from qattn_hybrid.files import read_safetensors
 from qattn_hybrid.sampling import make_sampler
 from qattn_hybrid.training import Trainer
 
@@ -111,7 +111,8 @@ def collectives(rank: int) -> dict:
     return {"grad": with_grad.grad, "no_grad": without.grad, "running": module.running,
             "count": module.count, "sums": qdist.all_reduce_sums({"a": rank + 1, "b": 0.5}),
             "gathered": qdist.gather_cat(torch.arange(rank + 1)),  # 1 row, then 2
-            "broadcast": qdist.broadcast_object({"from": rank})}
+            "broadcast": qdist.broadcast_object({"from": rank}),
+            "who": (qdist.rank(), qdist.world_size(), qdist.is_main())}
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,7 @@ def test_collective_helpers_on_two_ranks(ddp_states):
         assert torch.equal(got["gathered"], torch.tensor([0, 0, 1]))
         assert got["broadcast"] == {"from": 0}
     assert [int(got["count"]) for got in ddp_states["collectives"]] == [0, 1]  # ints untouched
+    assert [got["who"] for got in ddp_states["collectives"]] == [(0, 2, True), (1, 2, False)]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -201,13 +203,11 @@ def assert_same_model(got: dict, expected: dict, atol: float = 1e-6) -> None:
 
 
 @pytest.fixture(scope="module")
-def trainer_runs(tmp_path_factory, encoder_dir):
+def trainer_runs(tmp_path_factory, encoder_dir, make_config_dict):
     """A single-process reference run (2 epochs), and a torchrun run of `qattn train` on 2
     gloo ranks stopped after epoch 1, then resumed for epoch 2 in one process."""
-    from conftest import tiny_config_dict
-
     root = tmp_path_factory.mktemp("ddp_trainer")
-    config = tiny_config_dict(root / "data", root / "reference")
+    config = make_config_dict(root / "data", root / "reference")
     config["model"].update(encoder=str(encoder_dir), dropout=0.0, device="qattn.torch")
     config["data"]["cache_dir"] = str(root / "feature_cache")  # shared: rank 0 fills it
     config["training"].update(num_threads=1, epochs=2, batch_size=8)  # 8 rows = 2 ranks x 4
@@ -283,6 +283,7 @@ class TestHelpersInOneProcess:
             monkeypatch.delenv(name, raising=False)
         ctx = qdist.setup("cpu")
         assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.distributed) == (0, 1, True, False)
+        assert (qdist.rank(), qdist.world_size(), qdist.is_main()) == (0, 1, True)
         model = nn.Linear(2, 2)
         assert qdist.wrap(model, ctx) is model and qdist.unwrap(model) is model
         assert qdist.all_reduce_sums({"loss": 2.5, "rows": 3}) == {"loss": 2.5, "rows": 3.0}

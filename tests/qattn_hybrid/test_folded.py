@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from qattn_hybrid import QuantumAttention
-from qattn_hybrid.folded import FoldedAttention, fold_module
+from qattn_hybrid.attention import FoldedAttention
+from qattn_hybrid.folded import fold_module
 from qattn_hybrid.self_attention import QuantumEncoderLayer, QuantumSelfAttention
 
 

@@ -8,7 +8,6 @@ import json
 import pytest
 import torch
 
-from qattn_hybrid.baseline import ClassicalAttention, count_parameters
 from qattn_hybrid.config import ModelConfig
 from qattn_hybrid.encoders import EncodedText
 from qattn_hybrid.manifest import write_manifest
@@ -76,24 +75,6 @@ class TestAttentionKinds:
         loss.backward()
         grads = [p.grad for p in model.attention.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
-
-    def test_classical_control_matches_parameter_count(self, make_encoder):
-        quantum = MultiTaskModel(small_config(n_qubits=4, n_layers=2), TASKS, make_encoder())
-        classical = MultiTaskModel(small_config(n_qubits=4, n_layers=2, attention="classical"),
-                                   TASKS, make_encoder())
-        assert isinstance(classical.attention, ClassicalAttention)
-        nq, nc = count_parameters(quantum.attention), count_parameters(classical.attention)
-        per_unit = 32 + 1 + len(TASKS)  # one more hidden unit of the classical layer
-        assert abs(nq - nc) <= per_unit // 2 + 1
-        assert count_parameters(quantum.heads) == count_parameters(classical.heads)
-
-    def test_unknown_attention_lists_the_choices(self, make_encoder):
-        from qattn_hybrid import model as model_module
-
-        config = small_config()
-        config.attention = "nonexistent"
-        with pytest.raises(ValueError, match="Unknown attention 'nonexistent'. Available: "):
-            model_module.build_attention(config, 32, 2)
 
 
 class TestSaveLoad:

@@ -131,7 +131,7 @@ class TestModelConfig:
     def test_device_options_reach_the_layer(self):
         pytest.importorskip("braket.pennylane_plugin")
         from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.model import quantum_attention
+        from qattn_hybrid.attentions import quantum_attention
 
         config = ModelConfig(device="braket.local.qubit", shots=100,
                              device_options={"backend": "default"})
@@ -142,7 +142,7 @@ class TestModelConfig:
     def test_credentials_in_config_are_refused(self):
         pytest.importorskip("braket.pennylane_plugin")
         from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.model import quantum_attention
+        from qattn_hybrid.attentions import quantum_attention
 
         config = ModelConfig(device="braket.local.qubit", shots=100,
                              device_options={"aws_secret_access_key": "x"})

@@ -288,32 +288,6 @@ class TestModelHook:
         assert torch.allclose(weights.sum(-1), torch.ones(2, 2, dtype=x.dtype), atol=1e-12)
         assert bool((weights[1, :, 2:] == 0).all())
 
-    def test_model_config_builds_it(self):
-        from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.model import build_attention
-
-        config = ModelConfig(attention="quantum_self", n_qubits=2, n_layers=1, n_heads=2)
-        module = build_attention(config, D, K)
-        assert isinstance(module, SelfAttentionPooling)
-        assert isinstance(module.layer, QuantumEncoderLayer)
-        pooled, weights = module(torch.randn(2, 4, D), 1)
-        assert pooled.shape == (2, D) and weights.shape == (2, 2, 4)
-
-    def test_model_config_device_options_reach_the_circuit(self):
-        """`quantum_self` dropped device_options (a QPU config lost its backend)."""
-        from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.model import build_attention
-
-        options = {"seed": 7}  # a real default.qubit option, so the device is built with it
-        config = ModelConfig(attention="quantum_self", n_qubits=2, n_layers=1, n_heads=2,
-                             device="default.qubit", shots=50, device_options=options)
-        attention = build_attention(config, D, K).layer.self_attn
-        quantum = build_attention(ModelConfig(**{**config.__dict__, "attention": "quantum"}),
-                                  D, K)
-        assert attention.device_options == quantum.device_options == options
-        assert attention.device_name == "default.qubit" and attention.shots == 50
-
-
     def test_multitask_model_round_trip(self, make_encoder, tmp_path):
         from qattn_hybrid.config import ModelConfig
         from qattn_hybrid.model import MultiTaskModel, TaskInfo

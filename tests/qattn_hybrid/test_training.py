@@ -9,17 +9,9 @@ import json
 import pytest
 import torch
 
-from qattn_hybrid.config import Config
+from qattn_hybrid.config import ConfigError
+from qattn_hybrid.evaluation import evaluate
 from qattn_hybrid.model import CheckpointError, MultiTaskModel
-from qattn_hybrid import distributed
-from qattn_hybrid.training import Trainer, evaluate
-
-
-def make_trainer(config_dict, make_encoder, **sections) -> Trainer:
-    data = json.loads(json.dumps(config_dict))
-    for name, changes in sections.items():
-        data.setdefault(name, {}).update(changes)
-    return Trainer(Config.from_dict(data), encoder=make_encoder())
 
 
 class Interrupt(Exception):
@@ -34,8 +26,8 @@ def stop_after(epoch: int):
 
 
 class TestWholePath:
-    def test_fit_writes_everything_and_reports_per_task(self, config_dict, make_encoder):
-        trainer = make_trainer(config_dict, make_encoder)
+    def test_fit_writes_everything_and_reports_per_task(self, make_trainer):
+        trainer = make_trainer()
         result = trainer.fit()
         out = result.output_dir
         assert result.best_epoch in (1, 2) and len(result.history) == 2
@@ -51,8 +43,8 @@ class TestWholePath:
         assert json.loads((out / "latest.json").read_text())["epoch"] == 2
         assert not list(out.rglob(".tmp-*"))
 
-    def test_best_model_reloads_with_identical_predictions(self, config_dict, make_encoder):
-        trainer = make_trainer(config_dict, make_encoder)
+    def test_best_model_reloads_with_identical_predictions(self, make_trainer):
+        trainer = make_trainer()
         result = trainer.fit()  # leaves the best weights in trainer.model
         loaded = MultiTaskModel.from_pretrained(result.output_dir / "best")
         texts = trainer.tasks["intent"].split("test").texts
@@ -62,23 +54,22 @@ class TestWholePath:
         assert scores["intent"]["accuracy"] == pytest.approx(
             result.test_metrics["intent"]["accuracy"])
 
-    def test_early_stopping(self, config_dict, make_encoder):
-        trainer = make_trainer(config_dict, make_encoder,
-                               training={"epochs": 6, "patience": 1, "lr": 1e-9})
+    def test_early_stopping(self, make_trainer):
+        trainer = make_trainer(training={"epochs": 6, "patience": 1, "lr": 1e-9})
         result = trainer.fit()
         assert result.stopped_early and len(result.history) < 6
 
     @pytest.mark.parametrize("method", ["uncertainty", "dwa", "gradnorm", pytest.param(
         "upgrad", marks=pytest.mark.skipif(importlib.util.find_spec("torchjd") is None,
                                            reason="needs the mtl extra (torchjd)"))])
-    def test_weightings_with_several_tasks_per_step(self, config_dict, make_encoder, method):
-        trainer = make_trainer(config_dict, make_encoder, weighting={"method": method},
+    def test_weightings_with_several_tasks_per_step(self, method, make_trainer):
+        trainer = make_trainer(weighting={"method": method},
                                training={"epochs": 1, "tasks_per_step": 2})
         result = trainer.fit()
         assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
         assert set(result.history[0]["train_loss"]) == {"intent", "sentiment"}
 
-    def test_regression_task(self, config_dict, make_encoder, tmp_path):
+    def test_regression_task(self, config_dict, tmp_path, make_trainer):
         rows = [{"text": f"price up {'up ' * (i % 4)}today", "score": float(i % 4),
                  "split": "train" if i < 16 else "validation"} for i in range(24)]
         path = tmp_path / "score.jsonl"
@@ -86,13 +77,10 @@ class TestWholePath:
         config_dict["data"]["tasks"].append({"name": "score", "file": str(path),
                                              "label_field": "score",
                                              "task_type": "regression"})
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+        trainer = make_trainer(training={"epochs": 1})
         result = trainer.fit()
         assert set(result.history[0]["validation"]["score"]) == {"loss", "mse", "mae"}
         assert isinstance(trainer.model.predict(["price up today"], "score")[0], float)
-
-    def test_single_process_is_rank_zero(self):
-        assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
 
 
 class TestResume:
@@ -100,18 +88,17 @@ class TestResume:
                 "sampling": {"method": "temperature", "temperature": 2.0},
                 "training": {"epochs": 3}}
 
-    def test_interrupted_and_resumed_equals_uninterrupted(self, config_dict, make_encoder,
-                                                          tmp_path):
+    def test_interrupted_and_resumed_equals_uninterrupted(self, tmp_path, make_trainer):
         sections = {**self.SECTIONS, "training": {"epochs": 3, "output_dir": str(tmp_path / "a")}}
-        straight = make_trainer(config_dict, make_encoder, **sections)
+        straight = make_trainer(**sections)
         straight.fit()
 
         sections = {**self.SECTIONS, "training": {"epochs": 3, "output_dir": str(tmp_path / "b")}}
-        first = make_trainer(config_dict, make_encoder, **sections)
+        first = make_trainer(**sections)
         with pytest.raises(Interrupt):
             first.fit(on_epoch_end=stop_after(1))
         torch.manual_seed(1234)  # a resumed process starts with other RNG states
-        resumed = make_trainer(config_dict, make_encoder, **sections)
+        resumed = make_trainer(**sections)
         result = resumed.fit(resume=True)
 
         assert resumed.epoch == 3 and len(result.history) == 3
@@ -122,21 +109,20 @@ class TestResume:
         for key, value in straight.weighting.state_dict().items():
             assert torch.equal(value, resumed.weighting.state_dict()[key])
 
-    def test_resume_without_checkpoint_starts_fresh(self, config_dict, make_encoder):
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+    def test_resume_without_checkpoint_starts_fresh(self, make_trainer):
+        trainer = make_trainer(training={"epochs": 1})
         assert trainer.fit(resume=True).history[0]["epoch"] == 1
 
-    def test_old_checkpoints_are_pruned(self, config_dict, make_encoder):
-        trainer = make_trainer(config_dict, make_encoder,
-                               training={"epochs": 3, "keep_checkpoints": 1})
+    def test_old_checkpoints_are_pruned(self, make_trainer):
+        trainer = make_trainer(training={"epochs": 3, "keep_checkpoints": 1})
         result = trainer.fit()
         kept = sorted(p.name for p in (result.output_dir / "checkpoints").iterdir())
         assert kept == ["epoch-0003"]
 
 
 class TestAtomicCheckpoints:
-    def test_failed_write_never_becomes_latest(self, config_dict, make_encoder, monkeypatch):
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 3})
+    def test_failed_write_never_becomes_latest(self, monkeypatch, make_trainer):
+        trainer = make_trainer(training={"epochs": 3})
         real_save = torch.save
         calls = {"n": 0}
 
@@ -157,68 +143,49 @@ class TestAtomicCheckpoints:
             "checkpoints/epoch-0001"
         assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-0001"]
         monkeypatch.setattr(torch, "save", real_save)
-        resumed = make_trainer(config_dict, make_encoder, training={"epochs": 3})
+        resumed = make_trainer(training={"epochs": 3})
         assert resumed.fit(resume=True).history[-1]["epoch"] == 3
 
     @pytest.mark.parametrize("victim", ["model/model.safetensors", "optimizer.pt",
                                         "rng.safetensors", "trainer_state.json"])
-    def test_corrupt_or_truncated_checkpoint(self, config_dict, make_encoder, victim):
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
+    def test_corrupt_or_truncated_checkpoint(self, victim, make_trainer):
+        trainer = make_trainer(training={"epochs": 1})
         trainer.fit()
         path = trainer.output_dir / "checkpoints" / "epoch-0001" / victim
         data = path.read_bytes()
         path.write_bytes(data[: len(data) - 7])
-        again = make_trainer(config_dict, make_encoder, training={"epochs": 2})
+        again = make_trainer(training={"epochs": 2})
         with pytest.raises(CheckpointError, match="corrupt or truncated"):
             again.fit(resume=True)
 
-    def test_missing_checkpoint_folder(self, config_dict, make_encoder, tmp_path):
-        trainer = make_trainer(config_dict, make_encoder)
+    def test_missing_checkpoint_folder(self, tmp_path, make_trainer):
+        trainer = make_trainer()
         with pytest.raises(CheckpointError, match="does not exist"):
             trainer.fit(resume=tmp_path / "nowhere")
 
 
 class TestBadInput:
-    def test_empty_dataset(self, config_dict, make_encoder, tmp_path):
+    def test_empty_dataset(self, config_dict, tmp_path, make_trainer):
         empty = tmp_path / "empty.jsonl"
         empty.write_text("")
         config_dict["data"]["tasks"][0]["file"] = str(empty)
         with pytest.raises(ValueError, match="dataset must not be empty"):
-            make_trainer(config_dict, make_encoder)
+            make_trainer()
 
-    def test_missing_text_field(self, config_dict, make_encoder):
+    def test_missing_text_field(self, config_dict, make_trainer):
         config_dict["data"]["tasks"][0]["text_field"] = "body"
         with pytest.raises(KeyError, match="text_field 'body' must be a field"):
-            make_trainer(config_dict, make_encoder)
+            make_trainer()
 
-    def test_label_missing_from_the_model_label_map(self, config_dict, make_encoder, tmp_path):
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
-        trainer.fit()
-        model = MultiTaskModel.from_pretrained(trainer.output_dir / "best")
-        rows = [{"text": "refund my card", "label": "refund", "split": "train"},
-                {"text": "pay my bill", "label": "payment", "split": "train"}]
-        path = tmp_path / "new.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        from qattn_hybrid.data import TaskSpec, load_task
-
-        task = load_task(TaskSpec("intent", str(path)))
-        with pytest.raises(KeyError, match=r"labels \['refund'\] are not in its label map"):
-            evaluate(model, {"intent": task}, "train")
-
-    def test_unknown_task_name_in_evaluation(self, config_dict, make_encoder):
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1})
-        tasks = {"weather": trainer.tasks["intent"]}
-        with pytest.raises(KeyError, match="Unknown task 'weather'"):
-            evaluate(trainer.model, tasks, "validation")
-
-    def test_unknown_weighting(self, config_dict, make_encoder):
-        with pytest.raises(KeyError, match="Unknown weighting 'nope'. Available: equal"):
-            make_trainer(config_dict, make_encoder, weighting={"method": "nope"})
+    def test_unknown_weighting(self, make_trainer):
+        with pytest.raises(ConfigError, match=r"weighting\.method must be one of 'equal', "
+                                              r"'uncertainty', .*; got 'nope'"):
+            make_trainer(weighting={"method": "nope"})
 
 
 class TestProgressLines:
-    def test_training_logs_progress_lines_when_not_on_a_terminal(self, config_dict, make_encoder,
-                                                                 monkeypatch, caplog):
+    def test_training_logs_progress_lines_when_not_on_a_terminal(self, monkeypatch, caplog,
+                                                                 make_trainer):
         """progress = None and stderr not a terminal (as under pytest, CI or nohup): periodic
         INFO lines instead of tqdm bars. A fake clock makes every step take 1 s."""
         from types import SimpleNamespace
@@ -228,15 +195,15 @@ class TestProgressLines:
         assert not __import__("sys").stderr.isatty()
         clock = iter(range(100_000))
         monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: float(next(clock))))
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1, "progress": None})
+        trainer = make_trainer(training={"epochs": 1, "progress": None})
         with caplog.at_level("INFO", logger="qattn_hybrid.progress"):
             trainer.fit()
         lines = [r.getMessage() for r in caplog.records if r.name == "qattn_hybrid.progress"]
         steps = len(trainer.sampler)
         assert any(line.startswith(f"epoch 1/1: {steps}/{steps} steps (100%)") for line in lines)
 
-    def test_quiet_runs_log_no_progress(self, config_dict, make_encoder, caplog):
-        trainer = make_trainer(config_dict, make_encoder, training={"epochs": 1, "progress": False})
+    def test_quiet_runs_log_no_progress(self, caplog, make_trainer):
+        trainer = make_trainer(training={"epochs": 1, "progress": False})
         with caplog.at_level("INFO", logger="qattn_hybrid.progress"):
             trainer.fit()
         assert not [r for r in caplog.records if r.name == "qattn_hybrid.progress"]

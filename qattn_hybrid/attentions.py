@@ -1,0 +1,84 @@
+"""The attention registry: every attention kind a MultiTaskModel can pool with, by name.
+
+    ATTENTIONS["quantum"]       task-conditioned QuantumAttention (qattn_hybrid.attention)
+    ATTENTIONS["classical"]     ClassicalAttention with the quantum layer's parameter count
+    ATTENTIONS["quantum_self"]  QuantumEncoderLayer then a mean over tokens (self_attention)
+
+A builder maps ``(ModelConfig, d_model, n_tasks)`` to a module with QuantumAttention's
+interface: ``forward(x (B, T, D), task_id, mask (B, T)) -> (pooled (B, D), weights (B, H, T))``.
+A new built-in kind is one builder here under ``@register_attention("name")`` plus its name in
+:data:`qattn_hybrid.choices.ATTENTION_KINDS` (what the config accepts without importing torch);
+code outside the package may register its own at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from torch import nn
+
+from circuits import check_device_options
+from qattn_hybrid.attention import QuantumAttention
+from qattn_hybrid.baseline import ClassicalAttention, count_parameters
+from qattn_hybrid.config import ModelConfig
+from qattn_hybrid.self_attention import QuantumEncoderLayer, SelfAttentionPooling
+
+__all__ = ["ATTENTIONS", "AttentionBuilder", "build_attention", "register_attention"]
+
+AttentionBuilder = Callable[[ModelConfig, int, int], nn.Module]  # (config, d_model, n_tasks)
+ATTENTIONS: dict[str, AttentionBuilder] = {}
+
+
+def register_attention(name: str) -> Callable[[AttentionBuilder], AttentionBuilder]:
+    """Decorator adding a builder ``(config, d_model, n_tasks) -> module`` to ATTENTIONS.
+
+    The module must follow QuantumAttention's interface:
+    ``forward(x (B, T, D), task_id, mask (B, T)) -> (pooled (B, D), weights (B, H, T))``.
+    """
+    def add(builder: AttentionBuilder) -> AttentionBuilder:
+        ATTENTIONS[name] = builder
+        return builder
+    return add
+
+
+@register_attention("quantum")
+def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
+    return QuantumAttention(
+        d_model, n_tasks, n_qubits=config.n_qubits, n_layers=config.n_layers,
+        n_heads=config.n_heads, ansatz=config.ansatz, conditioning=config.conditioning,
+        device=config.device, shots=config.shots, diff_method=config.diff_method,
+        rotation=config.rotation, reupload=config.reupload, readout=config.readout,
+        device_options=config.device_options,
+    )
+
+
+@register_attention("classical")
+def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
+    """Classical pooling with as many parameters as the quantum layer this config would build."""
+    reference = quantum_attention(dataclasses.replace(config, device="default.qubit", shots=None,
+                                                      diff_method="best", device_options={}),
+                                  d_model, n_tasks)
+    return ClassicalAttention.matching(count_parameters(reference), d_model, n_tasks,
+                                       config.n_heads)
+
+
+@register_attention("quantum_self")
+def quantum_self_attention(config, d_model: int, n_tasks: int) -> SelfAttentionPooling:
+    """QuantumEncoderLayer (feed-forward width d_model) then a mean over real tokens."""
+    layer = QuantumEncoderLayer(
+        d_model, n_tasks, dim_feedforward=d_model, dropout=config.dropout,
+        n_qubits=config.n_qubits, n_layers=config.n_layers, n_heads=config.n_heads,
+        ansatz=config.ansatz, conditioning=config.conditioning, device=config.device,
+        shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
+        reupload=config.reupload, readout=config.readout, device_options=config.device_options,
+    )
+    return SelfAttentionPooling(layer)
+
+
+def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
+    check_device_options(config.device, config.device_options, config.shots)  # no secrets
+    if config.attention not in ATTENTIONS:
+        raise ValueError(f"Unknown attention {config.attention!r}. "
+                         f"Available: {', '.join(sorted(ATTENTIONS))}")
+    return ATTENTIONS[config.attention](config, d_model, n_tasks)
