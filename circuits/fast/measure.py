@@ -18,13 +18,19 @@ from pennylane.measurements import ExpectationMP, ProbabilityMP, StateMP, Varian
 
 class _Probabilities(torch.autograd.Function):
     """``|psi|**2`` with a one-pass backward (``2 * grad * psi``); autograd's own chain
-    (view, square, sum) walks the state four times. Differentiable twice."""
+    (view, square, sum) walks the state four times. Differentiable twice; functorch style
+    (setup_context, generated vmap rule) so torch.func transforms (torchjd) work through it."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, state):
-        ctx.save_for_backward(state)
+    def forward(state):
         parts = torch.view_as_real(state)  # a sum over the last axis (2) is ~10x slower
         return parts[..., 0].square() + parts[..., 1].square()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
 
     @staticmethod
     def backward(ctx, grad):

@@ -40,3 +40,23 @@ def test_both_ways_match_default_qubit(max_fused_wires, dtype):
     torch.testing.assert_close(fast, ref, atol=tol, rtol=0)
     for g_f, g_r in zip(fast_grads, ref_grads):
         torch.testing.assert_close(g_f, g_r, atol=tol, rtol=0)
+
+
+class TestFunctorch:
+    """torchjd's Jacobian weightings (upgrad, mgda, ...) vmap the backward pass: the kernel's
+    custom autograd functions must work under torch.func transforms."""
+
+    def test_batched_gradients_equal_plain_autograd(self):
+        from circuits.fast.kernel import permute_columns
+        from circuits.fast.measure import probabilities
+
+        torch.manual_seed(0)
+        psi = torch.randn(3, 8, dtype=torch.complex128, requires_grad=True)
+        src = torch.randperm(8)
+        out = probabilities(permute_columns(psi, src))
+        ref = (psi.abs() ** 2)[:, src]  # the same values through torch's own operations
+        assert torch.allclose(out, ref, atol=1e-12)
+        rows = torch.eye(24, dtype=torch.float64).reshape(24, 3, 8)  # one cotangent per output
+        (jac,) = torch.autograd.grad(out, psi, rows, is_grads_batched=True)
+        (jac_ref,) = torch.autograd.grad(ref, psi, rows, is_grads_batched=True)
+        assert torch.allclose(jac, jac_ref, atol=1e-12)
