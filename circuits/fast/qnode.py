@@ -176,7 +176,10 @@ def task_groups(params: list[torch.Tensor], max_groups: int) -> list[torch.Tenso
     tensors, one per distinct set of values; None when there are more than ``max_groups``.
 
     Rows of one sample are usually adjacent and equal (a task per sample), so only the first
-    row of each run of equal rows goes into the exact comparison (``torch.unique``)."""
+    row of each run of equal rows goes into the exact comparison (``torch.unique``). Tensors
+    without data (``meta``, used to check device placement) cannot be grouped: None."""
+    if any(p.is_meta for p in params):
+        return None
     keys = torch.cat([p.detach().reshape(p.shape[0], -1) for p in params], 1)  # (N, P)
     new_run = torch.ones(keys.shape[0], dtype=torch.bool, device=keys.device)
     new_run[1:] = (keys[1:] != keys[:-1]).any(1)
