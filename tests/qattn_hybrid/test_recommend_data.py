@@ -129,3 +129,41 @@ class TestPresets:
         assert load_task(spec).train.texts == ["a", "d"]
         kept = load_task(spec.replace(skip_missing_labels=False))
         assert kept.labels == ("", "None", "x", "y")
+
+
+class TestScenario:
+    def test_recommend_config(self):
+        from qattn_hybrid.config import load_config
+
+        config = load_config(Path(__file__).resolve().parents[2] / "configs" / "recommend.toml")
+        assert [s.name for s in config.data.task_specs()] == ["clothing_rating",
+                                                              "clothing_recommend",
+                                                              "clothing_department"]
+        assert (config.model.attention, config.weighting.method) == ("quantum", "uncertainty")
+
+    @pytest.mark.slow
+    def test_train_then_rank_on_the_real_data(self, make_encoder, tmp_path, capsys):
+        """The scenario end to end on a slice of the bundled data (tiny random encoder)."""
+        from qattn_hybrid.cli import main
+        from qattn_hybrid.config import Config
+        from qattn_hybrid.training import Trainer
+
+        config = Config.from_dict({
+            "model": {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16},
+            "data": {"tasks": ["clothing_rating", "clothing_recommend", "clothing_department"],
+                     "max_examples": 24},
+            "training": {"epochs": 1, "batch_size": 8, "output_dir": str(tmp_path / "run"),
+                         "progress": False},
+            "weighting": {"method": "uncertainty"}})
+        result = Trainer(config, encoder=make_encoder()).fit()
+        rating = result.test_metrics["clothing_rating"]
+        assert set(rating) >= {"mae", "rmse", "r2", "spearman"} and 0 < rating["mae"] < 4
+        assert "roc_auc" in result.test_metrics["clothing_recommend"]
+        items = tmp_path / "items.jsonl"
+        items.write_text('{"id": "a", "text": "Love it, fits well"}\n'
+                         '{"id": "b", "texts": ["Runs small", "Fabric pills"]}\n', encoding="utf-8")
+        assert main(["rank", str(tmp_path / "run"), str(items), "--task", "clothing_rating",
+                     "--json", "-q"]) == 0
+        ranked = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert sorted(r["id"] for r in ranked) == ["a", "b"] and ranked[0]["score"] >= ranked[1][
+            "score"]
