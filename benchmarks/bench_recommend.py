@@ -48,7 +48,8 @@ DELTA_METRICS = {  # task -> {metric: lower_is_better}
     "clothing_department": {"accuracy": False, "macro_f1": False},
 }
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "qattn_hybrid" / "datasets" / "womens_clothing_reviews" / "womens_clothing_reviews.jsonl"
+DATA = ROOT / "qattn_hybrid" / "datasets" / "womens_clothing_reviews" / (
+    "womens_clothing_reviews.jsonl")
 log = logging.getLogger("bench_recommend")
 
 
@@ -152,7 +153,10 @@ def _outputs(model, X) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- trained models
 class MeanPool(nn.Module):
-    """Uniform weights over real tokens: forward(x (B, T, D), task_id, mask) -> (pooled, weights)."""
+    """Uniform weights over real tokens.
+
+    forward(x (B, T, D), task_id, mask (B, T)) -> (pooled (B, D), weights (B, 1, T))
+    """
 
     def forward(self, x, task_id, mask=None):
         from qattn_hybrid.attention import AttentionOutput

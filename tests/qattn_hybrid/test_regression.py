@@ -128,9 +128,10 @@ class TestTraining:
         assert scores["loss"] == pytest.approx(
             float(((y - info.target_mean) / info.target_std).pow(2).mean()), rel=1e-5)
 
-    @pytest.mark.parametrize("method", ["equal", "uncertainty", "dwa", "gradnorm", pytest.param(
-        "upgrad", marks=pytest.mark.skipif(importlib.util.find_spec("torchjd") is None,
-                                           reason="needs the mtl extra (torchjd)"))])
+    @pytest.mark.parametrize("method", ["equal", "uncertainty", pytest.param(
+        "dwa", marks=pytest.mark.slow), pytest.param("gradnorm", marks=pytest.mark.slow),
+        pytest.param("upgrad", marks=[pytest.mark.slow, pytest.mark.skipif(
+            importlib.util.find_spec("torchjd") is None, reason="needs the mtl extra (torchjd)")])])
     def test_weightings_with_classification_and_regression(self, config_dict, make_encoder,
                                                             tmp_path, method):
         data = mixed_config(config_dict, tmp_path, tasks_per_step=2)

@@ -13,8 +13,9 @@ What it does, in order (the numbers are those of the publisher's file, 23,486 ro
    department (items without a department form their own group), the items are shuffled with
    ``random.Random(seed)`` (starting from ascending id order) and walked in that order, counting
    rows; an item goes to train when its middle row (rows before it + half its own) falls below
-   70 % of the department's rows, to validation below 80 %, else to test. Row shares are therefore ~70/10/20 per
-   department (an item is never cut), and every department appears in every split.
+   70 % of the department's rows, to validation below 80 %, else to test. Row shares are
+   therefore ~70/10/20 per department (an item is never cut), and every department appears in
+   every split.
 5. Writes one JSON object per row, in the CSV's row order, with the fields ``text``,
    ``rating`` (int 1-5), ``recommended`` (``"recommended"`` / ``"not_recommended"`` from
    ``Recommended IND`` 1 / 0), ``department`` (``""`` for the 13 kept rows without one),
