@@ -122,8 +122,8 @@ def run_probe(tasks: dict, encoder, fixed: bool = False) -> dict:
         metrics = task_metrics(task.spec.task_type, task.labels)
         primary = next(iter(metrics.values()))
         best = None
-        grid = [0.1, 1.0, 10.0, 100.0] if task.spec.task_type == "regression" else [1.0, 10.0,
-                                                                                   100.0]
+        grid = [0.1, 1.0, 10.0, 100.0] if task.spec.task_type == "regression" else [0.1, 1.0,
+                                                                                   10.0, 100.0]
         if fixed:
             grid = [1.0] if task.spec.task_type == "regression" else [10.0]
         for value in grid:
@@ -268,13 +268,12 @@ def _write(path: str, record: dict) -> None:
 
 
 # --------------------------------------------------------------------------- summary
-SHOW = [("clothing_rating", "mae"), ("clothing_rating", "rmse"), ("clothing_rating", "r2"),
-        ("clothing_rating", "spearman"), ("clothing_recommend", "accuracy"),
-        ("clothing_recommend", "macro_f1"), ("clothing_recommend", "roc_auc"),
-        ("clothing_recommend", "not_recommended_precision"),
-        ("clothing_recommend", "not_recommended_recall"), ("clothing_department", "accuracy"),
-        ("clothing_department", "macro_f1"), ("ranking", "ndcg@10"), ("ranking", "spearman"),
-        ("ranking", "precision@10")]
+SHOW = [("clothing_rating", "mae"), ("clothing_rating", "r2"), ("clothing_recommend", "roc_auc"),
+        ("clothing_recommend", "macro_f1"), ("clothing_department", "accuracy"),
+        ("ranking", "ndcg@10"), ("ranking", "spearman"), ("ranking", "precision@10")]
+MORE = [("clothing_rating", "rmse"), ("clothing_rating", "spearman"),
+        ("clothing_recommend", "accuracy"), ("clothing_recommend", "not_recommended_precision"),
+        ("clothing_recommend", "not_recommended_recall"), ("clothing_department", "macro_f1")]
 
 
 def merged(records: list[dict]) -> dict:
@@ -294,22 +293,23 @@ def delta_m(metrics: dict, base: dict) -> float:
     return 100 * sum(terms) / len(terms)
 
 
-def summarize(path: str) -> str:
+def summarize(path: str, show: list = SHOW) -> str:
     records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     runs = merged([r for r in records if r["row"] != "probe_length"])
     probe = next(v for (row, _, _), v in runs.items() if row == "probe")
-    lines = ["| row | mode | seeds | " + " | ".join(f"{t.split('_')[-1]} {m}" for t, m in SHOW)
-             + " | Δm vs probe | Δm vs single |", "|" + "---|" * (len(SHOW) + 5)]
+    lines = ["| row | mode | seeds | " + " | ".join(f"{t.split('_')[-1]} {m}" for t, m in show)
+             + " | Δm vs probe | Δm vs single |", "|" + "---|" * (len(show) + 5)]
     for row, mode in dict.fromkeys((k[0], k[1]) for k in runs):
         seeds = sorted((k[2] for k in runs if k[:2] == (row, mode)), key=str)
         got = [runs[(row, mode, s)] for s in seeds]
         if any(set(g) < set(DELTA_METRICS) | {"ranking"} for g in got):
             continue  # an unfinished single-task set
-        cells = [_mean_std([g[t][m] for g in got]) for t, m in SHOW]
+        cells = [_mean_std([g[t][m] for g in got]) for t, m in show]
         dprobe = _mean_std([delta_m(g, probe) for g in got], pct=True)
-        singles = [runs.get((row, "single", s)) for s in seeds]
+        singles = [runs.get((row, "single", s)) or {} for s in seeds]
+        complete = all(set(DELTA_METRICS) <= set(b) for b in singles)
         dsingle = (_mean_std([delta_m(g, b) for g, b in zip(got, singles)], pct=True)
-                   if mode == "multi" and all(singles) else "")
+                   if mode == "multi" and complete else "")
         lines.append(f"| {row} | {mode} | {len(seeds)} | " + " | ".join(cells)
                      + f" | {dprobe} | {dsingle} |")
     return "\n".join(lines)
@@ -337,12 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", nargs="+", default=["single", "multi"])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "recommend_runs.jsonl"))
     p.add_argument("--summarize", metavar="JSONL", help="print the markdown table and exit")
+    p.add_argument("--all-metrics", action="store_true", help="with --summarize: every metric")
     p.add_argument("--length-check", type=int, nargs="+", metavar="L",
                    help="only the probe (alpha 1, C 10) at these max_lengths on --train-rows / "
                    "--test-rows, e.g. --length-check 64 128 --train-rows 1200 --test-rows 800")
     args = p.parse_args(argv)
     if args.summarize:
-        print(summarize(args.summarize))
+        print(summarize(args.summarize, SHOW + MORE if args.all_metrics else SHOW))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     length_check(args) if args.length_check else run(args)
