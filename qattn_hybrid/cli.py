@@ -304,13 +304,11 @@ def _fmt(metric: str, value) -> str:
         return "-"
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
-    if metric in ("mse", "mae"):
+    if metric in ("mse", "mae", "rmse"):  # in the targets' own units
         return f"{value:.4f}"
+    if metric in ("r2", "spearman"):  # can be negative: not a percentage
+        return f"{value:.3f}"
     return f"{100 * value:.1f}"
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 # --------------------------------------------------------------------------- rank
@@ -330,3 +328,7 @@ def _rank(args) -> int:
     for item in ranked:
         print(f"{item.rank:>4}  {item.score:>7.3f}  {item.n_texts:>5}  {item.id}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

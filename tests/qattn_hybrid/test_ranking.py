@@ -220,3 +220,16 @@ class TestCli:
         assert main(["rank", str(tmp_path / "m"), str(tmp_path / "none.jsonl"), "--task",
                      "rating", "-q"]) == 2
         assert "items file" in capsys.readouterr().err
+
+
+def test_cli_module_runs_rank_as_a_script(tmp_path):
+    """``python -m qattn_hybrid.cli rank --help`` (every handler defined before main runs)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-m", "qattn_hybrid.cli", "rank", "--help"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ITEMS" in result.stdout.upper() and "--task" in result.stdout

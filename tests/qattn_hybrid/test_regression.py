@@ -159,3 +159,12 @@ class TestUncertaintyWeighting:
                                    torch.log(torch.tensor([2.0, 0.25])), atol=1e-3, rtol=0)
         assert stats["weight/department"] == pytest.approx(1 / 4, abs=1e-3)
         assert stats["weight/rating"] == pytest.approx(2.0, abs=1e-2)
+
+
+def test_eval_table_formats_regression_metrics():
+    from qattn_hybrid.cli import _table
+
+    table = _table({"rating": {"loss": 0.5, "mse": 0.66, "mae": 0.6263, "rmse": 0.8124,
+                               "r2": -0.0412, "spearman": 0.664}})
+    assert table.splitlines()[1].split() == ["rating", "0.6600", "0.6263", "0.8124", "-0.041",
+                                             "0.664"]
