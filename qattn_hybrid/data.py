@@ -87,6 +87,8 @@ class TaskSpec:
                    "a positive int or None", self, self.max_examples)
         _check(0.0 <= self.test_from_train < 1.0, "test_from_train", "in [0, 1)", self,
                self.test_from_train)
+        _check(isinstance(self.skip_missing_labels, bool), "skip_missing_labels", "a bool",
+               self)
         if self.label_map is not None:
             _check(self.task_type == "classification", "label_map",
                    "None for a regression task", self, dict(self.label_map))

@@ -129,6 +129,9 @@ class TestPresets:
         assert load_task(spec).train.texts == ["a", "d"]
         kept = load_task(spec.replace(skip_missing_labels=False))
         assert kept.labels == ("", "None", "x", "y")
+        with pytest.raises(ValueError, match=r"Task 'toy': skip_missing_labels must be a bool; "
+                                             r"got 'yes'"):
+            spec.replace(skip_missing_labels="yes")
 
 
 class TestScenario:
