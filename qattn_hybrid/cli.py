@@ -3,6 +3,7 @@
     qattn train CONFIG [--resume | --overwrite] [--dry-run] [--output-dir DIR] [--epochs N]
     qattn eval CHECKPOINT [--split test] [--config CONFIG] [--json]
     qattn predict CHECKPOINT "text" ["text" ...] --task NAME [--attention] [--plot FILE]
+    qattn rank CHECKPOINT ITEMS.jsonl --task NAME [--label L] [--top K] [--json]
     qattn draw [CONFIG] [--n-qubits 4 --n-layers 2 --ansatz ... --conditioning ...]
     qattn resources [CONFIG] [same circuit options]
     qattn cost [CONFIG] [same circuit options] --device NAME --tokens N --shots S
@@ -82,6 +83,19 @@ def _parser() -> argparse.ArgumentParser:
                    "first text")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("rank", help="rank items (texts in a JSONL file) by a task's prediction")
+    p.add_argument("checkpoint", help="model folder, run folder or checkpoint folder")
+    p.add_argument("items", help="JSONL: one item per line, {\"id\": ..., \"text\": ...} or "
+                   "\"texts\": [...]; lines with one id are one item")
+    p.add_argument("--task", required=True, help="task to score by (regression: the "
+                   "prediction; classification: P(--label))")
+    p.add_argument("--label", help="class whose probability is the score (default for a "
+                   "binary task: the second label in sorted order)")
+    p.add_argument("--top", type=int, help="print only the best K items")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=_rank)
 
     p = sub.add_parser("export", help="fold a trained model and export it (ONNX or "
                        "torch.export) so that it runs without PennyLane")
@@ -379,9 +393,30 @@ def _fmt(metric: str, value) -> str:
         return "-"
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
-    if metric in ("mse", "mae"):
+    if metric in ("mse", "mae", "rmse"):  # in the targets' own units
         return f"{value:.4f}"
+    if metric in ("r2", "spearman"):  # can be negative: not a percentage
+        return f"{value:.3f}"
     return f"{100 * value:.1f}"
+
+
+# --------------------------------------------------------------------------- rank
+def _rank(args) -> int:
+    from qattn_hybrid.ranking import rank_items, read_items
+
+    if args.top is not None and args.top < 1:
+        raise ValueError(f"--top must be >= 1; got {args.top}")
+    items = read_items(args.items)
+    model = _load_model(args.checkpoint)
+    ranked = rank_items(model, items, args.task, label=args.label)[: args.top]
+    if args.json:
+        for item in ranked:
+            print(json.dumps(item._asdict()))
+        return 0
+    print(f"{'rank':>4}  {'score':>7}  {'texts':>5}  id")
+    for item in ranked:
+        print(f"{item.rank:>4}  {item.score:>7.3f}  {item.n_texts:>5}  {item.id}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -79,12 +79,14 @@ class ModelConfig:
     diff_method: str = "best"
     dropout: float = 0.1  # on the pooled features, before each head
     head_hidden: int = 0  # 0: linear heads; >0: one hidden layer of this width (GELU)
+    regression_loss: str = "mse"  # | "huber" (delta 1), on standardised regression targets
 
     def _check(self, section: str) -> None:
         _check_choice(section, "attention", self.attention, choices("attention"))
         for name in ("max_length", "n_qubits", "n_layers", "n_heads"):
             _check_range(section, name, getattr(self, name), low=1)
         _check_range(section, "head_hidden", self.head_hidden, low=0)
+        _check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
         _check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
         if self.shots is not None:
             _check_range(section, "shots", self.shots, low=1)

@@ -7,7 +7,9 @@ built from the train split (sorted, so the label ids are the same on every machi
 
 Built-in presets on the bundled data (``qattn_hybrid/datasets``, see its README):
 ``clinc_intent`` (151-way), ``clinc_domain`` (11-way), ``clinc_oos`` (binary) and
-``fin_sentiment`` (3-way, test held out from train by a seeded hash of the text).
+``fin_sentiment`` (3-way, test held out from train by a seeded hash of the text);
+``clothing_rating`` (regression on the 1-5 rating), ``clothing_recommend`` (binary) and
+``clothing_department`` (6-way) on the women's clothing reviews, split by item.
 
 Which task each training step draws is :mod:`qattn_hybrid.sampling`'s job.
 """
@@ -46,6 +48,7 @@ _BUNDLED = {  # short names for the bundled files
     "twitter_financial_news_sentiment": (
         "twitter_financial_news_sentiment/twitter_financial_news_sentiment.jsonl"
     ),
+    "womens_clothing_reviews": "womens_clothing_reviews/womens_clothing_reviews.jsonl",
 }
 
 
@@ -65,6 +68,7 @@ class TaskSpec:
         default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
     )
     label_map: Mapping[str, str] | None = None  # raw label -> label; key "*" maps any other raw
+    skip_missing_labels: bool = False  # rows whose label is null or "" are left out of this task
     # at most this many rows per split: a seeded subset in file order; for classification
     # stratified by label (one row of every label while it fits, the rest proportional)
     max_examples: int | None = None
@@ -93,6 +97,8 @@ class TaskSpec:
                "a number in [0, 1)", self, self.test_from_train)
         _check(0.0 <= self.test_from_train < 1.0, "test_from_train", "in [0, 1)", self,
                self.test_from_train)
+        _check(isinstance(self.skip_missing_labels, bool), "skip_missing_labels", "a bool",
+               self)
         if self.label_map is not None:
             _check(_str_table(self.label_map), "label_map", "a table of str values or None",
                    self, self.label_map)
@@ -131,6 +137,13 @@ PRESETS: dict[str, TaskSpec] = {
     "fin_sentiment": TaskSpec(
         "fin_sentiment", "twitter_financial_news_sentiment", test_from_train=0.1
     ),
+    # women's clothing reviews: one file, train/validation/test split by item (Clothing ID)
+    "clothing_rating": TaskSpec("clothing_rating", "womens_clothing_reviews",
+                                label_field="rating", task_type="regression"),
+    "clothing_recommend": TaskSpec("clothing_recommend", "womens_clothing_reviews",
+                                   label_field="recommended"),
+    "clothing_department": TaskSpec("clothing_department", "womens_clothing_reviews",
+                                    label_field="department", skip_missing_labels=True),
 }
 
 
@@ -295,6 +308,8 @@ def _split_rows(
         if split is None:
             continue
         text, label = _field(spec, path, row, lineno)
+        if spec.skip_missing_labels and label in (None, ""):
+            continue
         out[split].append((text, label))
     if spec.test_from_train > 0:
         if out.get("test"):
@@ -319,6 +334,8 @@ def _field(spec: TaskSpec, path: Path, row: dict[str, Any], lineno: int) -> tupl
         missing = spec.text_field if spec.text_field not in row else spec.label_field
         raise KeyError(f"Task {spec.name!r}: row {lineno} of {path} has no field {missing!r}")
     text, label = row[spec.text_field], row[spec.label_field]
+    if spec.skip_missing_labels and label in (None, ""):
+        return text, None  # the caller leaves the row out
     if not isinstance(text, str):
         raise ValueError(
             f"Task {spec.name!r}: field {spec.text_field!r} must be a str; got "

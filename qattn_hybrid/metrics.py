@@ -12,6 +12,12 @@ regression). :func:`task_metrics` gives the metrics of a task from its type and 
 A task whose labels include ``"oos"`` (CLINC150's out-of-scope class) also gets
 ``in_scope_accuracy`` (accuracy over the rows whose target is not oos, the paper's in-scope
 accuracy) and ``oos_recall`` (recall of the oos class).
+
+A binary task also gets ``roc_auc``, computed from scores (the softmax probability of label 1,
+not the argmax); a task with a label in :data:`MINORITY_LABELS` (``"not_recommended"``) gets
+``<label>_precision`` and ``<label>_recall`` of that class. Regression tasks get ``mse``
+(primary, lower is better), ``mae``, ``rmse``, ``r2`` and ``spearman``, on predictions in the
+targets' own scale.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import NamedTuple
 import torch
 
 __all__ = [
+    "MINORITY_LABELS",
     "OOS_LABEL",
     "Metric",
     "accuracy",
@@ -31,17 +38,25 @@ __all__ = [
     "mae",
     "mse",
     "oos_recall",
+    "precision",
     "primary_metric",
+    "r2",
+    "recall",
+    "rmse",
+    "roc_auc",
+    "spearman",
     "task_metrics",
 ]
 
 OOS_LABEL = "oos"
+MINORITY_LABELS = ("not_recommended",)  # classes whose precision and recall are reported
 
 
 class Metric(NamedTuple):
     name: str
     higher_is_better: bool
     fn: Callable[[torch.Tensor, torch.Tensor], float]  # (predictions (N,), targets (N,)) -> float
+    uses_scores: bool = False  # fn gets P(label 1) (N,) instead of class ids
 
     def better(self, value: float, best: float | None) -> bool:
         """Whether ``value`` improves on ``best`` (None: nothing yet)."""
@@ -111,10 +126,90 @@ def mae(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float((pred.double() - target.double()).abs().mean())
 
 
+def rmse(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Root mean squared error."""
+    return mse(pred, target) ** 0.5
+
+
+def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Coefficient of determination 1 - SS_res / SS_tot (as sklearn; NaN for constant targets)."""
+    _check(pred, target)
+    y = target.double()
+    ss_tot = float((y - y.mean()).pow(2).sum())
+    ss_res = float((pred.double() - y).pow(2).sum())
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
+def _average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of x, ties given the mean of the ranks they span (as scipy.stats.rankdata)."""
+    x = x.double()
+    values, inverse, counts = torch.unique(x, sorted=True, return_inverse=True,
+                                           return_counts=True)
+    first = torch.cumsum(counts, 0) - counts  # 0-based rank of each distinct value's first copy
+    return (first + (counts + 1) / 2.0).double()[inverse]
+
+
+def spearman(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Spearman rank correlation (Pearson correlation of average ranks); NaN if one is constant."""
+    _check(pred, target)
+    a, b = _average_ranks(pred), _average_ranks(target)
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(a.norm() * b.norm())
+    return float((a * b).sum()) / denom if denom > 0 else float("nan")
+
+
+def roc_auc(scores: torch.Tensor, target: torch.Tensor) -> float:
+    """Area under the ROC curve of ``scores`` for target == 1 (Mann-Whitney U with average ranks
+    for ties, as sklearn); NaN when target holds one class only."""
+    _check(scores, target)
+    positive = target.long() == 1
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = _average_ranks(scores)
+    u = float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2
+    return u / (n_pos * n_neg)
+
+
+def precision(pred: torch.Tensor, target: torch.Tensor, k: int) -> float:
+    """Of the rows predicted class k, the fraction whose target is k; NaN when none is."""
+    _check(pred, target)
+    rows = pred == k
+    return float((target[rows] == k).double().mean()) if bool(rows.any()) else float("nan")
+
+
+def recall(pred: torch.Tensor, target: torch.Tensor, k: int) -> float:
+    """Of the rows whose target is class k, the fraction predicted k; NaN when none is."""
+    _check(pred, target)
+    rows = target == k
+    return float((pred[rows] == k).double().mean()) if bool(rows.any()) else float("nan")
+
+
+def _regression_metrics() -> dict[str, Metric]:
+    return {"mse": Metric("mse", False, mse), "mae": Metric("mae", False, mae),
+            "rmse": Metric("rmse", False, rmse), "r2": Metric("r2", True, r2),
+            "spearman": Metric("spearman", True, spearman)}
+
+
+def _class_metrics(labels: Sequence[str]) -> dict[str, Metric]:
+    """ROC-AUC for a binary task; precision / recall of the MINORITY_LABELS it has."""
+    metrics = {}
+    if len(labels) == 2:
+        metrics["roc_auc"] = Metric("roc_auc", True, roc_auc, uses_scores=True)
+    for label in MINORITY_LABELS:
+        if label in labels:
+            k = _class_id(labels, label)
+            metrics[f"{label}_precision"] = Metric(f"{label}_precision", True,
+                                                   lambda p, t, k=k: precision(p, t, k))
+            metrics[f"{label}_recall"] = Metric(f"{label}_recall", True,
+                                                lambda p, t, k=k: recall(p, t, k))
+    return metrics
+
+
 def task_metrics(task_type: str, labels: Sequence[str] = ()) -> dict[str, Metric]:
     """The metrics of a task, keyed by name; the first is the primary one."""
     if task_type == "regression":
-        return {"mse": Metric("mse", False, mse), "mae": Metric("mae", False, mae)}
+        return _regression_metrics()
     if task_type != "classification":
         raise ValueError(f"task_type must be 'classification' or 'regression'; got {task_type!r}")
     metrics = {"accuracy": Metric("accuracy", True, accuracy),
@@ -124,6 +219,7 @@ def task_metrics(task_type: str, labels: Sequence[str] = ()) -> dict[str, Metric
         metrics["in_scope_accuracy"] = Metric(
             "in_scope_accuracy", True, lambda p, t: in_scope_accuracy(p, t, k))
         metrics["oos_recall"] = Metric("oos_recall", True, lambda p, t: oos_recall(p, t, k))
+    metrics.update(_class_metrics(labels))
     return metrics
 
 
@@ -134,8 +230,23 @@ def primary_metric(task_type: str, labels: Sequence[str] = ()) -> Metric:
 
 def compute_metrics(metrics: Mapping[str, Metric], outputs: torch.Tensor,
                     targets: torch.Tensor) -> dict[str, float]:
-    """Apply ``metrics`` to outputs: logits (N, C) (argmax taken), ids (N,) or values (N,)/(N, 1)."""
+    """Apply ``metrics`` to outputs: logits (N, C) (argmax taken), ids (N,) or values (N,)/(N, 1).
+
+    A metric with ``uses_scores`` (ROC-AUC) gets softmax(logits)[:, 1] and needs 2-column logits.
+    """
     outputs, targets = outputs.detach(), targets.detach()
+    scores = None
+    if outputs.dim() == 2 and not targets.is_floating_point() and outputs.shape[1] == 2:
+        scores = torch.softmax(outputs.double(), dim=1)[:, 1]
     if outputs.dim() == 2:
         outputs = outputs[:, 0] if targets.is_floating_point() else outputs.argmax(dim=1)
-    return {name: m.fn(outputs, targets) for name, m in metrics.items()}
+    result = {}
+    for name, m in metrics.items():
+        if m.uses_scores:
+            if scores is None:
+                raise ValueError(f"outputs must be (N, 2) logits for {name}; got class ids or "
+                                 f"values of shape {tuple(outputs.shape)}")
+            result[name] = m.fn(scores, targets)
+        else:
+            result[name] = m.fn(outputs, targets)
+    return result

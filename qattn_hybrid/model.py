@@ -5,6 +5,11 @@ task; saved and loaded in the Hugging Face style (``config.json`` + ``model.safe
     features, task ─attention[task]─> pooled (B, D), weights (B, H, T)
     pooled ─dropout─> head[task] ─> logits (B, C)   (B,) for a regression task
 
+Regression targets are standardised for training: the head predicts z = (y - mean) / std with
+the train split's mean and standard deviation (stored in :class:`TaskInfo`), the loss (MSE, or
+Huber with ``regression_loss = "huber"``) is taken on z, and every output (``forward``,
+``predict``, metrics) is y = mean + std * z, in the targets' own scale.
+
 The attention is picked by name from the registry :data:`qattn_hybrid.attentions.ATTENTIONS`
 (``quantum``, ``classical``, ``quantum_self``); a new kind is one more builder registered there
 with :func:`~qattn_hybrid.attentions.register_attention`.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,11 +77,14 @@ BUNDLED_ENCODER = "minilm"  # ModelConfig.encoder value for the bundled all-Mini
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What the model needs to know about a task: its name, type and label list."""
+    """What the model needs to know about a task: its name, type and label list (classification)
+    or the train targets' mean and standard deviation (regression, for standardisation)."""
 
     name: str
     labels: tuple[str, ...] = ()  # class id -> label; () for regression
     task_type: str = "classification"  # | "regression"
+    target_mean: float = 0.0  # regression: outputs are target_mean + target_std * head(pooled)
+    target_std: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "." in self.name:
@@ -89,6 +98,13 @@ class TaskInfo:
                              f"labels; got {list(self.labels)}")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"Task {self.name!r}: labels must be unique; got {list(self.labels)}")
+        std = self.target_std
+        if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
+            raise ValueError(f"Task {self.name!r}: target_std must be a finite number > 0; "
+                             f"got {std!r}")
+        if not (isinstance(self.target_mean, (int, float)) and math.isfinite(self.target_mean)):
+            raise ValueError(f"Task {self.name!r}: target_mean must be a finite number; "
+                             f"got {self.target_mean!r}")
 
     @property
     def n_outputs(self) -> int:
@@ -96,8 +112,21 @@ class TaskInfo:
 
     @classmethod
     def from_data(cls, task) -> TaskInfo:
-        """From a loaded :class:`qattn_hybrid.data.TaskData`."""
-        return cls(task.name, tuple(task.labels), task.spec.task_type)
+        """From a loaded :class:`qattn_hybrid.data.TaskData` (regression: the train targets'
+        mean and population standard deviation; 1 when they are constant)."""
+        if task.spec.task_type != "regression":
+            return cls(task.name, tuple(task.labels), task.spec.task_type)
+        y = task.train.labels.double()
+        std = float(y.std(unbiased=False)) if len(y) > 1 else 0.0
+        return cls(task.name, (), "regression", float(y.mean()), std if std > 0 else 1.0)
+
+    def standardise(self, y: torch.Tensor) -> torch.Tensor:
+        """Targets in their own scale -> z = (y - mean) / std."""
+        return (y - self.target_mean) / self.target_std
+
+    def unstandardise(self, z: torch.Tensor) -> torch.Tensor:
+        """z -> y = mean + std * z (the inverse of :meth:`standardise`)."""
+        return z * self.target_std + self.target_mean
 
 
 class ModelOutput(NamedTuple):
@@ -180,14 +209,21 @@ class MultiTaskModel(nn.Module):
         features, mask = self.encode(texts)  # (B, T, D), (B, T)
         pooled, weights = self.attention(features, task_id, mask)  # (B, D), (B, H, T)
         logits = self.heads[task](self.dropout(pooled))  # (B, C)
-        if self.tasks[task].task_type == "regression":
-            logits = logits.squeeze(-1)  # (B,)
+        info = self.tasks[task]
+        if info.task_type == "regression":
+            logits = info.unstandardise(logits.squeeze(-1))  # (B,), in the targets' scale
         return ModelOutput(logits, weights, mask)
 
     def loss(self, output: ModelOutput, targets: torch.Tensor, task: str) -> torch.Tensor:
-        """Cross-entropy (classification) or mean squared error (regression)."""
-        if self.tasks[task].task_type == "regression":
-            return F.mse_loss(output.logits, targets.to(output.logits.dtype))
+        """Cross-entropy (classification); MSE or Huber (delta 1) on standardised targets
+        (regression, ``config.regression_loss``)."""
+        info = self.tasks[task]
+        if info.task_type == "regression":
+            z = info.standardise(output.logits)
+            z_true = info.standardise(targets.to(output.logits.dtype))
+            if self.config.regression_loss == "huber":
+                return F.huber_loss(z, z_true, delta=1.0)
+            return F.mse_loss(z, z_true)
         return F.cross_entropy(output.logits, targets)
 
     @torch.no_grad()
@@ -279,7 +315,9 @@ class MultiTaskModel(nn.Module):
         try:
             config = ModelConfig(**meta["model"])
             validate_section("model", config)
-            tasks = [TaskInfo(t["name"], tuple(t["labels"]), t["task_type"]) for t in meta["tasks"]]
+            tasks = [TaskInfo(t["name"], tuple(t["labels"]), t["task_type"],
+                              t.get("target_mean", 0.0), t.get("target_std", 1.0))
+                     for t in meta["tasks"]]
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{directory / CONFIG_NAME} is inconsistent: {err}") from None
         state = read_safetensors(directory / WEIGHTS_NAME, device=map_location)

@@ -250,6 +250,8 @@ class TestBundledData:
          "f79d249590d98a74b86df0e53aa6b0eb7dd119541200c4332958517699ba8f23"),
         ("twitter_financial_news_sentiment/twitter_financial_news_sentiment.jsonl",
          "d8d7a667397505950ab352c879dc7ed146d4c04fd86ccd702ded7d1a8b389855"),
+        ("womens_clothing_reviews/womens_clothing_reviews.jsonl",
+         "0c001dc21a17ed74e5785845e49fc9383dba16938c9dd1eb0fba8437f4aa02d4"),
     ])
     def test_files_and_licences_ship(self, rel, sha256):
         path = DATASETS_DIR / rel
@@ -264,6 +266,10 @@ class TestBundledData:
         assert sizes == {
             "clinc_intent": (151, clinc), "clinc_domain": (11, clinc), "clinc_oos": (2, clinc),
             "fin_sentiment": (3, {"train": 8556, "validation": 2388, "test": 987}),
+            **{name: (k, clothing) for name, k, clothing in [
+                ("clothing_rating", 1, {"train": 15728, "validation": 2260, "test": 4653}),
+                ("clothing_recommend", 2, {"train": 15728, "validation": 2260, "test": 4653}),
+                ("clothing_department", 6, {"train": 15719, "validation": 2259, "test": 4650})]},
         }
         oos = tasks["clinc_oos"]
         assert oos.labels == ("in_scope", "oos")

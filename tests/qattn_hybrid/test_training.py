@@ -79,7 +79,8 @@ class TestWholePath:
                                              "task_type": "regression"})
         trainer = make_trainer(training={"epochs": 1})
         result = trainer.fit()
-        assert set(result.history[0]["validation"]["score"]) == {"loss", "mse", "mae"}
+        assert set(result.history[0]["validation"]["score"]) == {"loss", "mse", "mae", "rmse", "r2",
+                                                                 "spearman"}
         assert isinstance(trainer.model.predict(["price up today"], "score")[0], float)
 
 
