@@ -208,11 +208,17 @@ class MultiTaskModel(nn.Module):
         task_id = self.task_id(task)
         features, mask = self.encode(texts)  # (B, T, D), (B, T)
         pooled, weights = self.attention(features, task_id, mask)  # (B, D), (B, H, T)
+        return ModelOutput(self.task_output(pooled, task), weights, mask)
+
+    def task_output(self, pooled: torch.Tensor, task: str) -> torch.Tensor:
+        """`task`'s head on pooled features (B, D): logits (B, C), or (B,) predictions in the
+        targets' own scale for a regression task. The one path from pooled features to outputs
+        (training, evaluation, the exported serving graph)."""
         logits = self.heads[task](self.dropout(pooled))  # (B, C)
         info = self.tasks[task]
         if info.task_type == "regression":
             logits = info.unstandardise(logits.squeeze(-1))  # (B,), in the targets' scale
-        return ModelOutput(logits, weights, mask)
+        return logits
 
     def loss(self, output: ModelOutput, targets: torch.Tensor, task: str) -> torch.Tensor:
         """Cross-entropy (classification); MSE or Huber (delta 1) on standardised targets

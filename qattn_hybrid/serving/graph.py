@@ -25,11 +25,12 @@ class ServingGraph(nn.Module):
     """forward(input_ids (B, T) int64, attention_mask (B, T) int64) -> per task
     (probabilities (B, C) or predictions (B,), attention weights (B, H, T))."""
 
-    def __init__(self, encoder: nn.Module, attention: FoldedAttention, heads: nn.ModuleDict,
-                 regression: list[bool]):
+    def __init__(self, model):
         super().__init__()
-        self.encoder, self.attention, self.heads = encoder, attention, heads
-        self.regression = list(regression)
+        self.model = model  # a folded MultiTaskModel: its heads give each task's outputs
+        self.encoder, self.attention = model.encoder.model, model.attention
+        self.tasks = list(model.tasks)
+        self.regression = [info.task_type == "regression" for info in model.tasks.values()]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         mask = attention_mask.bool()  # (B, T)
@@ -39,12 +40,12 @@ class ServingGraph(nn.Module):
         values, angles = att.value(x), att.angles(x)  # (B, T, D), (B, T, Q)
         every = all_task_outputs(angles, att.coefficients) * mask[..., None, None]  # (B,T,K,J)
         outputs = []
-        for k, (head, regression) in enumerate(zip(self.heads.values(), self.regression)):
+        for k, (task, regression) in enumerate(zip(self.tasks, self.regression)):
             z = every[..., k, :]  # (B, T, n_out): task k's circuit outputs
             scores = mask_scores(att.readout(z).transpose(1, 2), mask)  # (B, H, T)
             pooled, weights = pool(scores, values)
-            logits = head(pooled)
-            outputs += [logits.squeeze(-1) if regression else torch.softmax(logits, -1), weights]
+            out = self.model.task_output(pooled, task)  # (B, C) logits, or (B,) predictions
+            outputs += [out if regression else torch.softmax(out, -1), weights]
         return tuple(outputs)
 
 
@@ -54,6 +55,4 @@ def serving_graph(model) -> ServingGraph:
         raise ValueError(f"attention must be 'quantum' to export a model (the folded "
                          f"QuantumAttention); got {model.config.attention!r}")
     folded = model if isinstance(model.attention, FoldedAttention) else model.fold()
-    regression = [info.task_type == "regression" for info in folded.tasks.values()]
-    heads = nn.ModuleDict({name: folded.heads[name] for name in folded.tasks})
-    return ServingGraph(folded.encoder.model, folded.attention, heads, regression).eval()
+    return ServingGraph(folded).eval()

@@ -31,7 +31,7 @@ def model_dir(tmp_path_factory, tokenizer_dir, make_config_dict) -> Path:
     config = Config.from_dict(make_config_dict(root / "data", root / "run"))
     tasks = [TaskInfo("intent", ("card", "payment", "travel")),
              TaskInfo("sentiment", ("negative", "positive")),
-             TaskInfo("score", (), "regression")]
+             TaskInfo("score", (), "regression", 3.5, 0.8)]  # standardised targets
     model_config = ModelConfig(encoder="tiny", n_qubits=3, n_layers=2, n_heads=2,
                                max_length=12, readout="z_zz")
     state = torch.random.get_rng_state()
