@@ -3,11 +3,13 @@ task; saved and loaded in the Hugging Face style (``config.json`` + ``model.safe
 
     texts ─encoder (frozen + cached, or fine-tuned)─> features (B, T, D), mask (B, T)
     features, task ─attention[task]─> pooled (B, D), weights (B, H, T)
-    pooled ─dropout─> head[task] ─> logits (B, C)   (B,) for a regression task
+    pooled ─L2-normalise (normalize_pooled)─> dropout ─> head[task] ─> logits (B, C)
+                                                     (B,) for a regression task
 
 The attention is picked by name from :data:`ATTENTIONS` (``quantum``: task-conditioned
 :class:`~qattn_hybrid.QuantumAttention`; ``classical``: :class:`ClassicalAttention` with the
-quantum layer's parameter count). A new kind is one more builder registered with
+quantum layer's parameter count; ``mean``: :class:`MeanPooling`, the masked mean with no
+parameters, the baseline). Every kind starts as masked mean pooling. A new kind is one more builder registered with
 :func:`register_attention`, e.g. ``quantum_self`` from ``qattn_hybrid.self_attention``.
 
 Saving never pickles and loading never unpickles: weights go to safetensors, everything else
@@ -32,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from qattn_hybrid.attention import QuantumAttention
-from qattn_hybrid.baseline import ClassicalAttention, count_parameters
+from qattn_hybrid.baseline import ClassicalAttention, MeanPooling, count_parameters
 from qattn_hybrid.config import ModelConfig
 from qattn_hybrid.encoders import (
     EncodedText,
@@ -125,7 +127,7 @@ def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Mod
         n_heads=config.n_heads, ansatz=config.ansatz, conditioning=config.conditioning,
         device=config.device, shots=config.shots, diff_method=config.diff_method,
         rotation=config.rotation, reupload=config.reupload, readout=config.readout,
-        device_options=config.device_options,
+        device_options=config.device_options, value=config.value,
     )
 
 
@@ -136,7 +138,13 @@ def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.M
                                                       diff_method="best", device_options={}),
                                   d_model, n_tasks)
     return ClassicalAttention.matching(count_parameters(reference), d_model, n_tasks,
-                                       config.n_heads)
+                                       config.n_heads, config.value)
+
+
+@register_attention("mean")
+def mean_pooling(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
+    """No attention: the masked mean of the token features (0 parameters)."""
+    return MeanPooling(d_model, n_tasks)
 
 
 def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
@@ -216,6 +224,8 @@ class MultiTaskModel(nn.Module):
         task_id = self.task_id(task)
         features, mask = self.encode(texts)  # (B, T, D), (B, T)
         pooled, weights = self.attention(features, task_id, mask)  # (B, D), (B, H, T)
+        if self.config.normalize_pooled:  # unit length: the scale a linear head trains well on
+            pooled = F.normalize(pooled, dim=-1)
         logits = self.heads[task](self.dropout(pooled))  # (B, C)
         if self.tasks[task].task_type == "regression":
             logits = logits.squeeze(-1)  # (B,)

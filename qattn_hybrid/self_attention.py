@@ -325,12 +325,20 @@ from qattn_hybrid.model import register_attention  # noqa: E402
 
 @register_attention("quantum_self")
 def quantum_self_attention(config, d_model: int, n_tasks: int) -> SelfAttentionPooling:
-    """QuantumEncoderLayer (feed-forward width d_model) then a mean over real tokens."""
+    """QuantumEncoderLayer (pre-norm, feed-forward width d_model) then a mean over real tokens.
+
+    The attention's output projection and the feed-forward's last layer start at 0, so both
+    residual branches add 0 and the pooled output starts as the masked mean of the features
+    (as every attention kind of the model does).
+    """
     layer = QuantumEncoderLayer(
-        d_model, n_tasks, dim_feedforward=d_model, dropout=config.dropout,
+        d_model, n_tasks, dim_feedforward=d_model, dropout=config.dropout, norm_first=True,
         n_qubits=config.n_qubits, n_layers=config.n_layers, n_heads=config.n_heads,
         ansatz=config.ansatz, conditioning=config.conditioning, device=config.device,
         shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
         reupload=config.reupload, readout=config.readout,
     )
+    for linear in (layer.self_attn.out, layer.feed_forward[-1]):
+        nn.init.zeros_(linear.weight)
+        nn.init.zeros_(linear.bias)
     return SelfAttentionPooling(layer)

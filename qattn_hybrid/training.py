@@ -69,6 +69,7 @@ from qattn_hybrid.model import (
     sha256_file,
 )
 from qattn_hybrid.sampling import TaskSampler, make_sampler
+from qattn_hybrid.schedule import lr_factor
 from qattn_hybrid.weighting import JacobianWeighting, make_weighting
 
 __all__ = ["TrainResult", "Trainer", "evaluate", "seed_everything"]
@@ -208,6 +209,8 @@ class Trainer:
                              or t.tasks_per_step > 1)
         self.optimizer = self._make_optimizer()
         self.sampler = self._make_sampler()
+        self.steps_per_epoch = math.ceil(len(self.sampler) / t.tasks_per_step)  # optimizer steps
+        self._step_in_epoch = 0
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score, self.best_epoch, self.bad_epochs = -math.inf, 0, 0
@@ -224,6 +227,8 @@ class Trainer:
         weighting_params = list(self.weighting.parameters())
         if weighting_params:
             groups.append({"params": weighting_params, "lr": t.lr, "weight_decay": 0.0})
+        for group in groups:
+            group["base_lr"] = group["lr"]  # the schedule scales this (see _schedule_lr)
         return torch.optim.AdamW(groups)
 
     def _make_sampler(self) -> TaskSampler:
@@ -340,15 +345,26 @@ class Trainer:
         if self.config.training.grad_clip is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.config.training.grad_clip)
+        self._schedule_lr()
         self.optimizer.step()
         for task, loss in losses.items():
             sums[task][0] += float(loss.detach()) * len(per_task[task])
             sums[task][1] += len(per_task[task])
 
+    def _schedule_lr(self) -> None:
+        """Every group's lr = its base lr x the schedule's factor at this step (stateless)."""
+        t = self.config.training
+        step = self.epoch * self.steps_per_epoch + self._step_in_epoch
+        factor = lr_factor(step, t.epochs * self.steps_per_epoch, t.warmup, t.schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        self._step_in_epoch += 1
+
     def _end_epoch(self, record: dict) -> bool:
         """Validate, log, checkpoint; returns True when early stopping says stop."""
         t = self.config.training
         self.epoch += 1
+        self._step_in_epoch = 0
         val = evaluate(self.model, self.tasks, "validation", t.eval_batch_size)
         if not val:  # no validation split anywhere: select on the training loss
             val = {k: {"loss": v} for k, v in record["train_loss"].items()}
@@ -495,6 +511,11 @@ def _check_tasks(tasks: Mapping[str, TaskData]) -> None:
     for name, task in tasks.items():
         if len(task.train) == 0:
             raise ValueError(f"Task {name!r}: the train split must not be empty; got 0 rows")
+        if "validation" not in task.splits and not task.spec.allow_no_validation:
+            raise ValueError(
+                f"Task {name!r}: the validation split must have rows (it picks the best epoch); "
+                f"got none. Set validation_from_train = 0.1 in the task to carve one from train, "
+                f"or allow_no_validation = true to train without one")
 
 
 def _log_epoch(record: dict, improved: bool) -> None:

@@ -1,0 +1,147 @@
+"""The linear probe: the first baseline a practitioner runs, on the model's own features.
+
+    features = pooled_features(encoder, texts)        # (N, D) masked mean of token features
+    result = fit_probe(task, features_by_split)       # C (or alpha) tuned on validation
+    result.metrics["test"]["accuracy"]
+
+Same frozen encoder, same cached token features, same ``max_length`` and the same splits as the
+model: the masked mean over real tokens (special tokens included), L2-normalised, then
+scikit-learn's ``LogisticRegression`` for classification (C picked on the validation split's
+accuracy, from :data:`C_GRID`) or ``Ridge`` for regression (alpha picked on validation MSE,
+from :data:`ALPHA_GRID`). Without a validation split the middle of the grid is used.
+
+:func:`run_probe` does it for every task of a config (``qattn probe CONFIG``); scikit-learn is
+the extra ``probe``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from qattn_hybrid.metrics import compute_metrics, task_metrics
+
+__all__ = ["ALPHA_GRID", "C_GRID", "ProbeResult", "fit_probe", "pooled_features", "run_probe"]
+
+log = logging.getLogger(__name__)
+C_GRID = (0.1, 1.0, 10.0, 100.0)  # inverse L2 strength of the logistic regression
+ALPHA_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)  # ridge strength
+
+
+@dataclass
+class ProbeResult:
+    task: str
+    param: float  # the chosen C (classification) or alpha (regression)
+    scores: dict = field(default_factory=dict)  # C or alpha -> validation score
+    metrics: dict = field(default_factory=dict)  # split -> metric -> value
+    seconds: float = 0.0
+
+
+@torch.no_grad()
+def pooled_features(encoder, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
+    """(N, D) float32: the masked mean of the token features of ``texts``, L2-normalised.
+
+    ``encoder`` maps a list of texts to ``(features (B, T, D), mask (B, T))``: a frozen
+    :class:`~qattn_hybrid.encoders.TextEncoder` (cached features) or its cache's ``encode``.
+    """
+    rows = []
+    for start in range(0, len(texts), batch_size):
+        features, mask = encoder(list(texts[start : start + batch_size]))
+        m = mask[..., None].to(features.dtype)
+        mean = (features * m).sum(1) / m.sum(1).clamp(min=1)
+        rows.append(mean.float().cpu())
+    return F.normalize(torch.cat(rows), dim=-1)
+
+
+def _sklearn():
+    try:
+        from sklearn.linear_model import LogisticRegression, Ridge
+    except ImportError:
+        raise ImportError("the linear probe needs scikit-learn; install it with: "
+                          "pip install 'qattn-hybrid[probe]'") from None
+    return LogisticRegression, Ridge
+
+
+def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
+              grid: Sequence[float] | None = None) -> ProbeResult:
+    """Fit the probe of one task on train, tune on validation, score every split.
+
+    task: a :class:`~qattn_hybrid.data.TaskData` (its splits give the targets, its labels the
+        metrics) ; features: split -> (N, D) pooled features in the split's row order.
+    """
+    LogisticRegression, Ridge = _sklearn()
+    start = time.perf_counter()
+    regression = task.spec.task_type == "regression"
+    grid = tuple(grid or (ALPHA_GRID if regression else C_GRID))
+    metrics = task_metrics(task.spec.task_type, task.labels)
+    x = {s: features[s].double().numpy() for s in features}
+    y = {s: task.split(s).labels.numpy() for s in features}
+    if not regression and len(np.unique(y["train"])) < 2:
+        raise ValueError(f"Task {task.name!r}: the probe's train split must have at least 2 "
+                         f"labels; got {len(np.unique(y['train']))}")
+
+    def make(param: float):
+        if regression:
+            return Ridge(alpha=param)
+        return LogisticRegression(C=param, max_iter=2000)
+
+    def predict(model, split: str) -> torch.Tensor:
+        return torch.as_tensor(model.predict(x[split]))
+
+    def score(model, split: str) -> float:
+        pred, target = predict(model, split), task.split(split).labels
+        value = compute_metrics(metrics, pred, target)[next(iter(metrics))]
+        return -value if regression else value  # higher is better
+
+    scores, fitted = {}, {}
+    if "validation" in x and len(grid) > 1:
+        for param in grid:
+            fitted[param] = make(param).fit(x["train"], y["train"])
+            scores[param] = score(fitted[param], "validation")
+        best = max(grid, key=lambda p: (scores[p], -grid.index(p)))  # ties: smaller C/alpha
+    else:
+        best = grid[len(grid) // 2]
+        fitted[best] = make(best).fit(x["train"], y["train"])
+    model = fitted[best]
+    out = {s: compute_metrics(metrics, predict(model, s), task.split(s).labels) for s in x}
+    return ProbeResult(task.name, best, scores, out, time.perf_counter() - start)
+
+
+def run_probe(config, tasks=None, encoder=None) -> dict[str, ProbeResult]:
+    """The probe of every task of a :class:`~qattn_hybrid.config.Config`, on its features.
+
+    ``tasks`` (loaded data) and ``encoder`` (a frozen TextEncoder) default to the config's.
+    """
+    from qattn_hybrid.data import load_tasks
+    from qattn_hybrid.model import load_text_encoder
+
+    if tasks is None:
+        tasks = load_tasks(config.data.task_specs())
+    if encoder is None:
+        encoder = load_text_encoder(_frozen(config.model), config.data.cache_dir)
+    if encoder.cache is None:
+        raise ValueError("the probe needs a frozen encoder (model.freeze_encoder = true); "
+                         "got a fine-tuned one")
+    encoder.cache.warm([t for task in tasks.values() for s in task.splits.values()
+                        for t in s.texts])
+    results = {}
+    for name, task in tasks.items():
+        features = {s: pooled_features(encoder.cache.encode, split.texts)
+                    for s, split in task.splits.items()}
+        results[name] = fit_probe(task, features)
+        log.info("probe %s: %s = %g (%.1f s)", name,
+                 "alpha" if task.spec.task_type == "regression" else "C",
+                 results[name].param, results[name].seconds)
+    return results
+
+
+def _frozen(model_config):
+    import dataclasses
+
+    return dataclasses.replace(model_config, freeze_encoder=True)
