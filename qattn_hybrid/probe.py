@@ -16,6 +16,7 @@ the extra ``probe``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,8 @@ from torch.nn import functional as F
 
 from qattn_hybrid.metrics import compute_metrics, task_metrics
 
-__all__ = ["ALPHA_GRID", "C_GRID", "ProbeResult", "fit_probe", "pooled_features", "run_probe"]
+__all__ = ["ALPHA_GRID", "BASELINES_NAME", "C_GRID", "ProbeResult", "beside", "fit_probe",
+           "pooled_features", "run_probe", "train_baselines"]
 
 log = logging.getLogger(__name__)
 C_GRID = (0.1, 1.0, 10.0, 100.0)  # inverse L2 strength of the logistic regression
@@ -86,10 +88,14 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
         raise ValueError(f"Task {task.name!r}: the probe's train split must have at least 2 "
                          f"labels; got {len(np.unique(y['train']))}")
 
+    # one logistic model refitted from its last solution as C grows (warm start: far fewer
+    # L-BFGS iterations than a cold fit per C); ridge is closed-form
+    warm = None if regression else LogisticRegression(max_iter=2000, warm_start=True)
+
     def make(param: float):
         if regression:
             return Ridge(alpha=param)
-        return LogisticRegression(C=param, max_iter=2000)
+        return warm.set_params(C=param)
 
     def predict(model, split: str) -> torch.Tensor:
         return torch.as_tensor(model.predict(x[split]))
@@ -99,16 +105,17 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
         value = compute_metrics(metrics, pred, target)[next(iter(metrics))]
         return -value if regression else value  # higher is better
 
-    scores, fitted = {}, {}
+    scores, model = {}, None
     if "validation" in x and len(grid) > 1:
-        for param in grid:
-            fitted[param] = make(param).fit(x["train"], y["train"])
-            scores[param] = score(fitted[param], "validation")
-        best = max(grid, key=lambda p: (scores[p], -grid.index(p)))  # ties: smaller C/alpha
+        for param in sorted(grid):
+            fitted = make(param).fit(x["train"], y["train"])
+            scores[param] = score(fitted, "validation")
+            if model is None or scores[param] > max(v for k, v in scores.items() if k != param):
+                model = copy.deepcopy(fitted)  # ties keep the smaller C / alpha
+        best = max(sorted(grid), key=lambda p: (scores[p], -p))
     else:
         best = grid[len(grid) // 2]
-        fitted[best] = make(best).fit(x["train"], y["train"])
-    model = fitted[best]
+        model = make(best).fit(x["train"], y["train"])
     out = {s: compute_metrics(metrics, predict(model, s), task.split(s).labels) for s in x}
     return ProbeResult(task.name, best, scores, out, time.perf_counter() - start)
 
@@ -145,3 +152,62 @@ def _frozen(model_config):
     import dataclasses
 
     return dataclasses.replace(model_config, freeze_encoder=True)
+
+
+# --------------------------------------------------------------------------- beside a model
+BASELINES_NAME = "baselines.json"
+
+
+def train_baselines(trainer, splits=("validation", "test")) -> dict:
+    """The probe and the mean-pool model on a trained run's tasks, features and recipe.
+
+    Returns ``{"probe": {task: {split: metrics}}, "mean": {...}}`` and writes it to the run's
+    ``baselines.json``. The mean-pool model is the same config with ``attention = "mean"``
+    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data.
+    """
+    import dataclasses
+    import json
+
+    from qattn_hybrid.files import atomic_write_text
+    from qattn_hybrid.training import Trainer, evaluate
+
+    config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
+    out = {"probe": {}, "mean": {}}
+    if encoder.cache is not None:  # the probe needs frozen features
+        try:
+            probes = run_probe(config, tasks, encoder)
+        except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
+            log.warning("No probe baseline: %s", err)
+            probes = {}
+        for name, result in probes.items():
+            out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
+    if config.model.attention != "mean":
+        mean_config = config.replace(
+            model={"attention": "mean"},
+            training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
+                      "progress": False})
+        mean = Trainer(mean_config, tasks=tasks, encoder=encoder)
+        mean.fit()
+        for split in splits:
+            for name, metrics in evaluate(mean.model, tasks, split).items():
+                out["mean"].setdefault(name, {})[split] = metrics
+    else:
+        out.pop("mean")
+    if trainer.is_writer:
+        atomic_write_text(trainer.output_dir / BASELINES_NAME,
+                          json.dumps({"model": dataclasses.asdict(config.model)["attention"],
+                                      **out}, indent=2) + "\n")
+    return out
+
+
+def beside(results: dict, baselines: dict, split: str = "test") -> dict:
+    """A results table (task -> metrics) with rows "task (probe)" and "task (mean-pool)" added
+    after each task's own row, from :func:`train_baselines`' output."""
+    table = {}
+    for task, metrics in results.items():
+        table[task] = metrics
+        for kind, label in (("probe", "probe"), ("mean", "mean-pool")):
+            row = (baselines.get(kind) or {}).get(task, {}).get(split)
+            if row is not None:
+                table[f"  {task} ({label})"] = row
+    return table

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from qattn_hybrid import distributed
+from qattn_hybrid import distributed, selection
 from qattn_hybrid.config import Config
 from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
@@ -380,6 +380,8 @@ class Trainer:
             self.bad_epochs += 1
         if self.is_writer:
             _log_epoch(record, improved)
+        if t.selection == "per_task":
+            selection.save_improved(self, record)
         if self.is_writer:
             if improved:
                 self.model.save_pretrained(self.output_dir / "best")
@@ -394,9 +396,13 @@ class Trainer:
             state = read_safetensors(best / "model.safetensors", device=_device_of(self.model))
             self.model._load_weights(state, best)
         test = evaluate(self.model, self.tasks, "test", self.config.training.eval_batch_size)
+        extra = {}
+        if self.config.training.selection == "per_task":  # each task with its own best epoch
+            per_task, epochs = selection.test_per_task(self, evaluate)
+            test, extra = {**test, **per_task}, {"best_epoch_per_task": epochs}
         if self.is_writer and test:
             atomic_write_text(self.output_dir / "test_metrics.json",
-                              json.dumps({"best_epoch": self.best_epoch, "test": test},
+                              json.dumps({"best_epoch": self.best_epoch, **extra, "test": test},
                                          indent=2) + "\n")
         return TrainResult(self.output_dir, self.best_epoch, self.best_score, self.history, test,
                            stopped)
