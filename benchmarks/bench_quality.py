@@ -38,7 +38,10 @@ VARIANTS = {  # name -> [model] overrides
     "quantum_rot": {"attention": "quantum", "conditioning": "task_rotations"},
     "quantum_noent": {"attention": "quantum", "ansatz": "no_entanglement"},
     "quantum_linear": {"attention": "quantum", "value": "linear"},
+    "quantum_lpft": {"attention": "quantum"},  # heads start as the probes (init_heads)
+    "classical_lpft": {"attention": "classical"},
 }
+TRAINING = {"quantum_lpft": {"init_heads": "probe"}, "classical_lpft": {"init_heads": "probe"}}
 METRICS = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
 
 
@@ -47,7 +50,7 @@ def config_for(variant: str, tasks: list[str], seed: int, args, output_dir: str)
 
     model = {"max_length": args.max_length, **VARIANTS.get(variant, {"attention": "mean"})}
     training = {"seed": seed, "output_dir": output_dir, "progress": False, "num_threads": 1,
-                "keep_checkpoints": 1}
+                "keep_checkpoints": 1, **TRAINING.get(variant, {})}
     for key in ("epochs", "lr", "batch_size", "warmup", "schedule", "weight_decay"):
         if getattr(args, key) is not None:
             training[key] = getattr(args, key)

@@ -168,6 +168,9 @@ class TrainingConfig:
     # "joint": one best epoch for the whole model (by monitor); "per_task": each task is
     # evaluated with the whole model as it was at that task's own best validation epoch
     selection: str = "joint"
+    # "random": nn.Linear's init; "probe": every head starts as its task's fitted linear probe
+    # (linear probing then training, LP-FT), so the model starts at the probe's predictions
+    init_heads: str = "random"
     seed: int = 0
     output_dir: str = "runs/qattn"
     device: str = "cpu"  # torch device of the model and features ("cpu", "cuda", "cuda:1")
@@ -185,6 +188,7 @@ class TrainingConfig:
         _check_choice(section, "schedule", self.schedule, ("cosine", "linear", "constant"))
         _check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
         _check_choice(section, "selection", self.selection, ("joint", "per_task"))
+        _check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
         for name in ("grad_clip",):
             if getattr(self, name) is not None:
                 _check_range(section, name, getattr(self, name), low=0, low_open=True)

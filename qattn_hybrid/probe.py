@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from qattn_hybrid.metrics import compute_metrics, task_metrics
 
 __all__ = ["ALPHA_GRID", "BASELINES_NAME", "C_GRID", "ProbeResult", "beside", "fit_probe",
-           "pooled_features", "run_probe", "train_baselines"]
+           "init_heads_from_probe", "pooled_features", "run_probe", "train_baselines"]
 
 log = logging.getLogger(__name__)
 C_GRID = (0.1, 1.0, 10.0, 100.0)  # inverse L2 strength of the logistic regression
@@ -43,6 +43,7 @@ class ProbeResult:
     scores: dict = field(default_factory=dict)  # C or alpha -> validation score
     metrics: dict = field(default_factory=dict)  # split -> metric -> value
     seconds: float = 0.0
+    model: object = field(default=None, repr=False)  # the fitted scikit-learn estimator
 
 
 @torch.no_grad()
@@ -117,7 +118,7 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
         best = grid[len(grid) // 2]
         model = make(best).fit(x["train"], y["train"])
     out = {s: compute_metrics(metrics, predict(model, s), task.split(s).labels) for s in x}
-    return ProbeResult(task.name, best, scores, out, time.perf_counter() - start)
+    return ProbeResult(task.name, best, scores, out, time.perf_counter() - start, model)
 
 
 def run_probe(config, tasks=None, encoder=None) -> dict[str, ProbeResult]:
@@ -211,3 +212,30 @@ def beside(results: dict, baselines: dict, split: str = "test") -> dict:
             if row is not None:
                 table[f"  {task} ({label})"] = row
     return table
+
+
+# --------------------------------------------------------------------------- heads from the probe
+@torch.no_grad()
+def init_heads_from_probe(trainer) -> dict[str, float]:
+    """Linear probing, then training (LP-FT): every head starts as its task's fitted probe.
+
+    With ``normalize_pooled`` and attention that starts as mean pooling (every kind does), the
+    model at step 0 computes exactly the probe's predictions; training then moves the
+    attention and heads from there. Returns task -> the chosen C (or alpha).
+    """
+    model, config = trainer.model, trainer.config
+    if not config.model.normalize_pooled or config.model.head_hidden:
+        raise ValueError("training.init_heads = 'probe' needs model.normalize_pooled = true and "
+                         f"linear heads (model.head_hidden = 0); got normalize_pooled = "
+                         f"{config.model.normalize_pooled}, head_hidden = {config.model.head_hidden}")
+    results = run_probe(config, trainer.tasks, model.encoder)
+    for name, result in results.items():
+        head, fitted = model.heads[name], result.model
+        coef = torch.as_tensor(np.atleast_2d(fitted.coef_), dtype=head.weight.dtype)
+        bias = torch.as_tensor(np.atleast_1d(fitted.intercept_), dtype=head.bias.dtype)
+        if head.out_features == 2 and coef.shape[0] == 1:  # binary: logits (0, w·x + b)
+            coef = torch.cat([torch.zeros_like(coef), coef])
+            bias = torch.cat([torch.zeros_like(bias), bias])
+        head.weight.copy_(coef.to(head.weight.device))
+        head.bias.copy_(bias.to(head.bias.device))
+    return {name: r.param for name, r in results.items()}

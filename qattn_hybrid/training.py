@@ -266,6 +266,11 @@ class Trainer:
                               json.dumps(self.config.to_dict(), indent=2) + "\n")
         self._warm_cache()
         t = self.config.training
+        if t.init_heads == "probe" and self.epoch == 0:  # LP-FT: heads start as the probes
+            from qattn_hybrid.probe import init_heads_from_probe
+
+            log.info("Heads initialised from the linear probe (C / alpha: %s)",
+                     init_heads_from_probe(self))
         stopped = False
         while self.epoch < t.epochs and not stopped:
             record = self._train_epoch()

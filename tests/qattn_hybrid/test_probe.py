@@ -95,6 +95,7 @@ class TestCommandLine:
         assert data["intent"]["param"] in C_GRID
         assert 0 <= data["intent"]["test"]["accuracy"] <= 1
 
+    @pytest.mark.slow
     def test_train_and_eval_print_baselines_beside(self, config_path, capsys):
         run_dir = config_path.parent / "run"
         assert main(["train", str(config_path), "--quiet", "--epochs", "1", "--no-plots"]) == 0
@@ -146,6 +147,7 @@ class TestSchedule:
 
 
 class TestPerTaskSelection:
+    @pytest.mark.slow
     def test_each_task_tested_with_its_own_best_epoch(self, tiny_config, make_encoder):
         from qattn_hybrid.model import MultiTaskModel
         from qattn_hybrid.training import Trainer, evaluate
@@ -161,3 +163,31 @@ class TestPerTaskSelection:
             snapshot.encoder = trainer.model.encoder  # the in-memory tiny encoder
             expected = evaluate(snapshot, {task: trainer.tasks[task]}, "test")[task]
             assert result.test_metrics[task] == pytest.approx(expected)
+
+
+class TestHeadsFromProbe:
+    def test_model_starts_at_the_probe(self, tiny_config, make_encoder):
+        from qattn_hybrid.probe import init_heads_from_probe, pooled_features, run_probe
+        from qattn_hybrid.training import Trainer
+
+        trainer = Trainer(tiny_config.replace(training={"init_heads": "probe"}),
+                          encoder=make_encoder())
+        init_heads_from_probe(trainer)
+        probes = run_probe(trainer.config, trainer.tasks, trainer.model.encoder)
+        trainer.model.eval()
+        for name, task in trainer.tasks.items():
+            texts = task.split("test").texts
+            x = pooled_features(trainer.model.encoder.cache.encode, texts).double().numpy()
+            decision = torch.as_tensor(probes[name].model.decision_function(x))
+            logits = trainer.model(texts, name).logits.double()
+            if decision.dim() == 1:  # binary: the probe's margin is logit 1 - logit 0
+                logits = logits[:, 1] - logits[:, 0]
+            assert torch.allclose(logits, decision, atol=1e-4)
+
+    def test_needs_normalised_features(self, tiny_config, make_encoder):
+        from qattn_hybrid.probe import init_heads_from_probe
+        from qattn_hybrid.training import Trainer
+
+        config = tiny_config.replace(model={"normalize_pooled": False})
+        with pytest.raises(ValueError, match="needs model.normalize_pooled = true"):
+            init_heads_from_probe(Trainer(config, encoder=make_encoder()))

@@ -61,6 +61,7 @@ class TestValidationFromTrain:
                                              rf"got {bad}"):
             TaskSpec("t", "x.jsonl", validation_from_train=bad)
 
+    @pytest.mark.slow
     def test_task_added_by_config_alone_trains(self, tmp_path, make_encoder):
         from qattn_hybrid.training import Trainer
 
