@@ -177,6 +177,8 @@ def _ms(values) -> str:
 def _delta_m(cells, variant, tasks) -> str:
     """Mean over tasks and metrics of (multi - single) / single, in percent (Maninis et al.)."""
     terms = []
+    if not all(cells.get((variant, "single", t, "accuracy")) for t in tasks):
+        return "– (no single-task run of every task)"
     for t in tasks:
         for m in METRICS:
             multi, single = cells.get((variant, "multi", t, m)), cells.get((variant, "single", t, m))
