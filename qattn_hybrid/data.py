@@ -26,6 +26,8 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
+from qattn_hybrid.splits import carve_validation, check_split_values
+
 __all__ = [
     "DATASETS_DIR",
     "PRESETS",
@@ -305,7 +307,7 @@ def _split_rows(
         else:  # by label; a regression target is not a stratum
             strat = label if spec.task_type == "classification" else ""
         out[split].append((text, label, strat))
-    _check_split_values(spec, path, rows, out)
+    check_split_values(spec, path, rows, out)
     if spec.test_from_train > 0:
         if out.get("test"):
             raise ValueError(
@@ -331,41 +333,6 @@ def _split_rows(
     if spec.max_examples is not None:
         out = _limit(spec, out)
     return {s: [(t, lab) for t, lab, _ in r] for s, r in out.items()}
-
-
-def _check_split_values(spec: TaskSpec, path: Path, rows: list[dict[str, Any]],
-                        out: dict[str, list]) -> None:
-    """Every split_values entry must match rows: a typo never leaves a split silently empty."""
-    if spec.split_field is None or spec.split_values is None:
-        return
-    for split, value in spec.split_values.items():
-        if not out.get(split):
-            found = sorted({str(r.get(spec.split_field)) for r in rows})
-            raise ValueError(
-                f"Task {spec.name!r}: split_values[{split!r}] must match rows of {path}; got "
-                f"{value!r}, which matches 0 rows of field {spec.split_field!r} (values found: "
-                f"{', '.join(map(repr, found))}). Fix the value or leave the split out of "
-                f"split_values (test_from_train / validation_from_train carve one from train)"
-            )
-
-
-def carve_validation(rows: list, fraction: float, seed: int) -> tuple[list, list]:
-    """(train, validation): a seeded ``fraction`` of every stratum, file order kept.
-
-    ``rows`` are (text, label, stratum) tuples. Each stratum with n rows gives round(n·fraction)
-    of them (at least 1 when n >= 2, and never all), chosen by a generator seeded with ``seed``.
-    """
-    by_stratum: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        by_stratum.setdefault(row[2], []).append(i)
-    g = torch.Generator().manual_seed(seed)
-    held: set[int] = set()
-    for stratum in sorted(by_stratum):
-        idx = by_stratum[stratum]
-        k = min(max(round(len(idx) * fraction), 1 if len(idx) >= 2 else 0), len(idx) - 1)
-        held.update(idx[j] for j in torch.randperm(len(idx), generator=g)[:k].tolist())
-    train = [r for i, r in enumerate(rows) if i not in held]
-    return train, [r for i, r in enumerate(rows) if i in held]
 
 
 def _field(spec: TaskSpec, path: Path, row: dict[str, Any], lineno: int) -> tuple[str, Any]:
