@@ -120,6 +120,23 @@ def pool(scores: torch.Tensor, values: torch.Tensor) -> AttentionOutput:
     return AttentionOutput(pooled.reshape(B, D), weights)
 
 
+VALUE_PATHS = ("identity", "linear")
+
+
+def value_path(value: str, d_model: int) -> nn.Module:
+    """The value map of an attention-pooling layer: identity, or a Linear that starts as it."""
+    if value not in VALUE_PATHS:
+        raise ValueError(f"value must be one of {', '.join(map(repr, VALUE_PATHS))}; "
+                         f"got {value!r}")
+    if value == "identity":
+        return nn.Identity()
+    linear = nn.Linear(d_model, d_model)
+    with torch.no_grad():
+        linear.weight.copy_(torch.eye(d_model))
+        linear.bias.zero_()
+    return linear
+
+
 class CircuitDevice:
     """Mixin for layers that run `self.spec` on a device: settings, and a QNode built once.
 
@@ -168,18 +185,21 @@ class QuantumAttention(CircuitDevice, Foldable, nn.Module):
                  conditioning: str = "per_task_weights", device: str | None = None,
                  shots: int | None = None, diff_method: str = "best", rotation: str = "Y",
                  reupload: bool = False, readout: str = "z", device_options: dict | None = None,
-                 dedup: bool | None = None, guard=None, exact_path: str = "auto"):
+                 dedup: bool | None = None, guard=None, exact_path: str = "auto",
+                 value: str = "identity"):
         # device: a PennyLane device name; None = the fast exact "qattn.torch" (default.qubit
         #   with shots), see circuits.default_device.
+        # value: "identity" (pool the features themselves) or "linear" (a D x D projection
+        #   initialised to the identity); either way the layer starts as masked mean pooling.
         # dedup: evaluate identical (angles, task) rows once (default: on when shots is set);
         # guard: a circuits.hardware.ExecutionGuard (budget, dry run, retries, result cache).
         # exact_path: "fold" evaluates the circuit as its exact folded polynomial, coefficients
         #   recomputed (with autograd) every forward; "circuit" simulates it; "auto" folds on
         #   the default device where that measured faster (circuits.fold.resolve_exact_path).
         super().__init__()
-        for name, value in (("d_model", d_model), ("n_heads", n_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        for name, number in (("d_model", d_model), ("n_heads", n_heads)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                raise ValueError(f"{name} must be a positive int; got {number!r}")
         if d_model % n_heads:
             raise ValueError(f"d_model must be divisible by n_heads={n_heads}; got {d_model}")
         self.spec = CircuitSpec(n_qubits=n_qubits, n_layers=n_layers, n_tasks=n_tasks,
@@ -194,9 +214,12 @@ class QuantumAttention(CircuitDevice, Foldable, nn.Module):
         self.circuit = nn.ParameterDict(
             {k: nn.Parameter(v) for k, v in init_parameters(self.spec).items()}
         )
-        # ⟨Z⟩ -> one score per head; no bias: a softmax over tokens ignores a constant shift
+        # ⟨Z⟩ -> one score per head; no bias: a softmax over tokens ignores a constant shift.
+        # Zero at init: every score is 0, the weights uniform over real tokens, so the layer
+        # starts as masked mean pooling and training moves away only where that lowers the loss.
         self.readout = nn.Linear(self.spec.n_outputs, n_heads, bias=False)
-        self.value = nn.Linear(d_model, d_model)
+        nn.init.zeros_(self.readout.weight)
+        self.value = value_path(value, d_model)
 
     @property
     def n_tasks(self) -> int:

@@ -3,6 +3,7 @@
     ATTENTIONS["quantum"]       task-conditioned QuantumAttention (qattn_hybrid.attention)
     ATTENTIONS["classical"]     ClassicalAttention with the quantum layer's parameter count
     ATTENTIONS["quantum_self"]  QuantumEncoderLayer then a mean over tokens (self_attention)
+    ATTENTIONS["mean"]          MeanPooling: the masked mean, 0 parameters (the baseline)
 
 A builder maps ``(ModelConfig, d_model, n_tasks)`` to a module with QuantumAttention's
 interface: ``forward(x (B, T, D), task_id, mask (B, T)) -> (pooled (B, D), weights (B, H, T))``.
@@ -20,7 +21,7 @@ from torch import nn
 
 from circuits import check_device_options
 from qattn_hybrid.attention import QuantumAttention
-from qattn_hybrid.baseline import ClassicalAttention, count_parameters
+from qattn_hybrid.baseline import ClassicalAttention, MeanPooling, count_parameters
 from qattn_hybrid.config import ModelConfig
 from qattn_hybrid.self_attention import QuantumEncoderLayer, SelfAttentionPooling
 
@@ -49,7 +50,7 @@ def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Mod
         n_heads=config.n_heads, ansatz=config.ansatz, conditioning=config.conditioning,
         device=config.device, shots=config.shots, diff_method=config.diff_method,
         rotation=config.rotation, reupload=config.reupload, readout=config.readout,
-        device_options=config.device_options,
+        device_options=config.device_options, value=config.value,
     )
 
 
@@ -60,19 +61,33 @@ def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.M
                                                       diff_method="best", device_options={}),
                                   d_model, n_tasks)
     return ClassicalAttention.matching(count_parameters(reference), d_model, n_tasks,
-                                       config.n_heads)
+                                       config.n_heads, config.value)
+
+
+@register_attention("mean")
+def mean_pooling(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
+    """No attention: the masked mean of the token features (0 parameters)."""
+    return MeanPooling(d_model, n_tasks)
 
 
 @register_attention("quantum_self")
 def quantum_self_attention(config, d_model: int, n_tasks: int) -> SelfAttentionPooling:
-    """QuantumEncoderLayer (feed-forward width d_model) then a mean over real tokens."""
+    """QuantumEncoderLayer (pre-norm, feed-forward width d_model) then a mean over real tokens.
+
+    The attention's output projection and the feed-forward's last layer start at 0, so both
+    residual branches add 0 and the pooled output starts as the masked mean of the features
+    (as every attention kind of the model does).
+    """
     layer = QuantumEncoderLayer(
-        d_model, n_tasks, dim_feedforward=d_model, dropout=config.dropout,
+        d_model, n_tasks, dim_feedforward=d_model, dropout=config.dropout, norm_first=True,
         n_qubits=config.n_qubits, n_layers=config.n_layers, n_heads=config.n_heads,
         ansatz=config.ansatz, conditioning=config.conditioning, device=config.device,
         shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
         reupload=config.reupload, readout=config.readout, device_options=config.device_options,
     )
+    for linear in (layer.self_attn.out, layer.feed_forward[-1]):
+        nn.init.zeros_(linear.weight)
+        nn.init.zeros_(linear.bias)
     return SelfAttentionPooling(layer)
 
 

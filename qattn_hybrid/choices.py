@@ -17,7 +17,7 @@ import sys
 
 __all__ = ["ATTENTION_KINDS", "SAMPLING_METHODS", "WEIGHTING_METHODS", "choices"]
 
-ATTENTION_KINDS = ("quantum", "classical", "quantum_self")
+ATTENTION_KINDS = ("quantum", "classical", "quantum_self", "mean")
 WEIGHTING_METHODS = ("equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "mgda",
                      "imtl_g", "aligned_mtl", "dualproj", "graddrop", "cagrad")
 SAMPLING_METHODS = ("proportional", "temperature", "round_robin")

@@ -1,7 +1,9 @@
 """The ``qattn`` command line.
 
     qattn train CONFIG [--resume | --overwrite] [--dry-run] [--output-dir DIR] [--epochs N]
+               [--no-baselines]
     qattn eval CHECKPOINT [--split test] [--config CONFIG] [--json]
+    qattn probe CONFIG [--split test] [--json]
     qattn predict CHECKPOINT "text" ["text" ...] --task NAME [--attention] [--plot FILE]
     qattn rank CHECKPOINT ITEMS.jsonl --task NAME [--label L] [--top K] [--json]
     qattn draw [CONFIG] [--n-qubits 4 --n-layers 2 --ansatz ... --conditioning ...]
@@ -64,7 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="override training.device (torch device)")
     p.add_argument("--no-plots", action="store_true", help="skip the training-curve PNG")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or epoch logs")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the probe and mean-pool baselines printed beside the results")
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("probe", help="the baseline: a linear probe (logistic / ridge "
+                       "regression) on the mean-pooled frozen features of a config's tasks")
+    p.add_argument("config", help="config file (.toml, .yaml, .json)")
+    p.add_argument("--split", default="test", help="split to report (default: test)")
+    p.add_argument("--json", action="store_true", help="print JSON (every split, chosen C)")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=_probe)
 
     p = sub.add_parser("eval", help="evaluate a saved model on its tasks' data")
     p.add_argument("checkpoint", help="model folder, run folder or checkpoint folder")
@@ -199,8 +211,33 @@ def _train(args) -> int:
           f"{sum(epoch_s) / max(len(epoch_s), 1):.1f} s per epoch (training + validation)")
     split = "test" if result.test_metrics else "validation"
     metrics = result.test_metrics or result.history[result.best_epoch - 1]["validation"]
+    if not args.no_baselines:
+        from qattn_hybrid.probe import beside, train_baselines
+
+        print("Baselines on the same data: linear probe, and the same recipe on mean pooling")
+        try:
+            metrics = beside(metrics, train_baselines(trainer), split)
+        except ImportError as err:  # scikit-learn is the extra `probe`
+            print(f"(no baselines: {err})", file=sys.stderr)
     print(f"\n{split.capitalize()} results (best model, {result.output_dir / 'best'}):")
     print(_table(metrics))
+    return 0
+
+
+def _probe(args) -> int:
+    from qattn_hybrid.config import load_config
+    from qattn_hybrid.probe import run_probe
+
+    results = run_probe(load_config(args.config))
+    if args.json:
+        print(json.dumps({t: {"param": r.param, "validation_scores": r.scores, **r.metrics}
+                          for t, r in results.items()}, indent=2))
+        return 0
+    table = {t: r.metrics[args.split] for t, r in results.items() if args.split in r.metrics}
+    if not table:
+        raise ValueError(f"no task has a {args.split!r} split")
+    print(f"Linear probe on mean-pooled frozen features, {args.split} split:")
+    print(_table(table))
     return 0
 
 
@@ -232,8 +269,22 @@ def _eval(args) -> int:
     results = evaluate(model, tasks, args.split)
     if not results:
         raise ValueError(f"no task has a {args.split!r} split")
+    baselines = _baselines_of(args.checkpoint)
+    if baselines and not args.json:
+        from qattn_hybrid.probe import beside
+
+        results = beside(results, baselines, args.split)
     print(json.dumps(results, indent=2) if args.json else _table(results))
     return 0
+
+
+def _baselines_of(checkpoint) -> dict | None:
+    """The probe / mean-pool results `qattn train` wrote beside a run (None when absent)."""
+    for folder in (Path(checkpoint), Path(checkpoint).parent):
+        path = folder / "baselines.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return None
 
 
 def _predict(args) -> int:

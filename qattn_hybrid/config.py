@@ -60,8 +60,10 @@ class ModelConfig:
 
     encoder: str = "minilm"  # "minilm" (bundled all-MiniLM-L6-v2) or a local transformers dir
     freeze_encoder: bool = True  # frozen: token features computed once and cached
-    max_length: int = 32  # tokens per text after truncation
-    attention: str = "quantum"  # a name in qattn_hybrid.attentions.ATTENTIONS
+    max_length: int = 64  # tokens per text after truncation
+    # a name in qattn_hybrid.attentions.ATTENTIONS; "mean": no attention, the masked mean
+    # (0 parameters, the baseline)
+    attention: str = "quantum"
     n_qubits: int = 4  # wires of the attention circuit
     n_layers: int = 2  # variational layers
     n_heads: int = 1  # attention heads (scores per token)
@@ -77,12 +79,17 @@ class ModelConfig:
     # credentials: those stay in the provider's own configuration (see README, QPU section)
     device_options: dict = field(default_factory=dict)
     diff_method: str = "best"
-    dropout: float = 0.1  # on the pooled features, before each head
+    dropout: float = 0.0  # on the pooled features, before each head
     head_hidden: int = 0  # 0: linear heads; >0: one hidden layer of this width (GELU)
     regression_loss: str = "mse"  # | "huber" (delta 1), on standardised regression targets
+    # value path of attention pooling: "identity" (pool the features themselves) or "linear"
+    # (a D x D projection that starts as the identity); both start as masked mean pooling
+    value: str = "identity"
+    normalize_pooled: bool = True  # L2-normalise the pooled vector before the heads
 
     def _check(self, section: str) -> None:
         _check_choice(section, "attention", self.attention, choices("attention"))
+        _check_choice(section, "value", self.value, ("identity", "linear"))
         for name in ("max_length", "n_qubits", "n_layers", "n_heads"):
             _check_range(section, name, getattr(self, name), low=1)
         _check_range(section, "head_hidden", self.head_hidden, low=0)
@@ -159,18 +166,26 @@ class DataConfig:
 class TrainingConfig:
     """The optimisation loop."""
 
-    epochs: int = 5
-    batch_size: int = 32
+    epochs: int = 15
+    batch_size: int = 64
     eval_batch_size: int = 256
-    lr: float = 3e-3  # AdamW learning rate (attention and heads)
+    lr: float = 1e-2  # AdamW learning rate (attention and heads), peak of the schedule
+    schedule: str = "cosine"  # learning rate after warm-up: "cosine" | "linear" | "constant"
+    warmup: float = 0.05  # fraction of all steps with a linear warm-up from ~0 to lr
     encoder_lr: float = 2e-5  # AdamW learning rate of the encoder when it is fine-tuned
     weight_decay: float = 0.01
     grad_clip: float | None = 1.0  # max gradient norm; None: no clipping
     steps_per_epoch: int | None = None  # sampler draws per epoch; None: every train row ~once
     tasks_per_step: int = 1  # sampler draws per optimizer step (>1: the weighting sees several
     #                          tasks at once, as gradnorm and the torchjd methods need)
-    patience: int | None = 3  # epochs without improvement before stopping; None: never stop
+    patience: int | None = None  # epochs without improvement before stopping; None: never
     monitor: str = "mean"  # "mean" of the tasks' main metrics, or one task's name
+    # "joint": one best epoch for the whole model (by monitor); "per_task": each task is
+    # evaluated with the whole model as it was at that task's own best validation epoch
+    selection: str = "joint"
+    # "random": nn.Linear's init; "probe": every head starts as its task's fitted linear probe
+    # (linear probing then training, LP-FT), so the model starts at the probe's predictions
+    init_heads: str = "random"
     seed: int = 0
     output_dir: str = "runs/qattn"
     device: str = "cpu"  # torch device of the model and features ("cpu", "cuda", "cuda:1")
@@ -185,6 +200,10 @@ class TrainingConfig:
         for name in ("lr", "encoder_lr"):
             _check_range(section, name, getattr(self, name), low=0, low_open=True)
         _check_range(section, "weight_decay", self.weight_decay, low=0)
+        _check_choice(section, "schedule", self.schedule, ("cosine", "linear", "constant"))
+        _check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
+        _check_choice(section, "selection", self.selection, ("joint", "per_task"))
+        _check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
         for name in ("grad_clip",):
             if getattr(self, name) is not None:
                 _check_range(section, name, getattr(self, name), low=0, low_open=True)

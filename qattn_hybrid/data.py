@@ -28,6 +28,8 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
+from qattn_hybrid.splits import carve_validation, check_split_values
+
 __all__ = [
     "DATASETS_DIR",
     "PRESETS",
@@ -42,6 +44,7 @@ __all__ = [
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 TaskType = Literal["classification", "regression"]
+DEFAULT_SPLITS = {"train": "train", "validation": "validation", "test": "test"}
 _FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
 _BUNDLED = {  # short names for the bundled files
     "clinc150": "clinc150/clinc150.jsonl",
@@ -64,16 +67,27 @@ class TaskSpec:
     task_type: TaskType = "classification"
     format: str | None = None  # "jsonl" | "csv"; None: from the file suffix
     split_field: str | None = "split"  # field naming the split; None: every row is train
-    split_values: Mapping[str, str] = field(  # our split name -> value in split_field
-        default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
-    )
+    # our split name -> value in split_field. None: train/validation/test, each where present
+    # (a missing validation split is then caught when training); an entry given here that
+    # matches no row is an error naming the values the file has
+    split_values: Mapping[str, str] | None = None
     label_map: Mapping[str, str] | None = None  # raw label -> label; key "*" maps any other raw
     skip_missing_labels: bool = False  # rows whose label is null or "" are left out of this task
     # at most this many rows per split: a seeded subset in file order; for classification
     # stratified by label (one row of every label while it fits, the rest proportional)
     max_examples: int | None = None
     test_from_train: float = 0.0  # fraction of train rows held out as test (hash of the text)
-    seed: int = 0  # seed of the max_examples subset
+    # fraction of train rows (after test_from_train) carved out as the validation split:
+    # stratified by label, seeded by `seed`, disjoint from test; for files with no validation
+    validation_from_train: float = 0.0
+    # a task with no validation rows is an error (training needs them to pick its best
+    # epoch) unless this opt-out is set
+    allow_no_validation: bool = False
+    # field whose raw value stratifies the max_examples subset and validation_from_train
+    # (default: the task's label). Tasks on one file with one stratify_field, max_examples and
+    # seed get the same rows, so their texts are encoded once (the CLINC presets use "label")
+    stratify_field: str | None = None
+    seed: int = 0  # seed of the max_examples subset and of validation_from_train
 
     def __post_init__(self) -> None:
         _check(isinstance(self.name, str) and self.name != "", "name", "a non-empty str", self)
@@ -99,6 +113,8 @@ class TaskSpec:
                self.test_from_train)
         _check(isinstance(self.skip_missing_labels, bool), "skip_missing_labels", "a bool",
                self)
+        _check(0.0 <= self.validation_from_train < 1.0, "validation_from_train", "in [0, 1)",
+               self, self.validation_from_train)
         if self.label_map is not None:
             _check(_str_table(self.label_map), "label_map", "a table of str values or None",
                    self, self.label_map)
@@ -112,7 +128,7 @@ class TaskSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; ``TaskSpec(**d)`` rebuilds the spec."""
         d = dataclasses.asdict(self)
-        d["split_values"] = dict(self.split_values)
+        d["split_values"] = None if self.split_values is None else dict(self.split_values)
         d["label_map"] = None if self.label_map is None else dict(self.label_map)
         return d
 
@@ -128,14 +144,18 @@ def _check(ok: bool, field_name: str, expected: str, spec: TaskSpec, got: Any = 
         raise ValueError(f"Task {spec.name!r}: {field_name} must be {expected}; got {got!r}")
 
 
-PRESETS: dict[str, TaskSpec] = {
-    "clinc_intent": TaskSpec("clinc_intent", "clinc150", label_field="label"),
-    "clinc_domain": TaskSpec("clinc_domain", "clinc150", label_field="domain"),
+PRESETS: dict[str, TaskSpec] = {  # the CLINC tasks stratify by intent: one shared subset
+    "clinc_intent": TaskSpec("clinc_intent", "clinc150", label_field="label",
+                             stratify_field="label"),
+    "clinc_domain": TaskSpec("clinc_domain", "clinc150", label_field="domain",
+                             stratify_field="label"),
     "clinc_oos": TaskSpec(
-        "clinc_oos", "clinc150", label_field="label", label_map={"oos": "oos", "*": "in_scope"}
+        "clinc_oos", "clinc150", label_field="label", label_map={"oos": "oos", "*": "in_scope"},
+        stratify_field="label",
     ),
     "fin_sentiment": TaskSpec(
-        "fin_sentiment", "twitter_financial_news_sentiment", test_from_train=0.1
+        "fin_sentiment", "twitter_financial_news_sentiment", test_from_train=0.1,
+        split_values={"train": "train", "validation": "validation"},  # the file has no test
     ),
     # women's clothing reviews: one file, train/validation/test split by item (Clothing ID)
     "clothing_rating": TaskSpec("clothing_rating", "womens_clothing_reviews",
@@ -293,15 +313,19 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
 def _split_rows(
     spec: TaskSpec, path: Path, rows: list[dict[str, Any]]
 ) -> dict[str, list[tuple[str, Any]]]:
-    """Rows -> {split: [(text, label)]}, after label_map, holdout and max_examples."""
-    for fname, what in ((spec.text_field, "text_field"), (spec.label_field, "label_field")):
+    """Rows -> {split: [(text, label)]}, after label_map, holdouts and max_examples."""
+    fields = [(spec.text_field, "text_field"), (spec.label_field, "label_field")]
+    if spec.stratify_field is not None:
+        fields.append((spec.stratify_field, "stratify_field"))
+    for fname, what in fields:
         if fname not in rows[0]:
             raise KeyError(
                 f"Task {spec.name!r}: {what} {fname!r} must be a field of {path}; "
                 f"got fields {sorted(rows[0])}"
             )
-    by_value = {v: s for s, v in spec.split_values.items()}
-    out: dict[str, list[tuple[str, Any]]] = {s: [] for s in spec.split_values}
+    split_values = DEFAULT_SPLITS if spec.split_values is None else spec.split_values
+    by_value = {v: s for s, v in split_values.items()}
+    out: dict[str, list[tuple[str, Any]]] = {s: [] for s in split_values}
     out.setdefault("train", [])
     for lineno, row in enumerate(rows, 1):
         split = "train" if spec.split_field is None else by_value.get(row.get(spec.split_field))
@@ -310,7 +334,12 @@ def _split_rows(
         text, label = _field(spec, path, row, lineno)
         if spec.skip_missing_labels and label in (None, ""):
             continue
-        out[split].append((text, label))
+        if spec.stratify_field is not None:
+            strat = str(row.get(spec.stratify_field))
+        else:  # by label; a regression target is not a stratum
+            strat = label if spec.task_type == "classification" else ""
+        out[split].append((text, label, strat))
+    check_split_values(spec, path, rows, out)
     if spec.test_from_train > 0:
         if out.get("test"):
             raise ValueError(
@@ -318,15 +347,24 @@ def _split_rows(
                 f"got {spec.test_from_train!r} and {len(out['test'])} test rows"
             )
         out["train"], out["test"] = _hold_out(spec, out["train"])
+    if spec.validation_from_train > 0:
+        if out.get("validation"):
+            raise ValueError(
+                f"Task {spec.name!r}: validation_from_train must be 0 when {path} has a "
+                f"validation split; got {spec.validation_from_train!r} and "
+                f"{len(out['validation'])} validation rows"
+            )
+        out["train"], out["validation"] = carve_validation(
+            out["train"], spec.validation_from_train, spec.seed)
     out = {s: r for s, r in out.items() if r or s == "train"}
     if not out["train"]:
         raise ValueError(
             f"Task {spec.name!r}: train split must not be empty; got 0 rows with "
-            f"{spec.split_field}={spec.split_values.get('train')!r} in {path}"
+            f"{spec.split_field}={split_values.get('train')!r} in {path}"
         )
     if spec.max_examples is not None:
         out = _limit(spec, out)
-    return out
+    return {s: [(t, lab) for t, lab, _ in r] for s, r in out.items()}
 
 
 def _field(spec: TaskSpec, path: Path, row: dict[str, Any], lineno: int) -> tuple[str, Any]:
@@ -372,8 +410,10 @@ def _limit(spec: TaskSpec, out: dict[str, list]) -> dict[str, list]:
     n, seed = spec.max_examples, spec.seed
     if spec.task_type == "regression":
         return {s: _subset(r, n, seed) for s, r in out.items()}
+    if len({r[2] for r in out["train"]}) > n:  # too few rows for one per stratum: by label,
+        out = {s: [(t, lab, lab) for t, lab, _ in r] for s, r in out.items()}  # keeps labels
     train = _stratified_subset(out["train"], n, seed)
-    lost = {lab for _, lab in out["train"]} - {lab for _, lab in train}  # only when n < labels
+    lost = {r[1] for r in out["train"]} - {r[1] for r in train}  # only when n < labels
     cut = {s: _stratified_subset([r for r in rows if r[1] not in lost], n, seed)
            for s, rows in out.items() if s != "train"}
     return {s: train if s == "train" else cut[s] for s in out if s == "train" or cut[s]}
@@ -388,12 +428,13 @@ def _subset(rows: list, n: int, seed: int) -> list:
 
 
 def _stratified_subset(rows: list, n: int, seed: int) -> list:
-    """At most n (text, label) rows, a seeded random choice within each label, in file order."""
+    """At most n (text, label, stratum) rows, a seeded random choice within each stratum (the
+    label unless stratify_field says otherwise), in file order."""
     if len(rows) <= n:
         return rows
     by_label: dict[str, list[int]] = {}
-    for i, (_, label) in enumerate(rows):
-        by_label.setdefault(label, []).append(i)
+    for i, row in enumerate(rows):
+        by_label.setdefault(row[2], []).append(i)
     g = torch.Generator().manual_seed(seed)
     take = _allocate({lab: len(idx) for lab, idx in sorted(by_label.items())}, n, g)
     keep = []

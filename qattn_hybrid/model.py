@@ -3,7 +3,8 @@ task; saved and loaded in the Hugging Face style (``config.json`` + ``model.safe
 
     texts ─encoder (frozen + cached, or fine-tuned)─> features (B, T, D), mask (B, T)
     features, task ─attention[task]─> pooled (B, D), weights (B, H, T)
-    pooled ─dropout─> head[task] ─> logits (B, C)   (B,) for a regression task
+    pooled ─L2-normalise (normalize_pooled)─> dropout ─> head[task] ─> logits (B, C)
+                                                     (B,) for a regression task
 
 Regression targets are standardised for training: the head predicts z = (y - mean) / std with
 the train split's mean and standard deviation (stored in :class:`TaskInfo`), the loss (MSE, or
@@ -11,8 +12,9 @@ Huber with ``regression_loss = "huber"``) is taken on z, and every output (``for
 ``predict``, metrics) is y = mean + std * z, in the targets' own scale.
 
 The attention is picked by name from the registry :data:`qattn_hybrid.attentions.ATTENTIONS`
-(``quantum``, ``classical``, ``quantum_self``); a new kind is one more builder registered there
-with :func:`~qattn_hybrid.attentions.register_attention`.
+(``quantum``, ``classical``, ``quantum_self``, ``mean``: the masked mean with no parameters,
+the baseline); every kind starts as masked mean pooling. A new kind is one more builder
+registered there with :func:`~qattn_hybrid.attentions.register_attention`.
 
 Saving never pickles and loading never unpickles: weights go to safetensors, everything else
 (model config, task names, label lists, how to rebuild the encoder) to JSON. Files are written
@@ -214,6 +216,8 @@ class MultiTaskModel(nn.Module):
         """`task`'s head on pooled features (B, D): logits (B, C), or (B,) predictions in the
         targets' own scale for a regression task. The one path from pooled features to outputs
         (training, evaluation, the exported serving graph)."""
+        if self.config.normalize_pooled:  # unit length: the scale a linear head trains well on
+            pooled = F.normalize(pooled, dim=-1)
         logits = self.heads[task](self.dropout(pooled))  # (B, C)
         info = self.tasks[task]
         if info.task_type == "regression":

@@ -59,7 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from qattn_hybrid import checkpoints, distributed
+from qattn_hybrid import checkpoints, distributed, selection
 from qattn_hybrid.config import Config
 from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
@@ -70,6 +70,7 @@ from qattn_hybrid.checkpoints import load_checkpoint_state  # noqa: F401  (re-ex
 from qattn_hybrid.manifest import check_finite, verify_manifest
 from qattn_hybrid.model import MultiTaskModel, TaskInfo
 from qattn_hybrid.sampling import TaskSampler, make_sampler
+from qattn_hybrid.schedule import lr_factor
 from qattn_hybrid.weighting import make_weighting
 
 __all__ = ["TrainResult", "Trainer", "evaluate", "seed_everything"]
@@ -129,6 +130,8 @@ class Trainer:
         self.sync_by_hand = self.weighting.writes_grads_itself or t.tasks_per_step > 1
         self.optimizer = self._make_optimizer()
         self.sampler = self._make_sampler()
+        self.steps_per_epoch = math.ceil(len(self.sampler) / t.tasks_per_step)  # optimizer steps
+        self._step_in_epoch = 0
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score, self.best_epoch, self.bad_epochs = -math.inf, 0, 0
@@ -145,6 +148,8 @@ class Trainer:
         weighting_params = list(self.weighting.parameters())
         if weighting_params:
             groups.append({"params": weighting_params, "lr": t.lr, "weight_decay": 0.0})
+        for group in groups:
+            group["base_lr"] = group["lr"]  # the schedule scales this (see _schedule_lr)
         return torch.optim.AdamW(groups)
 
     def _make_sampler(self) -> TaskSampler:
@@ -193,6 +198,11 @@ class Trainer:
                               json.dumps(self.config.to_dict(), indent=2) + "\n")
         self._warm_cache()
         t = self.config.training
+        if t.init_heads == "probe" and self.epoch == 0:  # LP-FT: heads start as the probes
+            from qattn_hybrid.probe import init_heads_from_probe
+
+            log.info("Heads initialised from the linear probe (C / alpha: %s)",
+                     init_heads_from_probe(self))
         stopped = False
         while self.epoch < t.epochs and not stopped:
             record = self._train_epoch()
@@ -276,16 +286,27 @@ class Trainer:
         if self.config.training.grad_clip is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.config.training.grad_clip)
+        self._schedule_lr()
         self.optimizer.step()
         for task, loss in losses.items():
             sums[task][0] += float(loss.detach()) * len(per_task[task])
             sums[task][1] += len(per_task[task])
+
+    def _schedule_lr(self) -> None:
+        """Every group's lr = its base lr x the schedule's factor at this step (stateless)."""
+        t = self.config.training
+        step = self.epoch * self.steps_per_epoch + self._step_in_epoch
+        factor = lr_factor(step, t.epochs * self.steps_per_epoch, t.warmup, t.schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        self._step_in_epoch += 1
 
     def _end_epoch(self, record: dict) -> bool:
         """Validate, log, checkpoint; returns True when early stopping says stop."""
         t = self.config.training
         self.epoch += 1
         start = time.perf_counter()
+        self._step_in_epoch = 0
         val = evaluate(self.model, self.tasks, "validation", t.eval_batch_size)
         record["validation_seconds"] = time.perf_counter() - start
         record["seconds"] = record["train_seconds"] + record["validation_seconds"]
@@ -303,6 +324,8 @@ class Trainer:
             self.bad_epochs += 1
         if self.is_writer:
             _log_epoch(record, improved)
+        if t.selection == "per_task":
+            selection.save_improved(self, record)
         if self.is_writer:
             if improved:
                 self.model.save_pretrained(self.output_dir / "best")
@@ -319,9 +342,13 @@ class Trainer:
             check_finite(state, best / "model.safetensors")
             self.model.load_weights(state, best)
         test = evaluate(self.model, self.tasks, "test", self.config.training.eval_batch_size)
+        extra = {}
+        if self.config.training.selection == "per_task":  # each task with its own best epoch
+            per_task, epochs = selection.test_per_task(self, evaluate)
+            test, extra = {**test, **per_task}, {"best_epoch_per_task": epochs}
         if self.is_writer and test:
             atomic_write_text(self.output_dir / "test_metrics.json",
-                              json.dumps({"best_epoch": self.best_epoch, "test": test},
+                              json.dumps({"best_epoch": self.best_epoch, **extra, "test": test},
                                          indent=2) + "\n")
         return TrainResult(self.output_dir, self.best_epoch, self.best_score, self.history, test,
                            stopped)
@@ -354,6 +381,11 @@ def _check_tasks(tasks: Mapping[str, TaskData]) -> None:
     for name, task in tasks.items():
         if len(task.train) == 0:
             raise ValueError(f"Task {name!r}: the train split must not be empty; got 0 rows")
+        if "validation" not in task.splits and not task.spec.allow_no_validation:
+            raise ValueError(
+                f"Task {name!r}: the validation split must have rows (it picks the best epoch); "
+                f"got none. Set validation_from_train = 0.1 in the task to carve one from train, "
+                f"or allow_no_validation = true to train without one")
 
 
 def format_score(metric: str, value: float) -> str:

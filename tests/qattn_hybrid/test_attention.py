@@ -13,10 +13,16 @@ DT = torch.float64
 
 
 def make_layer(**kwargs):
+    """A layer as after training: random score readout and value map (both start as mean
+    pooling, see test_init.py), so scores differ by token and task."""
     torch.manual_seed(0)
-    options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2)
+    options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2, value="linear")
     options.update(kwargs)
-    return QuantumAttention(**options).double()
+    layer = QuantumAttention(**options).double()
+    with torch.no_grad():
+        for p in (layer.readout.weight, *layer.value.parameters()):
+            p.uniform_(-1.0, 1.0)
+    return layer
 
 
 class TestParity:
@@ -147,7 +153,7 @@ class TestState:
         x, mask = batch
         a = make_layer()
         torch.manual_seed(5)
-        b = QuantumAttention(6, 3, n_qubits=3, n_layers=2, n_heads=2).double()
+        b = QuantumAttention(6, 3, n_qubits=3, n_layers=2, n_heads=2, value="linear").double()
         assert "circuit.weights" in a.state_dict()
         b.load_state_dict(a.state_dict())
         assert torch.equal(a(x, 2, mask).pooled, b(x, 2, mask).pooled)

@@ -10,10 +10,16 @@ DT = torch.float64
 
 
 def make_layer(**kwargs):
+    """A layer as after training: random task weights and value map (both start as mean
+    pooling, see test_init.py)."""
     torch.manual_seed(0)
-    options = dict(d_model=6, n_tasks=3, n_heads=2, hidden=5)
+    options = dict(d_model=6, n_tasks=3, n_heads=2, hidden=5, value="linear")
     options.update(kwargs)
-    return ClassicalAttention(**options).double()
+    layer = ClassicalAttention(**options).double()
+    with torch.no_grad():
+        for p in (layer.task_weight, *layer.value.parameters()):
+            p.uniform_(-1.0, 1.0)
+    return layer
 
 
 def reference(layer, x, task, mask):
@@ -76,23 +82,29 @@ class TestForward:
 
 class TestParameterCount:
     def test_formula(self):
-        layer = ClassicalAttention(d_model=8, n_tasks=3, n_heads=2, hidden=4)
+        layer = ClassicalAttention(d_model=8, n_tasks=3, n_heads=2, hidden=4, value="linear")
         # hidden (D + 1 + K H) + D (D + 1) = 4 * 15 + 72
         assert count_parameters(layer) == 132
+        # the identity value path has no parameters: 4 * 15
+        assert count_parameters(ClassicalAttention(d_model=8, n_tasks=3, n_heads=2, hidden=4)) == 60
 
+    @pytest.mark.parametrize("value", ["identity", "linear"])
     @pytest.mark.parametrize("target", [100, 138, 150, 10_000])
-    def test_matched_hidden_is_closest(self, target):
-        h = matched_hidden(target, 8, 3, 2)
-        counts = {k: count_parameters(ClassicalAttention(8, 3, 2, k)) for k in range(1, 700)}
+    def test_matched_hidden_is_closest(self, target, value):
+        h = matched_hidden(target, 8, 3, 2, value)
+        counts = {k: count_parameters(ClassicalAttention(8, 3, 2, k, value))
+                  for k in range(1, 700)}
         best = min(counts.values(), key=lambda c: abs(c - target))
         assert abs(counts[h] - target) == abs(best - target)
 
-    def test_matching_the_quantum_layer(self):
+    @pytest.mark.parametrize("value", ["identity", "linear"])
+    def test_matching_the_quantum_layer(self, value):
         from qattn_hybrid import QuantumAttention
 
-        quantum = QuantumAttention(d_model=32, n_tasks=4, n_qubits=4, n_layers=2, n_heads=2)
+        quantum = QuantumAttention(d_model=32, n_tasks=4, n_qubits=4, n_layers=2, n_heads=2,
+                                   value=value)
         n = count_parameters(quantum)
-        classical = ClassicalAttention.matching(n, d_model=32, n_tasks=4, n_heads=2)
+        classical = ClassicalAttention.matching(n, d_model=32, n_tasks=4, n_heads=2, value=value)
         per_unit = 32 + 1 + 4 * 2
         assert abs(count_parameters(classical) - n) <= per_unit // 2 + 1
 
@@ -100,7 +112,7 @@ class TestParameterCount:
         with pytest.raises(ValueError, match=r"n_params must be an int >= 87 \(the count at "
                                              r"hidden=1 for d_model=8, n_tasks=3, n_heads=2\); "
                                              r"got 50"):
-            matched_hidden(50, 8, 3, 2)
+            matched_hidden(50, 8, 3, 2, "linear")
 
 
 class TestInputs:

@@ -27,7 +27,10 @@ def small_config(**changes) -> ModelConfig:
 @pytest.fixture
 def model(make_encoder):
     torch.manual_seed(0)
-    return MultiTaskModel(small_config(), TASKS, make_encoder()).eval()
+    model = MultiTaskModel(small_config(), TASKS, make_encoder()).eval()
+    with torch.no_grad():  # as after training (the readout starts at 0: uniform attention)
+        model.attention.readout.weight.uniform_(-1.0, 1.0)
+    return model
 
 
 class TestForward:

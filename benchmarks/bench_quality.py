@@ -1,0 +1,222 @@
+"""Model quality on full data with the frozen encoder: probe, mean pooling, classical control and
+quantum attention, single-task and multi-task, several seeds (issue #11).
+
+    python benchmarks/bench_quality.py --cache-dir /work/feature_cache \\
+        --variants probe,mean,classical,quantum,quantum_rot,quantum_noent \\
+        --settings single,multi --seeds 0,1,2 --out benchmarks/quality_runs.jsonl
+    python benchmarks/bench_quality.py --summarize benchmarks/quality_runs.jsonl
+
+Every run appends one JSON line (variant, setting, tasks, seed, test metrics per task, best
+epoch, wall seconds, recipe). Runs already in the output file are skipped, so an interrupted grid
+resumes. The probe is deterministic (one run per task). ``--summarize`` prints the markdown
+tables of RESULTS.md: 3-seed means (± std) and Δm, the mean relative change of every metric of
+every task of a multi-task model against the single-task models of the same variant.
+
+torch runs with 1 thread (a shared 2-core machine); the encoder is loaded once and its feature
+cache shared by every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+TASKS = ["clinc_intent", "clinc_domain", "clinc_oos", "fin_sentiment"]
+VARIANTS = {  # name -> [model] overrides
+    "mean": {"attention": "mean"},
+    "classical": {"attention": "classical"},
+    "quantum": {"attention": "quantum", "conditioning": "per_task_weights"},
+    "quantum_rot": {"attention": "quantum", "conditioning": "task_rotations"},
+    "quantum_noent": {"attention": "quantum", "ansatz": "no_entanglement"},
+    "quantum_linear": {"attention": "quantum", "value": "linear"},
+    "quantum_lpft": {"attention": "quantum"},  # heads start as the probes (init_heads)
+    "classical_lpft": {"attention": "classical"},
+}
+TRAINING = {"quantum_lpft": {"init_heads": "probe"}, "classical_lpft": {"init_heads": "probe"}}
+METRICS = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
+
+
+def config_for(variant: str, tasks: list[str], seed: int, args, output_dir: str):
+    from qattn_hybrid.config import Config
+
+    model = {"max_length": args.max_length, **VARIANTS.get(variant, {"attention": "mean"})}
+    training = {"seed": seed, "output_dir": output_dir, "progress": False, "num_threads": 1,
+                "keep_checkpoints": 1, **TRAINING.get(variant, {})}
+    for key in ("epochs", "lr", "batch_size", "warmup", "schedule", "weight_decay"):
+        if getattr(args, key) is not None:
+            training[key] = getattr(args, key)
+    return Config.from_dict({"model": model, "data": {"tasks": tasks, "cache_dir": args.cache_dir},
+                             "training": training})
+
+
+def run_one(variant, tasks, seed, args, data, encoder) -> dict:
+    from qattn_hybrid.probe import run_probe
+    from qattn_hybrid.training import Trainer
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = config_for(variant, tasks, seed, args, tmp)
+        subset = {t: data[t] for t in tasks}
+        if variant == "probe":
+            results = run_probe(config, subset, encoder)
+            test = {t: r.metrics.get("test", {}) for t, r in results.items()}
+            extra = {"param": {t: r.param for t, r in results.items()}}
+        else:
+            torch.manual_seed(seed)
+            trainer = Trainer(config, tasks=subset, encoder=encoder)
+            result = trainer.fit()
+            test = result.test_metrics
+            extra = {"best_epoch": result.best_epoch,
+                     "epoch_seconds": [round(r["seconds"], 1) for r in result.history],
+                     "n_params": sum(p.numel() for n, p in trainer.model.named_parameters()
+                                     if p.requires_grad and not n.startswith("encoder."))}
+    return {"variant": variant, "setting": "multi" if len(tasks) > 1 else "single",
+            "tasks": tasks, "seed": seed,
+            "test": {t: {k: v for k, v in m.items() if k != "loss"} for t, m in test.items()},
+            "seconds": round(time.perf_counter() - start, 1),
+            "recipe": config_for(variant, tasks, seed, args, "-").to_dict()["training"]
+            | {"max_length": args.max_length}, **extra}
+
+
+def plan(args) -> list[tuple[str, list[str], int]]:
+    runs = []
+    for variant in args.variants:
+        seeds = [0] if variant == "probe" else args.seeds
+        for setting in args.settings:
+            if variant == "probe" and setting == "multi":
+                continue
+            groups = [[t] for t in args.tasks] if setting == "single" else [args.tasks]
+            runs += [(variant, g, s) for s in seeds for g in groups]
+    return runs
+
+
+def key(variant, tasks, seed) -> str:
+    return f"{variant}|{','.join(tasks)}|{seed}"
+
+
+def main_runs(args) -> None:
+    from qattn_hybrid.data import load_tasks
+    from qattn_hybrid.model import load_text_encoder
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    done = set()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            done.add(key(r["variant"], r["tasks"], r["seed"]))
+    data = load_tasks(config_for("mean", args.tasks, 0, args, "-").data.task_specs())
+    encoder = load_text_encoder(config_for("mean", args.tasks, 0, args, "-").model,
+                                args.cache_dir)
+    t0 = time.perf_counter()
+    n = encoder.cache.warm([t for d in data.values() for s in d.splits.values() for t in s.texts])
+    print(f"encoder ready: {len(encoder.cache)} texts cached, {n} encoded "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    for variant, tasks, seed in plan(args):
+        if key(variant, tasks, seed) in done:
+            continue
+        record = run_one(variant, tasks, seed, args, data, encoder)
+        record["machine"] = args.machine
+        with out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        summary = {t: round(100 * m["accuracy"], 2) for t, m in record["test"].items()}
+        print(f"{variant} {record['setting']} seed {seed}: {summary} ({record['seconds']} s)",
+              flush=True)
+
+
+# --------------------------------------------------------------------------- summary
+def summarize(path: str) -> str:
+    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    cells: dict[tuple, list[float]] = {}  # (variant, setting, task, metric) -> values over seeds
+    for r in records:
+        for task, metrics in r["test"].items():
+            for m, v in metrics.items():
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    cells.setdefault((r["variant"], r["setting"], task, m), []).append(100 * v)
+    variants = list(dict.fromkeys(r["variant"] for r in records))
+    tasks = list(dict.fromkeys(t for r in records for t in r["test"]))
+    lines = ["| variant | setting | seeds | " + " | ".join(f"{t} acc / F1" for t in tasks)
+             + " | CLINC in-scope / OOS recall | Δm | s per run |",
+             "|---|---|---|" + "---|" * len(tasks) + "---|---|---|"]
+    for v in variants:
+        for setting in ("single", "multi"):
+            if not any(k[0] == v and k[1] == setting for k in cells):
+                continue
+            row = [v, setting]
+            n = max(len(cells.get((v, setting, t, "accuracy"), [])) for t in tasks)
+            row.append(str(n))
+            for t in tasks:
+                row.append(f"{_ms(cells.get((v, setting, t, 'accuracy')))} / "
+                           f"{_ms(cells.get((v, setting, t, 'macro_f1')))}")
+            row.append(f"{_ms(cells.get((v, setting, 'clinc_intent', 'in_scope_accuracy')))} / "
+                       f"{_ms(cells.get((v, setting, 'clinc_intent', 'oos_recall')))}")
+            row.append(_delta_m(cells, v, tasks) if setting == "multi" else "")
+            secs = [r["seconds"] for r in records if r["variant"] == v and r["setting"] == setting]
+            row.append(f"{statistics.mean(secs):.0f}" if secs else "")
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _ms(values) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def _delta_m(cells, variant, tasks) -> str:
+    """Mean over tasks and metrics of (multi - single) / single, in percent (Maninis et al.)."""
+    terms = []
+    if not all(cells.get((variant, "single", t, "accuracy")) for t in tasks):
+        return "– (no single-task run of every task)"
+    for t in tasks:
+        for m in METRICS:
+            multi, single = cells.get((variant, "multi", t, m)), cells.get((variant, "single", t, m))
+            if multi and single:
+                s = statistics.mean(single)
+                terms.append((statistics.mean(multi) - s) / s)
+    return f"{100 * statistics.mean(terms):+.1f} %" if terms else "–"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--summarize", metavar="JSONL", help="print the tables of a runs file")
+    p.add_argument("--cache-dir", default="runs/feature_cache")
+    p.add_argument("--tasks", default=",".join(TASKS))
+    p.add_argument("--variants", default="probe,mean,classical,quantum,quantum_rot,quantum_noent")
+    p.add_argument("--settings", default="single,multi")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--warmup", type=float)
+    p.add_argument("--schedule")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--machine", default="")
+    p.add_argument("--out", default="benchmarks/quality_runs.jsonl")
+    args = p.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
+    args.tasks = args.tasks.split(",")
+    args.variants = args.variants.split(",")
+    args.settings = args.settings.split(",")
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    logging.basicConfig(level=logging.WARNING)
+    main_runs(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
