@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 

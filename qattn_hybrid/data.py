@@ -104,8 +104,9 @@ class TaskSpec:
                    "a non-empty str", self, getattr(self, name))
         _check(self.split_field is None or isinstance(self.split_field, str), "split_field",
                "a str or None", self, self.split_field)
-        _check(_str_table(self.split_values) and "train" in self.split_values, "split_values",
-               "a table of str values with a 'train' entry", self, self.split_values)
+        _check(self.split_values is None or (_str_table(self.split_values)
+                                             and "train" in self.split_values), "split_values",
+               "None or a table of str values with a 'train' entry", self, self.split_values)
         _check(isinstance(self.test_from_train, (int, float))
                and not isinstance(self.test_from_train, bool), "test_from_train",
                "a number in [0, 1)", self, self.test_from_train)

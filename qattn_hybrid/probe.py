@@ -99,7 +99,13 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
         return warm.set_params(C=param)
 
     def predict(model, split: str) -> torch.Tensor:
-        return torch.as_tensor(model.predict(x[split]))
+        """Ridge: values (N,). Logistic: log-probabilities (N, C) in label-id order (a class
+        absent from train gets -inf), so score-based metrics (ROC-AUC) get the probe's scores."""
+        if regression:
+            return torch.as_tensor(model.predict(x[split]))
+        log_p = np.full((len(x[split]), len(task.labels)), -np.inf)
+        log_p[:, model.classes_] = model.predict_log_proba(x[split])
+        return torch.as_tensor(log_p)
 
     def score(model, split: str) -> float:
         pred, target = predict(model, split), task.split(split).labels
@@ -188,7 +194,7 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
             training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
                       "progress": False})
         mean = Trainer(mean_config, tasks=tasks, encoder=encoder)
-        mean.fit()
+        mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
         for split in splits:
             for name, metrics in evaluate(mean.model, tasks, split).items():
                 out["mean"].setdefault(name, {})[split] = metrics

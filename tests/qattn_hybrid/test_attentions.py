@@ -30,8 +30,9 @@ def test_every_kind_pools_with_the_model_interface(kind):
     module = build_attention(config(attention=kind, n_heads=2), D, K)
     mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
     pooled, weights = module(torch.randn(2, 4, D), torch.tensor([0, 2]), mask)
-    assert pooled.shape == (2, D) and weights.shape == (2, 2, 4)
-    assert torch.allclose(weights.sum(-1), torch.ones(2, 2), atol=1e-5)
+    H = 1 if kind == "mean" else 2  # mean pooling has no heads to split: one set of weights
+    assert pooled.shape == (2, D) and weights.shape == (2, H, 4)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, H), atol=1e-5)
     assert bool((weights[1, :, 2:] == 0).all()) and bool((weights >= 0).all())
 
 

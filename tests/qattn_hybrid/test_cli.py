@@ -51,8 +51,8 @@ class TestTrain:
         assert not (trained / "run2" / "training_curves.png").exists()
 
     def test_resume_finished_run(self, trained, capsys):
-        code, out, _ = run(capsys, "train", str(trained / "config.json"), "--quiet", "--resume")
-        assert code == 0 and "Best epoch" in out
+        code, out, err = run(capsys, "train", str(trained / "config.json"), "--quiet", "--resume")
+        assert code == 0 and "Best epoch" in out, err
 
     def test_invalid_config_value(self, tmp_path, capsys):
         (tmp_path / "bad.toml").write_text("[training]\nlr = -1\n")
