@@ -38,7 +38,7 @@ def model_dir(tmp_path_factory, tokenizer_dir, make_config_dict) -> Path:
     torch.manual_seed(1234)
     model = MultiTaskModel(model_config, tasks, _tiny_encoder(tokenizer_dir, max_length=12))
     with torch.no_grad():  # sharper attention and logits than the mean-pool start
-        model.attention.readout.weight.mul_(8)
+        model.attention.readout.weight.normal_(0, 8)  # it starts at 0 (uniform weights)
         for p in model.attention.circuit.values():
             p.uniform_(-math.pi, math.pi)
         for head in model.heads.values():
