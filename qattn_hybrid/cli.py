@@ -212,7 +212,10 @@ def _train(args) -> int:
           f"{sum(epoch_s) / max(len(epoch_s), 1):.1f} s per epoch (training + validation)")
     split = "test" if result.test_metrics else "validation"
     metrics = result.test_metrics or result.history[result.best_epoch - 1]["validation"]
-    if not args.no_baselines:
+    if not args.no_baselines and trainer.world_size > 1:  # the other ranks have returned
+        print("(no baselines under torchrun: run `qattn probe CONFIG` in one process)",
+              file=sys.stderr)
+    elif not args.no_baselines:
         from qattn_hybrid.probe import beside, train_baselines
 
         print("Baselines on the same data: linear probe, and the same recipe on mean pooling")

@@ -176,7 +176,7 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
     import json
 
     from qattn_hybrid.files import atomic_write_text
-    from qattn_hybrid.training import Trainer, evaluate
+    from qattn_hybrid.evaluation import evaluate
 
     config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
     out = {"probe": {}, "mean": {}}
@@ -193,7 +193,7 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
             model={"attention": "mean"},
             training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
                       "progress": False})
-        mean = Trainer(mean_config, tasks=tasks, encoder=encoder)
+        mean = type(trainer)(mean_config, tasks=tasks, encoder=encoder)  # no import loop
         mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
         for split in splits:
             for name, metrics in evaluate(mean.model, tasks, split).items():

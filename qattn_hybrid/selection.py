@@ -65,7 +65,7 @@ def test_per_task(trainer, evaluate, split: str = "test") -> tuple[dict, dict[st
             if split not in trainer.tasks[task].splits or not (folder / "model.safetensors").is_file():
                 continue
             device = next(model.parameters()).device
-            model._load_weights(read_safetensors(folder / "model.safetensors", device=device),
+            model.load_weights(read_safetensors(folder / "model.safetensors", device=device),
                                 folder)
             results.update(evaluate(model, {task: trainer.tasks[task]}, split,
                                     trainer.config.training.eval_batch_size))

@@ -79,7 +79,7 @@ def test_unknown_attention_lists_the_choices():
     c = config()
     c.attention = "nonexistent"  # past the config's own check
     with pytest.raises(ValueError, match="Unknown attention 'nonexistent'. Available: "
-                                         "classical, quantum, quantum_self"):
+                                         "classical, mean, quantum, quantum_self"):
         build_attention(c, D, K)
 
 

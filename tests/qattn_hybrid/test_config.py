@@ -72,7 +72,7 @@ class TestValidation:
         ({"model": {"diff_method": "magic"}},
          r"model\.diff_method must be one of 'best', 'device', 'backprop'"),
         ({"data": {"tasks": [{"preset": "clinc_oos", "split_values": "train"}]}},
-         r"data\.tasks\[0\]: Task 'clinc_oos': split_values must be a table of str values"),
+         r"data\.tasks\[0\]: Task 'clinc_oos': split_values must be None or a table of str values"),
         ({"data": {"tasks": [{"preset": "clinc_oos", "label_map": [1, 2]}]}},
          r"data\.tasks\[0\]: Task 'clinc_oos': label_map must be a table of str values"),
         ({"data": {"tasks": [{"preset": "clinc_oos", "test_from_train": "half"}]}},

@@ -50,7 +50,10 @@ class TinyModel(nn.Module):
 
 def make_model(device: str, seed: int) -> TinyModel:
     torch.manual_seed(seed)
-    return TinyModel(device).to(DT)
+    model = TinyModel(device).to(DT)
+    with torch.no_grad():  # the score readout starts at 0 (mean pooling): the circuit would
+        model.attention.readout.weight.normal_()  # get no gradient; draw it as after training
+    return model
 
 
 def global_batch(n_rows: int = 8, n_tokens: int = 5):
@@ -210,7 +213,10 @@ def trainer_runs(tmp_path_factory, encoder_dir, make_config_dict):
     config = make_config_dict(root / "data", root / "reference")
     config["model"].update(encoder=str(encoder_dir), dropout=0.0, device="qattn.torch")
     config["data"]["cache_dir"] = str(root / "feature_cache")  # shared: rank 0 fills it
-    config["training"].update(num_threads=1, epochs=2, batch_size=8)  # 8 rows = 2 ranks x 4
+    config["training"].update(num_threads=1, epochs=2, batch_size=8,  # 8 rows = 2 ranks x 4
+                              # the torchrun run trains 1 epoch, then resumes to 2: a schedule
+                              # over training.epochs would differ between the two runs
+                              schedule="constant", warmup=0.0)
     (root / "config.json").write_text(json.dumps(config))
     log = run_torchrun(["-m", "qattn_hybrid.cli", "train", "config.json", "--epochs", "1",
                         "--output-dir", "ddp", "--no-plots", "--quiet"], cwd=root)

@@ -29,8 +29,11 @@ def batch():
 
 def layer(guard=None, **kwargs):
     torch.manual_seed(0)
-    return QuantumAttention(D, n_tasks=1, n_qubits=2, n_layers=1, device="ionq.qpu", shots=500,
+    attn = QuantumAttention(D, n_tasks=1, n_qubits=2, n_layers=1, device="ionq.qpu", shots=500,
                             diff_method="parameter-shift", guard=guard, **kwargs)
+    with torch.no_grad():  # the readout starts at 0, and a zero cotangent sends no gradient
+        attn.readout.weight.normal_()  # circuits: draw it as after some training
+    return attn
 
 
 class TestDedupAndCounts:
