@@ -173,7 +173,19 @@ class CircuitDevice:
         self.guard, self._qnode = guard, None  # the QNode is rebuilt, guarded, on next use
 
 
-class QuantumAttention(CircuitDevice, Foldable, nn.Module):
+class AngleMap:
+    """What QuantumAttention and its folded form share: a `spec` and a `to_angles` Linear."""
+
+    @property
+    def n_tasks(self) -> int:
+        return self.spec.n_tasks
+
+    def angles(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, T, Q) rotation angles in (-π, π)."""
+        return math.pi * torch.tanh(self.to_angles(x))
+
+
+class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
     """Attention pooling whose token scores are expectation values of a task-conditioned circuit.
 
     forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
@@ -221,14 +233,6 @@ class QuantumAttention(CircuitDevice, Foldable, nn.Module):
         nn.init.zeros_(self.readout.weight)
         self.value = value_path(value, d_model)
 
-    @property
-    def n_tasks(self) -> int:
-        return self.spec.n_tasks
-
-    def angles(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) -> (B, T, Q) rotation angles in (-π, π)."""
-        return math.pi * torch.tanh(self.to_angles(x))
-
     def expectation_values(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
         """(B, T, n_out) circuit outputs; masked tokens are not simulated and read 0."""
         tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks, param_dtype(self))
@@ -270,7 +274,7 @@ class QuantumAttention(CircuitDevice, Foldable, nn.Module):
                 f"conditioning={s.conditioning.value}, device={self.device_name!r}, shots={self.shots}")
 
 
-class FoldedAttention(nn.Module):
+class FoldedAttention(AngleMap, nn.Module):
     """QuantumAttention with its circuit folded: same forward, same outputs, real arithmetic.
 
     forward(x (B, T, D), task_id int | LongTensor (B,), mask (B, T) bool or None)
@@ -286,13 +290,6 @@ class FoldedAttention(nn.Module):
         self.value = copy.deepcopy(layer.value)
         dtype = layer.to_angles.weight.dtype
         self.register_buffer("coefficients", circuit_coefficients(layer.spec, layer.circuit, dtype))
-
-    @property
-    def n_tasks(self) -> int:
-        return self.spec.n_tasks
-
-    def angles(self, x: torch.Tensor) -> torch.Tensor:
-        return math.pi * torch.tanh(self.to_angles(x))
 
     def expectation_values(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
         """(B, T, n_out) circuit outputs; masked tokens read 0, as in the circuit layer."""

@@ -160,13 +160,10 @@ def _check_loop(config: Config, tasks: dict) -> int:
     import torch
 
     from qattn_hybrid.sampling import make_sampler
-    from qattn_hybrid.weighting import WEIGHTINGS, make_weighting
+    from qattn_hybrid.weighting import make_weighting
 
     w, s, t = config.weighting, config.sampling, config.training
-    with field("weighting.method"):
-        if w.method not in WEIGHTINGS:
-            raise ValueError(f"weighting.method must be one of {', '.join(WEIGHTINGS)}; got "
-                             f"{w.method!r}")
+    # weighting.method itself was checked when the config loaded (qattn_hybrid.choices)
     with field("weighting.options"):
         make_weighting(w.method, list(tasks), **w.options)
     with field("training.monitor"):
