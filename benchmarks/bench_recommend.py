@@ -111,7 +111,8 @@ def run_probe(tasks: dict, encoder, fixed: bool = False) -> dict:
     C 10, no validation needed)."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    from qattn_hybrid.metrics import compute_metrics, task_metrics
+    from qattn_hybrid.metrics import compute_metrics
+    from qattn_hybrid.tasks import task_from_data
 
     start, results, chosen = time.perf_counter(), {}, {}
     feats = {}
@@ -119,8 +120,8 @@ def run_probe(tasks: dict, encoder, fixed: bool = False) -> dict:
         X = {s: feats.setdefault(tuple(d.texts), pooled_features(encoder, d.texts))
              for s, d in task.splits.items()}
         y = {s: d.labels.numpy() for s, d in task.splits.items()}
-        metrics = task_metrics(task.spec.task_type, task.labels)
-        primary = next(iter(metrics.values()))
+        info = task_from_data(task)
+        primary = info.primary_metric
         best = None
         grid = [0.1, 1.0, 10.0, 100.0] if task.spec.task_type == "regression" else [0.1, 1.0,
                                                                                    10.0, 100.0]
@@ -139,7 +140,7 @@ def run_probe(tasks: dict, encoder, fixed: bool = False) -> dict:
                 best = (score, value, model)
         chosen[name] = best[1]
         outputs = _outputs(best[2], X["test"])
-        results[name] = compute_metrics(metrics, outputs, torch.as_tensor(y["test"]))
+        results[name] = info.evaluate(outputs, torch.as_tensor(y["test"]))
         if name == "clothing_rating":
             results["ranking"] = ranking(outputs.double(), tasks)
     return {"metrics": results, "seconds": time.perf_counter() - start, "chosen": chosen}
@@ -197,17 +198,13 @@ def train(kind: str, names: list[str], seed: int, tasks: dict, encoder, base: di
 @torch.no_grad()
 def test_metrics(model, names: dict, tasks: dict) -> dict:
     """Test metrics per task from one forward pass each (the rating outputs also rank items)."""
-    from qattn_hybrid.metrics import compute_metrics, task_metrics
-
     model.eval()
     out = {}
     for name, task in names.items():
         test = task.split("test")
         logits = torch.cat([model(test.texts[s : s + 256], name).logits.double()
                             for s in range(0, len(test), 256)])
-        info = model.tasks[name]
-        out[name] = compute_metrics(task_metrics(info.task_type, info.labels), logits,
-                                    test.labels)
+        out[name] = model.tasks[name].evaluate(logits, test.labels)
         if name == "clothing_rating":
             out["ranking"] = ranking(logits, tasks)
     return out

@@ -18,12 +18,15 @@ _EXPORTS = {
     "Config": "qattn_hybrid.config",
     "ConfigError": "qattn_hybrid.config",
     "load_config": "qattn_hybrid.config",
-    "TaskSpec": "qattn_hybrid.data",
+    "TaskSpec": "qattn_hybrid.taskspec",
     "load_tasks": "qattn_hybrid.data",
     "CheckpointError": "qattn_hybrid.model",
     "ModelOutput": "qattn_hybrid.model",
     "MultiTaskModel": "qattn_hybrid.model",
-    "TaskInfo": "qattn_hybrid.model",
+    "ClassificationTask": "qattn_hybrid.tasks",
+    "RegressionTask": "qattn_hybrid.tasks",
+    "Task": "qattn_hybrid.tasks",
+    "register_task": "qattn_hybrid.tasks",
     "ClassicalSelfAttention": "qattn_hybrid.self_attention",
     "QuantumEncoderLayer": "qattn_hybrid.self_attention",
     "QuantumSelfAttention": "qattn_hybrid.self_attention",
@@ -52,8 +55,11 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from qattn_hybrid.attention import AttentionOutput, QuantumAttention  # noqa: F401
     from qattn_hybrid.baseline import ClassicalAttention  # noqa: F401
     from qattn_hybrid.config import Config, ConfigError, load_config  # noqa: F401
-    from qattn_hybrid.data import TaskSpec, load_tasks  # noqa: F401
-    from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel, TaskInfo  # noqa: F401
+    from qattn_hybrid.data import load_tasks  # noqa: F401
+    from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel  # noqa: F401
+    from qattn_hybrid.tasks import (ClassificationTask, RegressionTask, Task,  # noqa: F401
+                                    register_task)
+    from qattn_hybrid.taskspec import TaskSpec  # noqa: F401
     from qattn_hybrid.self_attention import (ClassicalSelfAttention,  # noqa: F401
                                              QuantumEncoderLayer, QuantumSelfAttention,
                                              SelfAttentionOutput)

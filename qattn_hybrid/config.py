@@ -29,7 +29,8 @@ from typing import Literal, Union
 from circuits.plugins import check_device_options
 from circuits.spec import Ansatz, Conditioning, Readout, Rotation
 from qattn_hybrid.choices import choices
-from qattn_hybrid.data import TaskSpec, get_preset
+from qattn_hybrid.presets import get_preset
+from qattn_hybrid.taskspec import TaskSpec
 
 __all__ = [
     "Config",
@@ -112,7 +113,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """The tasks: preset names or tables of TaskSpec fields (see qattn_hybrid.data)."""
+    """The tasks: preset names or tables of TaskSpec fields (see qattn_hybrid.taskspec)."""
 
     # Each entry: a preset name ("clinc_intent") or a table {name, file, text_field, ...};
     # a table may say preset = "clinc_intent" and override fields (e.g. max_examples).

@@ -19,7 +19,6 @@ from torch import nn
 
 from qattn_hybrid import distributed
 from qattn_hybrid.data import TaskData
-from qattn_hybrid.metrics import compute_metrics, task_metrics
 from qattn_hybrid.model import MultiTaskModel
 
 __all__ = ["device_of", "evaluate", "evaluate_task", "model_targets", "primary_score"]
@@ -67,19 +66,14 @@ def evaluate_task(model: MultiTaskModel, task: TaskData, split: str,
     if world > 1:  # every rank gets every row's outputs: metrics like macro F1 need them all
         outputs, targets = distributed.gather_cat(outputs), distributed.gather_cat(targets)
         loss_sum = distributed.all_reduce_sums({"loss": loss_sum})["loss"]
-    info = model.tasks[task.name]
-    scores = compute_metrics(task_metrics(info.task_type, info.labels), outputs, targets)
+    scores = model.tasks[task.name].evaluate(outputs, targets)
     return {"loss": loss_sum / len(data), **scores}
 
 
 def model_targets(model: MultiTaskModel, task: TaskData, labels: torch.Tensor) -> torch.Tensor:
-    """Data label ids -> the model's label ids (by label name)."""
+    """Data targets -> the model's targets (label ids matched by label name)."""
     model.task_id(task.name)  # unknown task names raise here
-    if model.tasks[task.name].task_type == "regression":
-        return labels.float()
-    if tuple(task.labels) == model.tasks[task.name].labels:
-        return labels
-    return model.label_ids([task.labels[i] for i in labels.tolist()], task.name)
+    return model.tasks[task.name].targets(task.labels, labels)
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -90,10 +84,7 @@ def primary_score(model: MultiTaskModel, metrics: Mapping[str, Mapping[str, floa
                   monitor: str) -> float:
     """Higher-is-better selection score: one task's main metric, or the mean over tasks."""
     def score(task: str) -> float:
-        info = model.tasks[task]
-        metric = next(iter(task_metrics(info.task_type, info.labels).values()))
-        value = metrics[task][metric.name]
-        return value if metric.higher_is_better else -value
+        return model.tasks[task].selection_score(metrics[task])
 
     if monitor == "mean":
         return float(np.mean([score(t) for t in metrics]))

@@ -2,10 +2,11 @@
 
 Every metric is a :class:`Metric`: a name, whether higher is better, and a function
 ``fn(predictions, targets) -> float`` on 1-D tensors (class ids for classification, values for
-regression). :func:`task_metrics` gives the metrics of a task from its type and labels, and
-:func:`compute_metrics` applies them to model outputs (logits (N, C) or ids (N,))::
+regression). :func:`classification_metrics` and :func:`regression_metrics` give the metric sets
+a task type reports (a :class:`qattn_hybrid.tasks.Task` picks its own with ``task.metrics()``),
+and :func:`compute_metrics` applies them to model outputs (logits (N, C) or ids (N,))::
 
-    metrics = task_metrics("classification", task.labels)     # accuracy, macro_f1 (+ OOS ones)
+    metrics = classification_metrics(task.labels)               # accuracy, macro_f1 (+ OOS ones)
     scores = compute_metrics(metrics, logits, targets)          # {"accuracy": 0.93, ...}
     better = metrics["accuracy"].better(scores["accuracy"], best)
 
@@ -32,6 +33,7 @@ __all__ = [
     "OOS_LABEL",
     "Metric",
     "accuracy",
+    "classification_metrics",
     "compute_metrics",
     "in_scope_accuracy",
     "macro_f1",
@@ -39,13 +41,12 @@ __all__ = [
     "mse",
     "oos_recall",
     "precision",
-    "primary_metric",
     "r2",
     "recall",
+    "regression_metrics",
     "rmse",
     "roc_auc",
     "spearman",
-    "task_metrics",
 ]
 
 OOS_LABEL = "oos"
@@ -185,15 +186,23 @@ def recall(pred: torch.Tensor, target: torch.Tensor, k: int) -> float:
     return float((pred[rows] == k).double().mean()) if bool(rows.any()) else float("nan")
 
 
-def _regression_metrics() -> dict[str, Metric]:
+def regression_metrics() -> dict[str, Metric]:
+    """MSE (primary, lower is better), MAE, RMSE, R^2 and Spearman, keyed by name."""
     return {"mse": Metric("mse", False, mse), "mae": Metric("mae", False, mae),
             "rmse": Metric("rmse", False, rmse), "r2": Metric("r2", True, r2),
             "spearman": Metric("spearman", True, spearman)}
 
 
-def _class_metrics(labels: Sequence[str]) -> dict[str, Metric]:
-    """ROC-AUC for a binary task; precision / recall of the MINORITY_LABELS it has."""
-    metrics = {}
+def classification_metrics(labels: Sequence[str]) -> dict[str, Metric]:
+    """Accuracy (primary) and macro F1; in-scope accuracy and OOS recall when ``labels`` has
+    OOS_LABEL; ROC-AUC for two labels; precision / recall of the MINORITY_LABELS it has."""
+    metrics = {"accuracy": Metric("accuracy", True, accuracy),
+               "macro_f1": Metric("macro_f1", True, macro_f1)}
+    if OOS_LABEL in labels:
+        k = _class_id(labels, OOS_LABEL)
+        metrics["in_scope_accuracy"] = Metric(
+            "in_scope_accuracy", True, lambda p, t: in_scope_accuracy(p, t, k))
+        metrics["oos_recall"] = Metric("oos_recall", True, lambda p, t: oos_recall(p, t, k))
     if len(labels) == 2:
         metrics["roc_auc"] = Metric("roc_auc", True, roc_auc, uses_scores=True)
     for label in MINORITY_LABELS:
@@ -204,28 +213,6 @@ def _class_metrics(labels: Sequence[str]) -> dict[str, Metric]:
             metrics[f"{label}_recall"] = Metric(f"{label}_recall", True,
                                                 lambda p, t, k=k: recall(p, t, k))
     return metrics
-
-
-def task_metrics(task_type: str, labels: Sequence[str] = ()) -> dict[str, Metric]:
-    """The metrics of a task, keyed by name; the first is the primary one."""
-    if task_type == "regression":
-        return _regression_metrics()
-    if task_type != "classification":
-        raise ValueError(f"task_type must be 'classification' or 'regression'; got {task_type!r}")
-    metrics = {"accuracy": Metric("accuracy", True, accuracy),
-               "macro_f1": Metric("macro_f1", True, macro_f1)}
-    if OOS_LABEL in labels:
-        k = _class_id(labels, OOS_LABEL)
-        metrics["in_scope_accuracy"] = Metric(
-            "in_scope_accuracy", True, lambda p, t: in_scope_accuracy(p, t, k))
-        metrics["oos_recall"] = Metric("oos_recall", True, lambda p, t: oos_recall(p, t, k))
-    metrics.update(_class_metrics(labels))
-    return metrics
-
-
-def primary_metric(task_type: str, labels: Sequence[str] = ()) -> Metric:
-    """The metric used for model selection: accuracy, or MSE for regression."""
-    return next(iter(task_metrics(task_type, labels).values()))
 
 
 def compute_metrics(metrics: Mapping[str, Metric], outputs: torch.Tensor,

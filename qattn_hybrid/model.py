@@ -3,13 +3,13 @@ task; saved and loaded in the Hugging Face style (``config.json`` + ``model.safe
 
     texts ─encoder (frozen + cached, or fine-tuned)─> features (B, T, D), mask (B, T)
     features, task ─attention[task]─> pooled (B, D), weights (B, H, T)
-    pooled ─L2-normalise (normalize_pooled)─> dropout ─> head[task] ─> logits (B, C)
+    pooled ─L2-normalise (normalize_pooled)─> dropout ─> head[task] ─task.output─> logits (B, C)
                                                      (B,) for a regression task
 
-Regression targets are standardised for training: the head predicts z = (y - mean) / std with
-the train split's mean and standard deviation (stored in :class:`TaskInfo`), the loss (MSE, or
-Huber with ``regression_loss = "huber"``) is taken on z, and every output (``forward``,
-``predict``, metrics) is y = mean + std * z, in the targets' own scale.
+What a task's head outputs, its loss and how a prediction is read are the task's own
+(:class:`qattn_hybrid.tasks.Task`, one class per task type): a regression task's head predicts
+standardised targets and its outputs are in the targets' own scale, a classification task's are
+logits.
 
 The attention is picked by name from the registry :data:`qattn_hybrid.attentions.ATTENTIONS`
 (``quantum``, ``classical``, ``quantum_self``, ``mean``: the masked mean with no parameters,
@@ -26,10 +26,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,6 +56,7 @@ from qattn_hybrid.manifest import (
     verify_manifest,
     write_manifest,
 )
+from qattn_hybrid.tasks import Task, task_from_dict
 
 __all__ = [
     "ATTENTIONS",
@@ -65,7 +64,6 @@ __all__ = [
     "CheckpointError",
     "ModelOutput",
     "MultiTaskModel",
-    "TaskInfo",
     "load_text_encoder",
     "register_attention",
 ]
@@ -75,60 +73,6 @@ FORMAT = "qattn_hybrid.MultiTaskModel"
 FORMAT_VERSION = 1
 CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_DIR = "config.json", "model.safetensors", "tokenizer"
 BUNDLED_ENCODER = "minilm"  # ModelConfig.encoder value for the bundled all-MiniLM-L6-v2
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """What the model needs to know about a task: its name, type and label list (classification)
-    or the train targets' mean and standard deviation (regression, for standardisation)."""
-
-    name: str
-    labels: tuple[str, ...] = ()  # class id -> label; () for regression
-    task_type: str = "classification"  # | "regression"
-    target_mean: float = 0.0  # regression: outputs are target_mean + target_std * head(pooled)
-    target_std: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or "." in self.name:
-            raise ValueError(f"task name must be a non-empty str without '.'; got {self.name!r}")
-        if self.task_type not in ("classification", "regression"):
-            raise ValueError(f"Task {self.name!r}: task_type must be 'classification' or "
-                             f"'regression'; got {self.task_type!r}")
-        object.__setattr__(self, "labels", tuple(self.labels))
-        if self.task_type == "classification" and len(self.labels) < 2:
-            raise ValueError(f"Task {self.name!r}: a classification task must have at least 2 "
-                             f"labels; got {list(self.labels)}")
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"Task {self.name!r}: labels must be unique; got {list(self.labels)}")
-        std = self.target_std
-        if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
-            raise ValueError(f"Task {self.name!r}: target_std must be a finite number > 0; "
-                             f"got {std!r}")
-        if not (isinstance(self.target_mean, (int, float)) and math.isfinite(self.target_mean)):
-            raise ValueError(f"Task {self.name!r}: target_mean must be a finite number; "
-                             f"got {self.target_mean!r}")
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.labels) if self.task_type == "classification" else 1
-
-    @classmethod
-    def from_data(cls, task) -> TaskInfo:
-        """From a loaded :class:`qattn_hybrid.data.TaskData` (regression: the train targets'
-        mean and population standard deviation; 1 when they are constant)."""
-        if task.spec.task_type != "regression":
-            return cls(task.name, tuple(task.labels), task.spec.task_type)
-        y = task.train.labels.double()
-        std = float(y.std(unbiased=False)) if len(y) > 1 else 0.0
-        return cls(task.name, (), "regression", float(y.mean()), std if std > 0 else 1.0)
-
-    def standardise(self, y: torch.Tensor) -> torch.Tensor:
-        """Targets in their own scale -> z = (y - mean) / std."""
-        return (y - self.target_mean) / self.target_std
-
-    def unstandardise(self, z: torch.Tensor) -> torch.Tensor:
-        """z -> y = mean + std * z (the inverse of :meth:`standardise`)."""
-        return z * self.target_std + self.target_mean
 
 
 class ModelOutput(NamedTuple):
@@ -169,11 +113,14 @@ class MultiTaskModel(nn.Module):
     forward(texts: list[str] | EncodedText, task: str) -> ModelOutput
     """
 
-    def __init__(self, config: ModelConfig, tasks: Sequence[TaskInfo],
+    def __init__(self, config: ModelConfig, tasks: Sequence[Task],
                  encoder: TextEncoder | None = None, *, cache_dir: str | None = None):
         super().__init__()
         if not tasks:
             raise ValueError("tasks must name at least one task; got none")
+        bad = next((t for t in tasks if not isinstance(t, Task)), None)
+        if bad is not None:
+            raise TypeError(f"tasks must be Task objects (qattn_hybrid.tasks); got {bad!r}")
         names = [t.name for t in tasks]
         if len(set(names)) != len(names):
             raise ValueError(f"task names must be unique; got {names}")
@@ -218,23 +165,13 @@ class MultiTaskModel(nn.Module):
         (training, evaluation, the exported serving graph)."""
         if self.config.normalize_pooled:  # unit length: the scale a linear head trains well on
             pooled = F.normalize(pooled, dim=-1)
-        logits = self.heads[task](self.dropout(pooled))  # (B, C)
-        info = self.tasks[task]
-        if info.task_type == "regression":
-            logits = info.unstandardise(logits.squeeze(-1))  # (B,), in the targets' scale
-        return logits
+        head = self.heads[task](self.dropout(pooled))  # (B, n_outputs)
+        return self.tasks[task].output(head)
 
     def loss(self, output: ModelOutput, targets: torch.Tensor, task: str) -> torch.Tensor:
-        """Cross-entropy (classification); MSE or Huber (delta 1) on standardised targets
-        (regression, ``config.regression_loss``)."""
-        info = self.tasks[task]
-        if info.task_type == "regression":
-            z = info.standardise(output.logits)
-            z_true = info.standardise(targets.to(output.logits.dtype))
-            if self.config.regression_loss == "huber":
-                return F.huber_loss(z, z_true, delta=1.0)
-            return F.mse_loss(z, z_true)
-        return F.cross_entropy(output.logits, targets)
+        """The task's own loss (cross-entropy for classification; MSE or Huber on
+        standardised targets for regression, ``config.regression_loss``)."""
+        return self.tasks[task].loss(output.logits, targets, self.config)
 
     @torch.no_grad()
     def predict(self, texts: Sequence[str], task: str) -> list:
@@ -251,10 +188,7 @@ class MultiTaskModel(nn.Module):
             logits = self(texts, task).logits
         finally:
             self.train(was_training)
-        info = self.tasks[task]
-        if info.task_type == "regression":
-            return logits.tolist()
-        return [info.labels[i] for i in logits.argmax(-1).tolist()]
+        return self.tasks[task].predictions(logits)
 
     def fold(self) -> MultiTaskModel:
         """A copy for inference with the attention's circuits folded into exact real
@@ -266,13 +200,7 @@ class MultiTaskModel(nn.Module):
     def label_ids(self, labels: Sequence[str], task: str) -> torch.Tensor:
         """(B,) class ids of label strings; a clear error for a label the task does not have."""
         self.task_id(task)  # unknown names raise
-        info = self.tasks[task]
-        lookup = {label: i for i, label in enumerate(info.labels)}
-        missing = sorted({str(lab) for lab in labels if lab not in lookup})
-        if missing:
-            raise KeyError(f"Task {task!r}: labels {missing} are not in its label map. "
-                           f"Known labels: {', '.join(info.labels)}")
-        return torch.tensor([lookup[lab] for lab in labels], dtype=torch.long)
+        return self.tasks[task].label_ids(labels)
 
     # ---- save / load
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
@@ -290,7 +218,7 @@ class MultiTaskModel(nn.Module):
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "model": dataclasses.asdict(self.config),
-            "tasks": [dataclasses.asdict(t) for t in self.tasks.values()],
+            "tasks": [t.to_dict() for t in self.tasks.values()],
             "encoder": {
                 "source": None if store_encoder else self.encoder_source,
                 "fingerprint": _fingerprint(self.encoder),
@@ -325,9 +253,7 @@ class MultiTaskModel(nn.Module):
         try:
             config = ModelConfig(**meta["model"])
             validate_section("model", config)
-            tasks = [TaskInfo(t["name"], tuple(t["labels"]), t["task_type"],
-                              t.get("target_mean", 0.0), t.get("target_std", 1.0))
-                     for t in meta["tasks"]]
+            tasks = [task_from_dict(t) for t in meta["tasks"]]
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{directory / CONFIG_NAME} is inconsistent: {err}") from None
         state = read_safetensors(directory / WEIGHTS_NAME, device=map_location)

@@ -63,8 +63,7 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
     lines = ["Dry run: the config is valid; nothing was trained or written.", "Tasks:"]
     for name, task in tasks.items():
         rows = ", ".join(f"{s} {len(split)}" for s, split in task.splits.items())
-        kind = (f"{len(task.labels)} labels" if task.spec.task_type == "classification"
-                else "regression")
+        kind = f"{len(task.labels)} labels" if task.labels else task.spec.task_type
         lines.append(f"  {name}: {kind}; {rows}")
     size = (f"attention layer {n_params:,} parameters" if n_params
             else "a QPU device, not contacted in a dry run")

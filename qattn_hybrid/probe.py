@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from qattn_hybrid.metrics import compute_metrics, task_metrics
+from qattn_hybrid.tasks import task_class, task_from_data
 
 __all__ = ["ALPHA_GRID", "BASELINES_NAME", "C_GRID", "ProbeResult", "beside", "fit_probe",
            "init_heads_from_probe", "pooled_features", "run_probe", "train_baselines"]
@@ -80,14 +80,14 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
     """
     LogisticRegression, Ridge = _sklearn()
     start = time.perf_counter()
-    regression = task.spec.task_type == "regression"
+    regression = task_class(task.spec.task_type).probe == "ridge"  # else logistic
     grid = tuple(grid or (ALPHA_GRID if regression else C_GRID))
-    metrics = task_metrics(task.spec.task_type, task.labels)
     x = {s: features[s].double().numpy() for s in features}
     y = {s: task.split(s).labels.numpy() for s in features}
     if not regression and len(np.unique(y["train"])) < 2:
         raise ValueError(f"Task {task.name!r}: the probe's train split must have at least 2 "
                          f"labels; got {len(np.unique(y['train']))}")
+    info = task_from_data(task)  # its metrics, selection score and targets
 
     # one logistic model refitted from its last solution as C grows (warm start: far fewer
     # L-BFGS iterations than a cold fit per C); ridge is closed-form
@@ -107,10 +107,11 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
         log_p[:, model.classes_] = model.predict_log_proba(x[split])
         return torch.as_tensor(log_p)
 
-    def score(model, split: str) -> float:
-        pred, target = predict(model, split), task.split(split).labels
-        value = compute_metrics(metrics, pred, target)[next(iter(metrics))]
-        return -value if regression else value  # higher is better
+    def score(model, split: str) -> float:  # higher is better
+        return info.selection_score(info.evaluate(predict(model, split), targets(split)))
+
+    def targets(split: str):
+        return info.targets(task.labels, task.split(split).labels)
 
     scores, model = {}, None
     if "validation" in x and len(grid) > 1:
@@ -123,7 +124,7 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
     else:
         best = grid[len(grid) // 2]
         model = make(best).fit(x["train"], y["train"])
-    out = {s: compute_metrics(metrics, predict(model, s), task.split(s).labels) for s in x}
+    out = {s: info.evaluate(predict(model, s), targets(s)) for s in x}
     return ProbeResult(task.name, best, scores, out, time.perf_counter() - start, model)
 
 
@@ -150,7 +151,7 @@ def run_probe(config, tasks=None, encoder=None) -> dict[str, ProbeResult]:
                     for s, split in task.splits.items()}
         results[name] = fit_probe(task, features)
         log.info("probe %s: %s = %g (%.1f s)", name,
-                 "alpha" if task.spec.task_type == "regression" else "C",
+                 "alpha" if task_class(task.spec.task_type).probe == "ridge" else "C",
                  results[name].param, results[name].seconds)
     return results
 

@@ -65,7 +65,7 @@ def score_texts(model, texts: Sequence[str], task: str, *, label: str | None = N
     """(N,) float64 scores: predictions (regression) or P(label) (classification), eval mode."""
     if isinstance(texts, str) or len(texts) == 0:
         raise ValueError(f"texts must be a non-empty sequence of str; got {texts!r}")
-    column = _label_column(model, task, label)
+    to_scores = _ranking_score(model, task, label)
     was_training = model.training
     model.eval()
     try:
@@ -73,26 +73,13 @@ def score_texts(model, texts: Sequence[str], task: str, *, label: str | None = N
                for s in range(0, len(texts), batch_size)]
     finally:
         model.train(was_training)
-    logits = torch.cat(out)
-    return logits if column is None else torch.softmax(logits, dim=-1)[:, column]
+    return to_scores(torch.cat(out))
 
 
-def _label_column(model, task: str, label: str | None) -> int | None:
+def _ranking_score(model, task: str, label: str | None):
+    """outputs -> (N,) scores, from the task (checked before any text is encoded)."""
     model.task_id(task)  # unknown task: error listing the model's tasks
-    info = model.tasks[task]
-    if info.task_type == "regression":
-        if label is not None:
-            raise ValueError(f"label must be None for the regression task {task!r}; got {label!r}")
-        return None
-    if label is None:
-        if len(info.labels) != 2:
-            raise ValueError(f"label must name the class to rank by for the {len(info.labels)}-"
-                             f"way task {task!r} (one of {', '.join(info.labels)}); got None")
-        return 1
-    if label not in info.labels:
-        raise ValueError(f"label must be one of {', '.join(info.labels)} for task {task!r}; "
-                         f"got {label!r}")
-    return info.labels.index(label)
+    return model.tasks[task].ranking_score(label)
 
 
 def ranking_order(scores: torch.Tensor | Sequence[float]) -> list[int]:

@@ -14,18 +14,9 @@ from __future__ import annotations
 
 import math
 
-from qattn_hybrid.metrics import task_metrics
-
 __all__ = ["PER_TASK_DIR", "best_epochs", "save_improved", "test_per_task"]
 
 PER_TASK_DIR = "best_per_task"
-
-
-def _task_score(model, task: str, metrics: dict) -> float:
-    info = model.tasks[task]
-    metric = next(iter(task_metrics(info.task_type, info.labels).values()))
-    value = metrics[metric.name]
-    return value if metric.higher_is_better else -value
 
 
 def best_epochs(model, history: list[dict]) -> dict[str, int]:
@@ -35,7 +26,7 @@ def best_epochs(model, history: list[dict]) -> dict[str, int]:
         for task, metrics in record.get("validation", {}).items():
             if task not in model.tasks or len(metrics) <= 1:  # only a loss: no validation split
                 continue
-            score = _task_score(model, task, metrics)
+            score = model.tasks[task].selection_score(metrics)
             if score > best.get(task, (-math.inf, 0))[0]:
                 best[task] = (score, record["epoch"])
     return {task: epoch for task, (_, epoch) in best.items()}

@@ -68,9 +68,10 @@ from qattn_hybrid.files import atomic_write_text, read_safetensors
 from qattn_hybrid.progress import ProgressLog
 from qattn_hybrid.checkpoints import load_checkpoint_state  # noqa: F401  (re-exported)
 from qattn_hybrid.manifest import check_finite, verify_manifest
-from qattn_hybrid.model import MultiTaskModel, TaskInfo
+from qattn_hybrid.model import MultiTaskModel
 from qattn_hybrid.sampling import TaskSampler, make_sampler
 from qattn_hybrid.schedule import lr_factor
+from qattn_hybrid.tasks import task_from_data
 from qattn_hybrid.weighting import make_weighting
 
 __all__ = ["TrainResult", "Trainer", "evaluate", "seed_everything"]
@@ -116,7 +117,7 @@ class Trainer:
         seed_everything(t.seed)
         self.tasks = dict(tasks) if tasks is not None else load_tasks(config.data.task_specs())
         _check_tasks(self.tasks)
-        infos = [TaskInfo.from_data(task) for task in self.tasks.values()]
+        infos = [task_from_data(task) for task in self.tasks.values()]
         self.model = MultiTaskModel(config.model, infos, encoder, cache_dir=config.data.cache_dir)
         self.model.metadata = {"data": dataclasses.asdict(config.data)}
         self.model.to(self.dist.device)

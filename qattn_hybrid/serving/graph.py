@@ -2,7 +2,7 @@
 
     input_ids (B, T), attention_mask (B, T) ─encoder─> features (B, T, D)
     features ─folded attention, all tasks at once─> weights_k (B, H, T), pooled_k (B, D)
-    pooled_k ─head_k─> probabilities_k (B, C_k) (softmax), or predictions_k (B,) (regression)
+    pooled_k ─head_k─> task_k.serve ─> probabilities_k (B, C_k), or predictions_k (B,)
 
 A plain tensor program (no input checks with data-dependent branches, no PennyLane, no
 complex numbers), so ``torch.export`` and the ONNX exporter take it as is. Outputs come in
@@ -30,7 +30,6 @@ class ServingGraph(nn.Module):
         self.model = model  # a folded MultiTaskModel: its heads give each task's outputs
         self.encoder, self.attention = model.encoder.model, model.attention
         self.tasks = list(model.tasks)
-        self.regression = [info.task_type == "regression" for info in model.tasks.values()]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         mask = attention_mask.bool()  # (B, T)
@@ -40,12 +39,12 @@ class ServingGraph(nn.Module):
         values, angles = att.value(x), att.angles(x)  # (B, T, D), (B, T, Q)
         every = all_task_outputs(angles, att.coefficients) * mask[..., None, None]  # (B,T,K,J)
         outputs = []
-        for k, (task, regression) in enumerate(zip(self.tasks, self.regression)):
+        for k, task in enumerate(self.tasks):
             z = every[..., k, :]  # (B, T, n_out): task k's circuit outputs
             scores = mask_scores(att.readout(z).transpose(1, 2), mask)  # (B, H, T)
             pooled, weights = pool(scores, values)
             out = self.model.task_output(pooled, task)  # (B, C) logits, or (B,) predictions
-            outputs += [out if regression else torch.softmax(out, -1), weights]
+            outputs += [self.model.tasks[task].serve(out), weights]  # probabilities or values
         return tuple(outputs)
 
 

@@ -17,9 +17,10 @@ __all__ = ["ModelPredictor", "task_manifest"]
 
 
 def task_manifest(model) -> list[dict]:
-    """[{name, task_type, labels}] in the model's task order (the export's output order)."""
-    return [{"name": t.name, "task_type": t.task_type, "labels": list(t.labels)}
-            for t in model.tasks.values()]
+    """[{name, task_type, labels, output}] in the model's task order (the export's output
+    order); ``output`` says what the task emits: "probabilities" over its labels or a "value"."""
+    return [{"name": t.name, "task_type": t.task_type, "labels": list(t.labels),
+             "output": t.serving_output} for t in model.tasks.values()]
 
 
 class ModelPredictor:
@@ -47,7 +48,7 @@ class ModelPredictor:
                 raw += [None, None]
                 continue
             out = self.model(encoded, task["name"])
-            scores = out.logits if task["task_type"] == "regression" else out.logits.softmax(-1)
+            scores = self.model.tasks[task["name"]].serve(out.logits)
             raw += [scores.float().cpu().numpy(), out.weights.float().cpu().numpy()]
         return raw, enc
 

@@ -36,7 +36,7 @@ class ExportedModel:
         if self.manifest.get("format") != EXPORT_FORMAT:
             raise ValueError(f"{path} must describe a {EXPORT_FORMAT}; got "
                              f"{self.manifest.get('format')!r}")
-        self.tasks = self.manifest["tasks"]  # [{name, task_type, labels}], output order
+        self.tasks = self.manifest["tasks"]  # [{name, task_type, labels, output}], output order
         self.max_length = int(self.manifest["max_length"])
         from transformers import AutoTokenizer
 
@@ -92,13 +92,21 @@ def format_predictions(tasks: list[dict], raw: list, tokens: list[list[str]],
         for i, result in enumerate(results):
             n = len(result["tokens"])
             entry = {"attention": weights[i][:, :n].tolist()}
-            if task["task_type"] == "regression":
+            if output_kind(task) == "value":
                 entry["prediction"] = float(scores[i])
             else:
                 entry["label"] = task["labels"][int(np.argmax(scores[i]))]
                 entry["probabilities"] = dict(zip(task["labels"], scores[i].tolist()))
             result["tasks"][task["name"]] = entry
     return results
+
+
+def output_kind(task: dict) -> str:
+    """What a task emits: "probabilities" over its labels or a "value" (exports written before
+    the manifest said so: a value for regression tasks)."""
+    if "output" in task:
+        return task["output"]
+    return "value" if task["task_type"] == "regression" else "probabilities"
 
 
 def _load(path: Path, runtime: str, threads: int | None):

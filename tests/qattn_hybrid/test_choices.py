@@ -23,11 +23,13 @@ def builtins(registry: dict, module: str) -> set[str]:
 def test_the_lists_equal_the_registries():
     from qattn_hybrid.attentions import ATTENTIONS
     from qattn_hybrid.sampling import SAMPLERS
+    from qattn_hybrid.tasks import TASKS
     from qattn_hybrid.weighting import WEIGHTINGS
 
     assert builtins(ATTENTIONS, "qattn_hybrid.attentions") == set(choices.ATTENTION_KINDS)
     assert builtins(WEIGHTINGS, "qattn_hybrid.weighting") == set(choices.WEIGHTING_METHODS)
     assert builtins(SAMPLERS, "qattn_hybrid.sampling") == set(choices.SAMPLING_METHODS)
+    assert builtins(TASKS, "qattn_hybrid.tasks") == set(choices.TASK_TYPES)
 
 
 @pytest.mark.parametrize(("section", "kind"), [
@@ -61,14 +63,14 @@ def test_run_time_registrations_count_once_the_registry_is_imported(monkeypatch)
 
 def test_unknown_kind():
     with pytest.raises(ValueError, match="kind must be one of 'attention', 'weighting', "
-                                         "'sampling'; got 'loss'"):
+                                         "'sampling', 'task'; got 'loss'"):
         choices.choices("loss")
 
 
 def test_the_names_import_nothing_heavy():
     """What config validation asks for loads neither torch nor a registry module."""
     code = ("import sys\nfrom qattn_hybrid.choices import choices\n"
-            "names = [choices(k) for k in ('attention', 'weighting', 'sampling')]\n"
+            "names = [choices(k) for k in ('attention', 'weighting', 'sampling', 'task')]\n"
             "print('HEAVY', [m for m in sys.modules if m in ('torch', 'pennylane', 'numpy') "
             "or m.startswith(('qattn_hybrid.', 'circuits')) and m != 'qattn_hybrid.choices'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -219,8 +219,8 @@ class TestErrors:
             load_task(TaskSpec("toy", str(jsonl), task_type="regression"))
 
     @pytest.mark.parametrize("change, message", [
-        ({"task_type": "ranking"}, r"task_type must be 'classification' or 'regression'; got "
-                                   r"'ranking'"),
+        ({"task_type": "ranking"}, r"task_type must be one of 'classification', 'regression'; "
+                                   r"got 'ranking'"),
         ({"max_examples": 0}, r"max_examples must be a positive int or None; got 0"),
         ({"test_from_train": 1.0}, r"test_from_train must be in \[0, 1\); got 1.0"),
         ({"name": ""}, r"name must be a non-empty str; got ''"),

@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from qattn_hybrid.data import TaskSpec, load_task, load_tasks
 from qattn_hybrid.evaluation import evaluate, model_targets, primary_score
-from qattn_hybrid.model import MultiTaskModel, TaskInfo
+from qattn_hybrid.model import MultiTaskModel
+from qattn_hybrid.tasks import ClassificationTask, RegressionTask, task_from_data
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def setup(tiny_config, make_encoder):
     """An untrained tiny model (eval mode, seeded) and the two synthetic tasks."""
     torch.manual_seed(0)
     tasks = load_tasks(tiny_config.data.task_specs())
-    infos = [TaskInfo.from_data(task) for task in tasks.values()]
+    infos = [task_from_data(task) for task in tasks.values()]
     return MultiTaskModel(tiny_config.model, infos, make_encoder()).eval(), tasks
 
 
@@ -46,7 +47,7 @@ def test_restores_train_mode_and_skips_tasks_without_the_split(setup):
 def test_labels_are_matched_to_the_model_by_name(setup):
     model, tasks = setup
     intent = tasks["intent"]
-    reordered = TaskInfo("intent", tuple(reversed(intent.labels)))
+    reordered = ClassificationTask("intent", tuple(reversed(intent.labels)))
     other = MultiTaskModel(model.config, [reordered], model.encoder)
     labels = torch.tensor([0, 1, 2])
     expected = [len(intent.labels) - 1 - i for i in labels.tolist()]  # reversed label order
@@ -74,7 +75,7 @@ def test_unknown_task_name(setup):
 class TestPrimaryScore:
     @pytest.fixture
     def model(self, make_encoder, tiny_config):
-        infos = [TaskInfo("intent", ("a", "b")), TaskInfo("score", (), "regression")]
+        infos = [ClassificationTask("intent", ("a", "b")), RegressionTask("score")]
         return MultiTaskModel(tiny_config.model, infos, make_encoder())
 
     METRICS = {"intent": {"accuracy": 0.75, "macro_f1": 0.5, "loss": 0.3},

@@ -129,10 +129,11 @@ class TestMultiTaskModel:
     @pytest.mark.parametrize("attention", ["quantum", "quantum_self"])
     def test_fold_keeps_predictions(self, make_encoder, attention):
         from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.model import MultiTaskModel, TaskInfo
+        from qattn_hybrid.model import MultiTaskModel
+        from qattn_hybrid.tasks import ClassificationTask, RegressionTask
 
-        tasks = [TaskInfo("intent", ("card", "payment", "travel")),
-                 TaskInfo("score", (), "regression")]
+        tasks = [ClassificationTask("intent", ("card", "payment", "travel")),
+                 RegressionTask("score")]
         config = ModelConfig(encoder="tiny", attention=attention, n_qubits=3, n_layers=2,
                              max_length=16, device="default.qubit", readout="z_zz")
         model = MultiTaskModel(config, tasks, make_encoder()).eval()

@@ -97,11 +97,12 @@ class TestStartsAsMeanPooling:
 
 class TestModel:
     def _model(self, make_encoder, **options):
-        from qattn_hybrid.model import MultiTaskModel, TaskInfo
+        from qattn_hybrid.model import MultiTaskModel
+        from qattn_hybrid.tasks import ClassificationTask
 
         config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, max_length=16, **options)
-        return MultiTaskModel(config, [TaskInfo("a", ("x", "y", "z")), TaskInfo("b", ("p", "q"))],
-                              make_encoder())
+        tasks = [ClassificationTask("a", ("x", "y", "z")), ClassificationTask("b", ("p", "q"))]
+        return MultiTaskModel(config, tasks, make_encoder())
 
     @pytest.mark.parametrize("normalize", [True, False])
     def test_head_sees_normalised_mean(self, make_encoder, normalize):

@@ -14,9 +14,10 @@ import torch
 from qattn_hybrid.cli import main
 from qattn_hybrid.config import ModelConfig
 from qattn_hybrid.manifest import MANIFEST_NAME, check_finite, write_manifest
-from qattn_hybrid.model import CheckpointError, MultiTaskModel, TaskInfo
+from qattn_hybrid.model import CheckpointError, MultiTaskModel
+from qattn_hybrid.tasks import ClassificationTask
 
-TASKS = [TaskInfo("intent", ("card", "payment", "travel"))]
+TASKS = [ClassificationTask("intent", ("card", "payment", "travel"))]
 
 
 def nan_bytes_in_place(path, tensor: str | None = None) -> str:

@@ -7,6 +7,7 @@ import torch
 
 from qattn_hybrid.metrics import (
     accuracy,
+    classification_metrics,
     compute_metrics,
     in_scope_accuracy,
     macro_f1,
@@ -14,13 +15,12 @@ from qattn_hybrid.metrics import (
     mse,
     oos_recall,
     precision,
-    primary_metric,
     r2,
     recall,
+    regression_metrics,
     rmse,
     roc_auc,
     spearman,
-    task_metrics,
 )
 
 PRED = torch.tensor([0, 0, 1, 2, 2, 2])
@@ -68,7 +68,7 @@ class TestRegression:
 class TestTaskMetrics:
     def test_classification_with_oos(self):
         labels = ("alarm", "oos", "weather")
-        metrics = task_metrics("classification", labels)
+        metrics = classification_metrics(labels)
         assert list(metrics) == ["accuracy", "macro_f1", "in_scope_accuracy", "oos_recall"]
         assert all(m.higher_is_better for m in metrics.values())
         logits = torch.tensor([[5.0, 0, 0], [0, 5, 0], [0, 5, 0], [0, 0, 5]])
@@ -77,7 +77,7 @@ class TestTaskMetrics:
                                         "in_scope_accuracy": 2 / 3, "oos_recall": 1.0})
 
     def test_regression_lower_is_better(self):
-        metrics = task_metrics("regression")
+        metrics = regression_metrics()
         assert list(metrics) == ["mse", "mae", "rmse", "r2", "spearman"]
         assert [m.higher_is_better for m in metrics.values()] == [False, False, False, True, True]
         scores = compute_metrics(metrics, torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 3.0]))
@@ -88,13 +88,17 @@ class TestTaskMetrics:
         assert metrics["mse"].better(9.0, None)
 
     def test_primary_metric(self):
-        assert primary_metric("classification", ("a", "b")).name == "accuracy"
-        assert primary_metric("regression").name == "mse"
+        from qattn_hybrid.tasks import ClassificationTask, RegressionTask
+
+        assert ClassificationTask("t", ("a", "b")).primary_metric.name == "accuracy"
+        assert RegressionTask("t").primary_metric.name == "mse"
 
     def test_errors(self):
-        with pytest.raises(ValueError, match=r"task_type must be 'classification' or 'regression'; "
-                                             r"got 'ranking'"):
-            task_metrics("ranking")
+        from qattn_hybrid.tasks import task_class
+
+        with pytest.raises(ValueError, match=r"task_type must be one of 'classification', "
+                                             r"'regression'; got 'ranking'"):
+            task_class("ranking")
         with pytest.raises(ValueError, match=r"predictions and targets must be non-empty 1-D "
                                              r"tensors of one shape; got \(2,\) and \(3,\)"):
             accuracy(torch.zeros(2), torch.zeros(3))
@@ -150,7 +154,7 @@ class TestBinaryMetrics:
 
     def test_recommend_task_metrics_use_scores(self):
         labels = ("not_recommended", "recommended")
-        metrics = task_metrics("classification", labels)
+        metrics = classification_metrics(labels)
         assert list(metrics) == ["accuracy", "macro_f1", "roc_auc", "not_recommended_precision",
                                  "not_recommended_recall"]
         # P(recommended) = sigmoid(l1 - l0): 0.27, 0.62, 0.5, 0.88 for targets 0, 0, 1, 1
@@ -162,11 +166,11 @@ class TestBinaryMetrics:
                                         "not_recommended_recall": 0.5})
 
     def test_clinc_oos_is_binary_too(self):
-        assert "roc_auc" in task_metrics("classification", ("in_scope", "oos"))
-        assert "roc_auc" not in task_metrics("classification", ("a", "b", "c"))
+        assert "roc_auc" in classification_metrics(("in_scope", "oos"))
+        assert "roc_auc" not in classification_metrics(("a", "b", "c"))
 
     def test_scores_need_logits(self):
-        metrics = task_metrics("classification", ("no", "yes"))
+        metrics = classification_metrics(("no", "yes"))
         with pytest.raises(ValueError, match=r"outputs must be \(N, 2\) logits for roc_auc; "
                                              r"got class ids or values of shape \(2,\)"):
             compute_metrics(metrics, torch.tensor([0, 1]), torch.tensor([0, 1]))

@@ -11,12 +11,13 @@ import torch
 from qattn_hybrid.config import ModelConfig
 from qattn_hybrid.encoders import EncodedText
 from qattn_hybrid.manifest import write_manifest
-from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel, TaskInfo
+from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel
+from qattn_hybrid.tasks import ClassificationTask, RegressionTask
 
 TEXTS = ["what is my card balance", "book a flight please", "shares rise today"]
-TASKS = [TaskInfo("intent", ("card", "payment", "travel")),
-         TaskInfo("sentiment", ("negative", "positive")),
-         TaskInfo("score", (), "regression")]
+TASKS = [ClassificationTask("intent", ("card", "payment", "travel")),
+         ClassificationTask("sentiment", ("negative", "positive")),
+         RegressionTask("score")]
 
 
 def small_config(**changes) -> ModelConfig:
@@ -147,7 +148,7 @@ class TestBadInput:
 
     def test_task_with_one_label(self):
         with pytest.raises(ValueError, match="at least 2 labels"):
-            TaskInfo("t", ("only",))
+            ClassificationTask("t", ("only",))
 
     @pytest.mark.parametrize("damage", ["truncate", "garbage"])
     def test_corrupt_weights(self, model, tmp_path, damage):

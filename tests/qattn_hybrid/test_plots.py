@@ -8,7 +8,8 @@ import torch
 pytest.importorskip("matplotlib", reason="plots need the plots extra (matplotlib)")
 
 from qattn_hybrid.config import ModelConfig  # noqa: E402
-from qattn_hybrid.model import MultiTaskModel, TaskInfo  # noqa: E402
+from qattn_hybrid.model import MultiTaskModel  # noqa: E402
+from qattn_hybrid.tasks import ClassificationTask  # noqa: E402
 from qattn_hybrid.plots import attention_map, plot_attention, plot_training_curves, read_metrics  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +31,8 @@ METRICS = """epoch,split,task,metric,value
 def model(make_encoder):
     torch.manual_seed(0)
     config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, n_heads=2, max_length=16)
-    tasks = [TaskInfo("intent", ("card", "travel")), TaskInfo("sentiment", ("neg", "pos"))]
+    tasks = [ClassificationTask("intent", ("card", "travel")),
+             ClassificationTask("sentiment", ("neg", "pos"))]
     return MultiTaskModel(config, tasks, make_encoder())
 
 

@@ -15,11 +15,12 @@ import torch
 
 from circuits.plugins import PROFILES
 from qattn_hybrid.config import Config, ConfigError, ModelConfig
-from qattn_hybrid.model import MultiTaskModel, TaskInfo
+from qattn_hybrid.model import MultiTaskModel
+from qattn_hybrid.tasks import ClassificationTask
 
 DEVICES = sorted({*PROFILES, "default.qubit", "qattn.torch", None}, key=str)
 KINDS = ("quantum", "classical", "quantum_self")
-TASKS = [TaskInfo("intent", ("card", "payment", "travel"))]
+TASKS = [ClassificationTask("intent", ("card", "payment", "travel"))]
 
 
 def model_config(**changes) -> ModelConfig:

@@ -10,7 +10,8 @@ import torch
 
 from qattn_hybrid.cli import main
 from qattn_hybrid.config import ModelConfig
-from qattn_hybrid.model import MultiTaskModel, TaskInfo
+from qattn_hybrid.model import MultiTaskModel
+from qattn_hybrid.tasks import ClassificationTask, RegressionTask
 from qattn_hybrid.ranking import (
     evaluate_ranking,
     group_items,
@@ -136,9 +137,9 @@ class TestItemsFile:
 def model(make_encoder):
     torch.manual_seed(0)
     config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, max_length=16)
-    tasks = [TaskInfo("rating", (), "regression", 4.0, 1.0),
-             TaskInfo("recommend", ("not_recommended", "recommended")),
-             TaskInfo("department", ("Dresses", "Tops", "Trend"))]
+    tasks = [RegressionTask("rating", 4.0, 1.0),
+             ClassificationTask("recommend", ("not_recommended", "recommended")),
+             ClassificationTask("department", ("Dresses", "Tops", "Trend"))]
     return MultiTaskModel(config, tasks, make_encoder()).eval()
 
 

@@ -11,7 +11,8 @@ import torch
 
 from qattn_hybrid.config import Config, ConfigError, ModelConfig
 from qattn_hybrid.data import TaskSpec, load_task
-from qattn_hybrid.model import MultiTaskModel, TaskInfo
+from qattn_hybrid.model import MultiTaskModel
+from qattn_hybrid.tasks import ClassificationTask, RegressionTask, task_from_data
 from qattn_hybrid.training import Trainer, evaluate
 from qattn_hybrid.weighting import make_weighting
 
@@ -31,7 +32,7 @@ def zero_head(model: MultiTaskModel, task: str, bias: float = 0.0) -> None:
 
 class TestStandardisation:
     def test_round_trip(self):
-        info = TaskInfo("rating", (), "regression", target_mean=4.2, target_std=1.1)
+        info = RegressionTask("rating", target_mean=4.2, target_std=1.1)
         y = torch.tensor([1.0, 2.5, 5.0, 4.2], dtype=torch.float64)
         torch.testing.assert_close(info.standardise(y), (y - 4.2) / 1.1)
         torch.testing.assert_close(info.unstandardise(info.standardise(y)), y)
@@ -41,7 +42,7 @@ class TestStandardisation:
             [(1, "train"), (2, "train"), (5, "train"), (4, "train"), (100, "test")])]
         path = tmp_path / "r.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        info = TaskInfo.from_data(load_task(TaskSpec("r", str(path), label_field="y",
+        info = task_from_data(load_task(TaskSpec("r", str(path), label_field="y",
                                                      task_type="regression")))
         assert info.target_mean == 3.0  # (1 + 2 + 5 + 4) / 4, test row not used
         assert info.target_std == pytest.approx(math.sqrt((4 + 1 + 4 + 1) / 4))
@@ -50,7 +51,7 @@ class TestStandardisation:
         path = tmp_path / "c.jsonl"
         path.write_text("".join(json.dumps({"text": f"t{i}", "y": 3, "split": "train"}) + "\n"
                                 for i in range(3)))
-        info = TaskInfo.from_data(load_task(TaskSpec("c", str(path), label_field="y",
+        info = task_from_data(load_task(TaskSpec("c", str(path), label_field="y",
                                                      task_type="regression")))
         assert (info.target_mean, info.target_std) == (3.0, 1.0)
 
@@ -58,15 +59,15 @@ class TestStandardisation:
     def test_bad_std(self, std):
         with pytest.raises(ValueError, match=r"Task 'r': target_std must be a finite number > 0; "
                                              r"got"):
-            TaskInfo("r", (), "regression", target_std=std)
+            RegressionTask("r", target_std=std)
 
 
 class TestModelScale:
     @pytest.fixture
     def model(self, make_encoder):
         torch.manual_seed(0)
-        tasks = [TaskInfo("rating", (), "regression", target_mean=4.0, target_std=2.0),
-                 TaskInfo("mood", ("bad", "good"))]
+        tasks = [RegressionTask("rating", target_mean=4.0, target_std=2.0),
+                 ClassificationTask("mood", ("bad", "good"))]
         return MultiTaskModel(small_config(), tasks, make_encoder()).eval()
 
     def test_outputs_in_target_scale(self, model):
@@ -78,7 +79,7 @@ class TestModelScale:
     def test_loss_on_standardised_targets(self, make_encoder, kind):
         torch.manual_seed(0)
         model = MultiTaskModel(small_config(regression_loss=kind),
-                               [TaskInfo("rating", (), "regression", 4.0, 2.0)], make_encoder())
+                               [RegressionTask("rating", 4.0, 2.0)], make_encoder())
         out = model(TEXTS, "rating")
         y = torch.tensor([1.0, 5.0, 4.5])
         r = (out.logits.detach() - y) / 2.0  # residuals in standard units

@@ -290,12 +290,14 @@ class TestModelHook:
 
     def test_multitask_model_round_trip(self, make_encoder, tmp_path):
         from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.model import MultiTaskModel, TaskInfo
+        from qattn_hybrid.model import MultiTaskModel
+        from qattn_hybrid.tasks import ClassificationTask
 
         torch.manual_seed(0)
         config = ModelConfig(encoder="tiny", attention="quantum_self", n_qubits=2, n_layers=1,
                              max_length=16)
-        tasks = [TaskInfo("intent", ("card", "travel")), TaskInfo("mood", ("bad", "good"))]
+        tasks = [ClassificationTask("intent", ("card", "travel")),
+                 ClassificationTask("mood", ("bad", "good"))]
         model = MultiTaskModel(config, tasks, make_encoder()).eval()
         texts = ["what is my card balance", "book a flight please"]
         out = model(texts, "mood")

@@ -25,13 +25,14 @@ def _tiny_encoder(*args, **kwargs):
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, tokenizer_dir, make_config_dict) -> Path:
     from qattn_hybrid.config import Config, ModelConfig
-    from qattn_hybrid.model import MultiTaskModel, TaskInfo
+    from qattn_hybrid.model import MultiTaskModel
+    from qattn_hybrid.tasks import ClassificationTask, RegressionTask
 
     root = tmp_path_factory.mktemp("served")
     config = Config.from_dict(make_config_dict(root / "data", root / "run"))
-    tasks = [TaskInfo("intent", ("card", "payment", "travel")),
-             TaskInfo("sentiment", ("negative", "positive")),
-             TaskInfo("score", (), "regression", 3.5, 0.8)]  # standardised targets
+    tasks = [ClassificationTask("intent", ("card", "payment", "travel")),
+             ClassificationTask("sentiment", ("negative", "positive")),
+             RegressionTask("score", 3.5, 0.8)]  # standardised targets
     model_config = ModelConfig(encoder="tiny", n_qubits=3, n_layers=2, n_heads=2,
                                max_length=12, readout="z_zz")
     state = torch.random.get_rng_state()
