@@ -82,8 +82,10 @@ class TaskSpec:
         if self.label_map is not None:
             _check(_str_table(self.label_map), "label_map", "a table of str values or None",
                    self, self.label_map)
-            _check(self.task_type == "classification", "label_map",
-                   "None for a regression task", self, dict(self.label_map))
+            from qattn_hybrid.tasks import task_class  # (torch: only for a label_map)
+
+            _check(task_class(self.task_type).categorical, "label_map",
+                   f"None for a {self.task_type} task", self, dict(self.label_map))
 
     def replace(self, **changes: Any) -> TaskSpec:
         """A copy with some fields changed (e.g. ``max_examples`` for a quick run)."""

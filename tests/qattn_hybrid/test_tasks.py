@@ -217,9 +217,11 @@ def binary_logit(monkeypatch):
 class TestNewTaskType:
     def test_the_config_accepts_registered_types_only(self, config_dict, binary_logit):
         from qattn_hybrid.config import Config, ConfigError
+        from qattn_hybrid.taskspec import TaskSpec
 
         config_dict["data"]["tasks"][1]["task_type"] = "binary_logit"
         assert Config.from_dict(config_dict).data.task_specs()[1].task_type == "binary_logit"
+        TaskSpec("t", "x.jsonl", task_type="binary_logit", label_map={"*": "a"})  # categorical
         config_dict["data"]["tasks"][1]["task_type"] = "ordinal"
         with pytest.raises((ConfigError, ValueError),
                            match=r"task_type must be one of 'classification', 'regression', "
