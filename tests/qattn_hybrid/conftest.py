@@ -120,12 +120,12 @@ def make_trainer(config_dict, make_encoder):
     called) with those fields of each section overridden, on a fresh tiny encoder."""
     def make(**sections):
         from qattn_hybrid.config import Config
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         data = json.loads(json.dumps(config_dict))
         for name, changes in sections.items():
             data.setdefault(name, {}).update(changes)
-        return Trainer(Config.from_dict(data), encoder=make_encoder())
+        return build_trainer(Config.from_dict(data), encoder=make_encoder())
     return make
 
 

@@ -121,10 +121,10 @@ class TestSchedule:
         assert lr_factor(50, 100, 0.0, "linear") == pytest.approx(0.5)
 
     def test_trainer_follows_it(self, tiny_config, make_encoder):
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         config = tiny_config.replace(training={"epochs": 2, "warmup": 0.25})
-        trainer = Trainer(config, encoder=make_encoder())
+        trainer = build_trainer(config, encoder=make_encoder())
         seen = []
         step = trainer.optimizer.step
 
@@ -150,10 +150,11 @@ class TestPerTaskSelection:
     @pytest.mark.slow
     def test_each_task_tested_with_its_own_best_epoch(self, tiny_config, make_encoder):
         from qattn_hybrid.model import MultiTaskModel
-        from qattn_hybrid.training import Trainer, evaluate
+        from qattn_hybrid.evaluation import evaluate
+        from qattn_hybrid.factory import build_trainer
 
         config = tiny_config.replace(training={"epochs": 3, "selection": "per_task"})
-        trainer = Trainer(config, encoder=make_encoder())
+        trainer = build_trainer(config, encoder=make_encoder())
         result = trainer.fit()
         saved = json.loads((trainer.output_dir / "test_metrics.json").read_text())
         for task, epoch in saved["best_epoch_per_task"].items():
@@ -168,10 +169,10 @@ class TestPerTaskSelection:
 class TestHeadsFromProbe:
     def test_model_starts_at_the_probe(self, tiny_config, make_encoder):
         from qattn_hybrid.probe import init_heads_from_probe, pooled_features, run_probe
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
-        trainer = Trainer(tiny_config.replace(training={"init_heads": "probe"}),
-                          encoder=make_encoder())
+        trainer = build_trainer(tiny_config.replace(training={"init_heads": "probe"}),
+                                encoder=make_encoder())
         init_heads_from_probe(trainer)
         probes = run_probe(trainer.config, trainer.tasks, trainer.model.encoder)
         trainer.model.eval()
@@ -186,8 +187,8 @@ class TestHeadsFromProbe:
 
     def test_needs_normalised_features(self, tiny_config, make_encoder):
         from qattn_hybrid.probe import init_heads_from_probe
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         config = tiny_config.replace(model={"normalize_pooled": False})
         with pytest.raises(ValueError, match="needs model.normalize_pooled = true"):
-            init_heads_from_probe(Trainer(config, encoder=make_encoder()))
+            init_heads_from_probe(build_trainer(config, encoder=make_encoder()))
