@@ -1,7 +1,7 @@
 """Baselines beside a trained run: the linear probe (:mod:`qattn_hybrid.probe`) and the same
 recipe on mean pooling, on the run's tasks, features and encoder.
 
-    baselines = train_baselines(trainer)        # after trainer.fit(); also <output_dir>/baselines.json
+    baselines = train_baselines(trainer)        # after fit(); also <output_dir>/baselines.json
     table = beside(result.test_metrics, baselines)   # rows "task (probe)", "task (mean-pool)"
 
 ``qattn train`` prints them under its results (``--no-baselines`` skips them) and ``qattn eval``

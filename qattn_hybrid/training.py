@@ -173,7 +173,8 @@ class Trainer:
         :func:`qattn_hybrid.checkpoints.prepare_output_dir`). ``on_epoch_end(epoch, record)``
         is called after each epoch's checkpoint is written.
         """
-        check = checkpoints.prepare_output_dir if self.is_writer else checkpoints.describe_output_dir
+        check = (checkpoints.prepare_output_dir if self.is_writer
+                 else checkpoints.describe_output_dir)
         check(self.output_dir, resume=bool(resume), overwrite=overwrite)  # refuses a used folder
         distributed.barrier()  # every rank has looked before rank 0 writes anything
         if resume:

@@ -163,7 +163,8 @@ def test_the_checker_finds_private_uses(tmp_path):
     source = tmp_path / "x.py"
     source.write_text("from qattn_hybrid import model\nfrom qattn_hybrid.cli import _table\n"
                       "import qattn_hybrid.model as m\n"
-                      "def f():\n    model._load_weights(); m._x; model.load_weights(); m.__doc__\n")
+                      "def f():\n    model._load_weights(); m._x; model.load_weights()\n"
+                      "    m.__doc__\n")
     assert sorted(private_uses(source, "qattn_hybrid.x", known)) == [
         "from qattn_hybrid.cli import _table", "qattn_hybrid.model._load_weights (line 5)",
         "qattn_hybrid.model._x (line 5)"]

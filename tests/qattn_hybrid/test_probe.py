@@ -2,6 +2,7 @@
 heads that start as the probes (LP-FT)."""
 
 import json
+import math
 
 import pytest
 import torch
