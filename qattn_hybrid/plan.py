@@ -156,7 +156,7 @@ def _is_remote(device: str | None) -> bool:
 
 
 def _check_loop(config: Config, tasks: dict) -> int:
-    """Weighting, sampler, monitor and torch device as the Trainer builds them; steps/epoch."""
+    """Weighting, sampler, monitor and torch device as the factory builds them; steps/epoch."""
     import torch
 
     from qattn_hybrid.factory import build_sampler, build_weighting
