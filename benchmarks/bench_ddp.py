@@ -71,11 +71,11 @@ def warm_cache(config: dict) -> dict:
 def worker(config_path: Path, result_path: Path) -> None:
     """One rank under torchrun: fit, then rank 0 writes the timings."""
     from qattn_hybrid.config import Config
-    from qattn_hybrid.training import Trainer
+    from qattn_hybrid.factory import build_trainer
 
     config = Config.from_dict(json.loads(config_path.read_text()))
     start = time.perf_counter()
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     built = time.perf_counter()
     result = trainer.fit(overwrite=True)  # a rerun replaces the last one
     done = time.perf_counter()

@@ -51,7 +51,7 @@ SINGLE = {"attention": "quantum", "conditioning": "per_task_weights"}
 def run_one(name: str, model_changes: dict, tasks: list[str], seed: int, args, all_tasks,
             encoder) -> dict:
     from qattn_hybrid.config import Config
-    from qattn_hybrid.training import Trainer
+    from qattn_hybrid.factory import build_trainer
 
     model = {"n_qubits": args.n_qubits, "n_layers": args.n_layers, "max_length": 32,
              **model_changes}
@@ -67,7 +67,7 @@ def run_one(name: str, model_changes: dict, tasks: list[str], seed: int, args, a
             "sampling": {"method": "temperature", "temperature": 2.0},
         })
         start = time.perf_counter()
-        trainer = Trainer(config, tasks={t: all_tasks[t] for t in tasks}, encoder=encoder)
+        trainer = build_trainer(config, tasks={t: all_tasks[t] for t in tasks}, encoder=encoder)
         result = trainer.fit()
         total = time.perf_counter() - start
     n_params = sum(p.numel() for n, p in trainer.model.named_parameters()

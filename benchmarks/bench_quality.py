@@ -60,7 +60,7 @@ def config_for(variant: str, tasks: list[str], seed: int, args, output_dir: str)
 
 def run_one(variant, tasks, seed, args, data, encoder) -> dict:
     from qattn_hybrid.probe import run_probe
-    from qattn_hybrid.training import Trainer
+    from qattn_hybrid.factory import build_trainer
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +72,7 @@ def run_one(variant, tasks, seed, args, data, encoder) -> dict:
             extra = {"param": {t: r.param for t, r in results.items()}}
         else:
             torch.manual_seed(seed)
-            trainer = Trainer(config, tasks=subset, encoder=encoder)
+            trainer = build_trainer(config, tasks=subset, encoder=encoder)
             result = trainer.fit()
             test = result.test_metrics
             extra = {"best_epoch": result.best_epoch,

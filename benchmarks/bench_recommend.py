@@ -171,7 +171,7 @@ def train(kind: str, names: list[str], seed: int, tasks: dict, encoder, base: di
           epochs: int) -> dict:
     from qattn_hybrid.config import Config
     from qattn_hybrid.data import TaskData
-    from qattn_hybrid.training import Trainer
+    from qattn_hybrid.factory import build_optimizer, build_trainer
 
     with tempfile.TemporaryDirectory() as out:
         config = json.loads(json.dumps(base))
@@ -181,10 +181,11 @@ def train(kind: str, names: list[str], seed: int, tasks: dict, encoder, base: di
                                    "progress": False, "num_threads": 1, "patience": None})
         no_test = {n: TaskData(tasks[n].spec, tasks[n].labels, {
             s: d for s, d in tasks[n].splits.items() if s != "test"}) for n in names}
-        trainer = Trainer(Config.from_dict(config), tasks=no_test, encoder=encoder)
+        trainer = build_trainer(Config.from_dict(config), tasks=no_test, encoder=encoder)
         if kind == "mean":  # the same model with the attention replaced by mean pooling
             trainer.model.attention = MeanPool()
-            trainer.optimizer = trainer._make_optimizer()
+            trainer.optimizer = build_optimizer(trainer.config.training, trainer.model,
+                                                trainer.weighting)
         start = time.perf_counter()
         result = trainer.fit()  # ends with the best epoch's weights loaded
         seconds = time.perf_counter() - start

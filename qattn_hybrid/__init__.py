@@ -32,6 +32,7 @@ _EXPORTS = {
     "QuantumSelfAttention": "qattn_hybrid.self_attention",
     "SelfAttentionOutput": "qattn_hybrid.self_attention",
     "Trainer": "qattn_hybrid.training",
+    "build_trainer": "qattn_hybrid.factory",
     "TrainResult": "qattn_hybrid.training",
     "evaluate": "qattn_hybrid.evaluation",
 }
@@ -65,3 +66,4 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
                                              SelfAttentionOutput)
     from qattn_hybrid.evaluation import evaluate  # noqa: F401
     from qattn_hybrid.training import Trainer, TrainResult  # noqa: F401
+    from qattn_hybrid.factory import build_trainer  # noqa: F401

@@ -188,9 +188,9 @@ def _train(args) -> int:
     describe_output_dir(config.training.output_dir, resume=args.resume,  # refuse before loading
                         overwrite=args.overwrite)
     _quiet_transformers()
-    from qattn_hybrid.training import Trainer
+    from qattn_hybrid.factory import build_trainer
 
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     if trainer.is_writer:
         tasks = ", ".join(f"{n} ({len(t.train)} train)" for n, t in trainer.tasks.items())
         print(f"Training {config.model.attention} attention on {tasks}")
@@ -216,7 +216,7 @@ def _train(args) -> int:
         print("(no baselines under torchrun: run `qattn probe CONFIG` in one process)",
               file=sys.stderr)
     elif not args.no_baselines:
-        from qattn_hybrid.probe import beside, train_baselines
+        from qattn_hybrid.comparison import beside, train_baselines
 
         print("Baselines on the same data: linear probe, and the same recipe on mean pooling")
         try:
@@ -275,7 +275,7 @@ def _eval(args) -> int:
         raise ValueError(f"no task has a {args.split!r} split")
     baselines = _baselines_of(args.checkpoint)
     if baselines and not args.json:
-        from qattn_hybrid.probe import beside
+        from qattn_hybrid.comparison import beside
 
         results = beside(results, baselines, args.split)
     print(json.dumps(results, indent=2) if args.json else _table(results))

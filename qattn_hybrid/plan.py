@@ -155,16 +155,15 @@ def _is_remote(device: str | None) -> bool:
 
 
 def _check_loop(config: Config, tasks: dict) -> int:
-    """Weighting, sampler, monitor and torch device as the Trainer builds them; steps/epoch."""
+    """Weighting, sampler, monitor and torch device as the factory builds them; steps/epoch."""
     import torch
 
-    from qattn_hybrid.sampling import make_sampler
-    from qattn_hybrid.weighting import make_weighting
+    from qattn_hybrid.factory import build_sampler, build_weighting
 
-    w, s, t = config.weighting, config.sampling, config.training
+    t = config.training
     # weighting.method itself was checked when the config loaded (qattn_hybrid.choices)
     with field("weighting.options"):
-        make_weighting(w.method, list(tasks), **w.options)
+        build_weighting(config, tasks)
     with field("training.monitor"):
         if t.monitor != "mean" and t.monitor not in tasks:
             raise ValueError(f"training.monitor must be 'mean' or a task name "
@@ -175,10 +174,7 @@ def _check_loop(config: Config, tasks: dict) -> int:
             raise ValueError(f"training.device must be a device this machine has; got "
                              f"{t.device!r} and CUDA is not available")
     with field("sampling"):
-        sizes = {name: len(task.train) for name, task in tasks.items()}
-        kwargs = {"temperature": s.temperature} if s.method == "temperature" else {}
-        sampler = make_sampler(s.method, sizes, t.batch_size, seed=t.seed,
-                               steps_per_epoch=t.steps_per_epoch, **kwargs)
+        sampler = build_sampler(config, tasks)
     return len(sampler)
 
 

@@ -11,7 +11,8 @@ accuracy, from :data:`C_GRID`) or ``Ridge`` for regression (alpha picked on vali
 from :data:`ALPHA_GRID`). Without a validation split the middle of the grid is used.
 
 :func:`run_probe` does it for every task of a config (``qattn probe CONFIG``); scikit-learn is
-the extra ``probe``.
+the extra ``probe``. The probe and a mean-pool model beside a trained run:
+:mod:`qattn_hybrid.comparison`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from torch.nn import functional as F
 
 from qattn_hybrid.tasks import task_class, task_from_data
 
-__all__ = ["ALPHA_GRID", "BASELINES_NAME", "C_GRID", "ProbeResult", "beside", "fit_probe",
-           "init_heads_from_probe", "pooled_features", "run_probe", "train_baselines"]
+__all__ = ["ALPHA_GRID", "C_GRID", "ProbeResult", "fit_probe", "init_heads_from_probe",
+           "pooled_features", "run_probe"]
 
 log = logging.getLogger(__name__)
 C_GRID = (0.1, 1.0, 10.0, 100.0)  # inverse L2 strength of the logistic regression
@@ -160,65 +161,6 @@ def _frozen(model_config):
     import dataclasses
 
     return dataclasses.replace(model_config, freeze_encoder=True)
-
-
-# --------------------------------------------------------------------------- beside a model
-BASELINES_NAME = "baselines.json"
-
-
-def train_baselines(trainer, splits=("validation", "test")) -> dict:
-    """The probe and the mean-pool model on a trained run's tasks, features and recipe.
-
-    Returns ``{"probe": {task: {split: metrics}}, "mean": {...}}`` and writes it to the run's
-    ``baselines.json``. The mean-pool model is the same config with ``attention = "mean"``
-    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data.
-    """
-    import dataclasses
-    import json
-
-    from qattn_hybrid.files import atomic_write_text
-    from qattn_hybrid.evaluation import evaluate
-
-    config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
-    out = {"probe": {}, "mean": {}}
-    if encoder.cache is not None:  # the probe needs frozen features
-        try:
-            probes = run_probe(config, tasks, encoder)
-        except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
-            log.warning("No probe baseline: %s", err)
-            probes = {}
-        for name, result in probes.items():
-            out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
-    if config.model.attention != "mean":
-        mean_config = config.replace(
-            model={"attention": "mean"},
-            training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
-                      "progress": False})
-        mean = type(trainer)(mean_config, tasks=tasks, encoder=encoder)  # no import loop
-        mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
-        for split in splits:
-            for name, metrics in evaluate(mean.model, tasks, split).items():
-                out["mean"].setdefault(name, {})[split] = metrics
-    else:
-        out.pop("mean")
-    if trainer.is_writer:
-        atomic_write_text(trainer.output_dir / BASELINES_NAME,
-                          json.dumps({"model": dataclasses.asdict(config.model)["attention"],
-                                      **out}, indent=2) + "\n")
-    return out
-
-
-def beside(results: dict, baselines: dict, split: str = "test") -> dict:
-    """A results table (task -> metrics) with rows "task (probe)" and "task (mean-pool)" added
-    after each task's own row, from :func:`train_baselines`' output."""
-    table = {}
-    for task, metrics in results.items():
-        table[task] = metrics
-        for kind, label in (("probe", "probe"), ("mean", "mean-pool")):
-            row = (baselines.get(kind) or {}).get(task, {}).get(split)
-            if row is not None:
-                table[f"  {task} ({label})"] = row
-    return table
 
 
 # --------------------------------------------------------------------------- heads from the probe

@@ -49,6 +49,8 @@ class TaskSampler:
     """
 
     name: ClassVar[str] = ""
+    # keyword arguments it takes from the config's [sampling] table (qattn_hybrid.factory)
+    options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -186,6 +188,7 @@ class TemperatureSampler(TaskSampler):
     """Draw a task with probability proportional to n^(1/T) (T=1: proportional; T->inf: uniform)."""
 
     name = "temperature"
+    options = ("temperature",)
 
     def __init__(self, sizes: Mapping[str, int], batch_size: int, *, temperature: float = 2.0,
                  **kwargs: Any) -> None:

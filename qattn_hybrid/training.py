@@ -1,7 +1,7 @@
 """Training of a :class:`~qattn_hybrid.model.MultiTaskModel` (the loop; evaluation lives in
 :mod:`qattn_hybrid.evaluation`, checkpoint files in :mod:`qattn_hybrid.checkpoints`).
 
-    trainer = Trainer(load_config("configs/demo.toml"))
+    trainer = build_trainer(load_config("configs/demo.toml"))   # qattn_hybrid.factory
     result = trainer.fit()                  # or fit(resume=True) to continue the latest checkpoint
     result.test_metrics["clinc_intent"]["accuracy"]
 
@@ -41,9 +41,6 @@ A run resumes with a different world size (same global batch).
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 import json
 import logging
 import math
@@ -61,22 +58,22 @@ from torch import nn
 
 from qattn_hybrid import checkpoints, distributed, selection
 from qattn_hybrid.config import Config
-from qattn_hybrid.data import TaskData, load_tasks
-from qattn_hybrid.encoders import TextEncoder
+from qattn_hybrid.data import TaskData
 from qattn_hybrid.evaluation import device_of, evaluate, model_targets, primary_score
 from qattn_hybrid.files import atomic_write_text, read_safetensors
+from qattn_hybrid.history import epoch_line, write_metrics
 from qattn_hybrid.progress import ProgressLog
-from qattn_hybrid.checkpoints import load_checkpoint_state  # noqa: F401  (re-exported)
 from qattn_hybrid.manifest import check_finite, verify_manifest
 from qattn_hybrid.model import MultiTaskModel
-from qattn_hybrid.sampling import TaskSampler, make_sampler
+from qattn_hybrid.sampling import TaskSampler
 from qattn_hybrid.schedule import lr_factor
-from qattn_hybrid.tasks import task_from_data
-from qattn_hybrid.weighting import make_weighting
+from qattn_hybrid.weighting import LossWeighting
 
-__all__ = ["TrainResult", "Trainer", "evaluate", "seed_everything"]
+__all__ = ["OptimizerBuilder", "TrainResult", "Trainer", "check_tasks", "evaluate",
+           "seed_everything"]
 
 log = logging.getLogger(__name__)
+OptimizerBuilder = Callable[[nn.Module, LossWeighting], torch.optim.Optimizer]
 STATE_NAME, LATEST_NAME = checkpoints.STATE_NAME, checkpoints.LATEST_NAME
 
 
@@ -99,70 +96,57 @@ class TrainResult:
 
 # --------------------------------------------------------------------------- the trainer
 class Trainer:
-    """Fits a MultiTaskModel as a Config says; see the module docstring.
+    """Trains ``model`` on ``tasks`` as ``config.training`` says; see the module docstring.
 
-    ``tasks`` (loaded data) and ``encoder`` (a TextEncoder, e.g. a tiny one in tests) may be
-    given; otherwise they are built from the config.
+    It builds nothing: :func:`qattn_hybrid.factory.build_trainer` makes every part from the
+    config (the usual way); code with a part of its own passes them all here.
+
+    model: a MultiTaskModel with a head per task, on this rank's torch device.
+    tasks: task name -> TaskData (the training rows, validation and test splits).
+    weighting: a LossWeighting over the tasks; the trainer asks it only what it declares
+        (``writes_grads_itself``, ``parameters()``, ``backward``, ``end_epoch``).
+    sampler: a TaskSampler over the tasks' train rows: this rank's shard, batch per rank.
+    optimizer: a torch optimizer over the model's and the weighting's trainable parameters, or
+        a callable ``(model, weighting) -> optimizer``. The schedule scales each group's
+        ``base_lr`` (its ``lr`` when not set).
+    dist: this process's place in a torchrun group (``distributed.setup``); default: one
+        process on the model's device.
+    init_heads: ``init_heads(trainer) -> dict`` called before the first epoch of a fresh run
+        (LP-FT: ``probe.init_heads_from_probe``), its result logged.
     """
 
-    def __init__(self, config: Config, *, tasks: Mapping[str, TaskData] | None = None,
-                 encoder: TextEncoder | None = None):
-        self.config = config
-        t = config.training
-        self.dist = distributed.setup(t.device)  # torchrun's process group; no-op alone
+    def __init__(self, config: Config, *, model: MultiTaskModel,
+                 tasks: Mapping[str, TaskData], weighting: LossWeighting, sampler: TaskSampler,
+                 optimizer: torch.optim.Optimizer | OptimizerBuilder,
+                 dist: distributed.DistContext | None = None,
+                 init_heads: Callable[[Trainer], dict] | None = None):
+        self.config, self.model, self.weighting, self.sampler = config, model, weighting, sampler
+        self.tasks = dict(tasks)
+        check_tasks(self.tasks)
+        _check_parts(list(self.tasks), weighting, sampler)
+        self.dist = dist if dist is not None else distributed.DistContext(device=device_of(model))
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
+        if (sampler.rank, sampler.world_size) != (self.rank, self.world_size):
+            raise ValueError(f"sampler must draw rank {self.rank} of {self.world_size}'s shard; "
+                             f"got rank {sampler.rank} of {sampler.world_size}")
         self.output_dir = Path(config.training.output_dir)
-        if t.num_threads is not None:
-            torch.set_num_threads(t.num_threads)
-        seed_everything(t.seed)
-        self.tasks = dict(tasks) if tasks is not None else load_tasks(config.data.task_specs())
-        _check_tasks(self.tasks)
-        infos = [task_from_data(task) for task in self.tasks.values()]
-        self.model = MultiTaskModel(config.model, infos, encoder, cache_dir=config.data.cache_dir)
-        self.model.metadata = {"data": dataclasses.asdict(config.data)}
-        self.model.to(self.dist.device)
-        self.weighting = make_weighting(config.weighting.method, list(self.tasks),
-                                        **config.weighting.options).to(self.dist.device)
+        self.init_heads = init_heads
         self.net = distributed.wrap(self.model, self.dist)  # DDP when world_size > 1
         # DDP syncs one forward + one backward per step. A weighting that writes .grad itself
         # (writes_grads_itself: torchjd's methods) is unseen by its hooks, and several tasks per
         # step mean several forwards: those run on the bare model and their gradients are
         # averaged over ranks by hand.
+        t = config.training
         self.sync_by_hand = self.weighting.writes_grads_itself or t.tasks_per_step > 1
-        self.optimizer = self._make_optimizer()
-        self.sampler = self._make_sampler()
+        self.optimizer = optimizer if hasattr(optimizer, "param_groups") \
+            else optimizer(model, weighting)
+        for group in self.optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])  # the schedule scales this (_schedule_lr)
         self.steps_per_epoch = math.ceil(len(self.sampler) / t.tasks_per_step)  # optimizer steps
         self._step_in_epoch = 0
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score, self.best_epoch, self.bad_epochs = -math.inf, 0, 0
-
-    # ---- construction
-    def _make_optimizer(self) -> torch.optim.AdamW:
-        t, model = self.config.training, self.model
-        groups = [{"params": [p for n, p in model.named_parameters()
-                              if not n.startswith("encoder.") and p.requires_grad],
-                   "lr": t.lr, "weight_decay": t.weight_decay}]
-        if model.encoder.finetune:
-            groups.append({"params": [p for p in model.encoder.parameters() if p.requires_grad],
-                           "lr": t.encoder_lr, "weight_decay": t.weight_decay})
-        weighting_params = list(self.weighting.parameters())
-        if weighting_params:
-            groups.append({"params": weighting_params, "lr": t.lr, "weight_decay": 0.0})
-        for group in groups:
-            group["base_lr"] = group["lr"]  # the schedule scales this (see _schedule_lr)
-        return torch.optim.AdamW(groups)
-
-    def _make_sampler(self) -> TaskSampler:
-        s, t = self.config.sampling, self.config.training
-        sizes = {name: len(task.train) for name, task in self.tasks.items()}
-        kwargs = {"temperature": s.temperature} if s.method == "temperature" else {}
-        if t.batch_size % self.world_size:
-            raise ValueError(f"training.batch_size (the global batch) must be divisible by the "
-                             f"world size {self.world_size}; got {t.batch_size}")
-        return make_sampler(s.method, sizes, t.batch_size // self.world_size, seed=t.seed,
-                            steps_per_epoch=t.steps_per_epoch, rank=self.rank,
-                            world_size=self.world_size, **kwargs)
 
     @property
     def is_writer(self) -> bool:
@@ -189,7 +173,8 @@ class Trainer:
         :func:`qattn_hybrid.checkpoints.prepare_output_dir`). ``on_epoch_end(epoch, record)``
         is called after each epoch's checkpoint is written.
         """
-        check = checkpoints.prepare_output_dir if self.is_writer else checkpoints.describe_output_dir
+        check = (checkpoints.prepare_output_dir if self.is_writer
+                 else checkpoints.describe_output_dir)
         check(self.output_dir, resume=bool(resume), overwrite=overwrite)  # refuses a used folder
         distributed.barrier()  # every rank has looked before rank 0 writes anything
         if resume:
@@ -199,11 +184,9 @@ class Trainer:
                               json.dumps(self.config.to_dict(), indent=2) + "\n")
         self._warm_cache()
         t = self.config.training
-        if t.init_heads == "probe" and self.epoch == 0:  # LP-FT: heads start as the probes
-            from qattn_hybrid.probe import init_heads_from_probe
-
-            log.info("Heads initialised from the linear probe (C / alpha: %s)",
-                     init_heads_from_probe(self))
+        if self.init_heads is not None and self.epoch == 0:  # e.g. LP-FT: heads = the probes
+            log.info("Heads initialised by %s: %s", getattr(self.init_heads, "__name__", "?"),
+                     self.init_heads(self))
         stopped = False
         while self.epoch < t.epochs and not stopped:
             record = self._train_epoch()
@@ -324,13 +307,13 @@ class Trainer:
         else:
             self.bad_epochs += 1
         if self.is_writer:
-            _log_epoch(record, improved)
+            log.info("%s", epoch_line(record, improved))
         if t.selection == "per_task":
             selection.save_improved(self, record)
         if self.is_writer:
             if improved:
                 self.model.save_pretrained(self.output_dir / "best")
-            self._write_metrics()
+            write_metrics(self.output_dir, self.history)
             self.save_checkpoint()
         distributed.barrier()
         return t.patience is not None and self.bad_epochs >= t.patience
@@ -354,29 +337,14 @@ class Trainer:
         return TrainResult(self.output_dir, self.best_epoch, self.best_score, self.history, test,
                            stopped)
 
-    # ---- metrics files
-    def _write_metrics(self) -> None:
-        rows = []
-        for rec in self.history:
-            for task, loss in rec["train_loss"].items():
-                rows.append((rec["epoch"], "train", task, "loss", loss))
-            for task, scores in rec["validation"].items():
-                rows.extend((rec["epoch"], "validation", task, k, v) for k, v in scores.items())
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["epoch", "split", "task", "metric", "value"])
-        writer.writerows(rows)
-        atomic_write_text(self.output_dir / "metrics.csv", buf.getvalue())
-        atomic_write_text(self.output_dir / "metrics.json",
-                          json.dumps(self.history, indent=2, allow_nan=True) + "\n")
-
     # ---- checkpoints (qattn_hybrid.checkpoints)
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/epoch-NNNN`` completely, then point ``latest.json`` at it."""
         return checkpoints.save(self)
 
 # --------------------------------------------------------------------------- helpers
-def _check_tasks(tasks: Mapping[str, TaskData]) -> None:
+def check_tasks(tasks: Mapping[str, TaskData]) -> None:
+    """Every task has train rows, and a validation split unless it allows none."""
     if not tasks:
         raise ValueError("tasks must hold at least one task; got none")
     for name, task in tasks.items():
@@ -389,22 +357,8 @@ def _check_tasks(tasks: Mapping[str, TaskData]) -> None:
                 f"or allow_no_validation = true to train without one")
 
 
-def format_score(metric: str, value: float) -> str:
-    """Scores in [0, 1] as percentages with a % sign; errors (mse, mae) and losses as is."""
-    if isinstance(value, float) and math.isnan(value):
-        return "n/a"
-    if metric in ("mse", "mae", "loss"):
-        return f"{value:.4f}"
-    return f"{100 * value:.1f}%"
-
-
-def _log_epoch(record: dict, improved: bool) -> None:
-    parts = []
-    for task, scores in record["validation"].items():
-        main = {k: v for k, v in scores.items() if k != "loss"}
-        parts.append(f"{task}: " + ", ".join(f"{k} {format_score(k, v)}"
-                                             for k, v in main.items()))
-    log.info("epoch %d (%.1f s: train %.1f s, validation %.1f s) score %.4f%s | %s",
-             record["epoch"], record["seconds"], record["train_seconds"],
-             record["validation_seconds"], record["score"], " (best)" if improved else "",
-             " | ".join(parts))
+def _check_parts(tasks: list[str], weighting: LossWeighting, sampler: TaskSampler) -> None:
+    if list(weighting.tasks) != tasks:
+        raise ValueError(f"weighting must weigh the trainer's tasks {tasks}; got {weighting.tasks}")
+    if list(sampler.tasks) != tasks:
+        raise ValueError(f"sampler must draw the trainer's tasks {tasks}; got {sampler.tasks}")

@@ -9,7 +9,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 # Option names that name a secret (credentials must never be accepted in device options),
 # tried on every device path by tests/circuits/test_plugins.py and
-# tests/qattn_hybrid/test_qpu_secrets.py.
+# tests/qattn_hybrid/plugins/test_plugin_secrets.py.
 SECRET_SPELLINGS = (
     "api_key", "API_KEY", "apiKey", "x-api-key", "token", "Token", "ibm_token", "api_token",
     "channel_token", "IONQ_API_KEY", "password", "Passwd", "aws_access_key_id",

@@ -2,7 +2,8 @@
 
 - the circuit core never imports `circuits.hardware` (hardware builds on the core);
 - `circuits` never imports `qattn_hybrid`, `transformers` or `torch.nn`;
-- no import cycles among the modules of both packages.
+- no import cycles among the modules of both packages;
+- no module uses another module's private names (`model._load_weights`, `from m import _f`).
 """
 
 from __future__ import annotations
@@ -120,3 +121,52 @@ def test_the_checker_finds_cycles_and_function_level_imports(tmp_path):
     source.write_text("from circuits import spec\n")
     assert "circuits" in imported_names(source)  # a name of the package (its __init__)
     assert imported_names(source, submodules={"circuits.spec"}) == {"circuits.spec"}
+
+
+def private_uses(path: Path, module: str, known: dict[str, Path]) -> list[str]:
+    """`m._name` and `from m import _name` in `path` where `m` is another module of the
+    packages (their private functions, constants and classes stay theirs)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases, bad = {}, []  # local name -> module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names if a.asname and a.name in known})
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                if sub in known:
+                    aliases[alias.asname or alias.name] = sub
+                elif node.module in known and node.module != module and _private(alias.name):
+                    bad.append(f"from {node.module} import {alias.name}")
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and aliases[node.value.id] != module
+                and _private(node.attr)):
+            bad.append(f"{aliases[node.value.id]}.{node.attr} (line {node.lineno})")
+    return bad
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_uses_another_modules_private_names(package):
+    known = modules()
+    bad = {m: uses for m, path in known.items() if m.startswith(package)
+           if (uses := private_uses(path, m, known))}
+    assert bad == {}
+
+
+def test_the_checker_finds_private_uses(tmp_path):
+    known = {"qattn_hybrid.model": Path("m"), "qattn_hybrid.cli": Path("c")}
+    source = tmp_path / "x.py"
+    source.write_text("from qattn_hybrid import model\nfrom qattn_hybrid.cli import _table\n"
+                      "import qattn_hybrid.model as m\n"
+                      "def f():\n    model._load_weights(); m._x; model.load_weights()\n"
+                      "    m.__doc__\n")
+    assert sorted(private_uses(source, "qattn_hybrid.x", known)) == [
+        "from qattn_hybrid.cli import _table", "qattn_hybrid.model._load_weights (line 5)",
+        "qattn_hybrid.model._x (line 5)"]
+    assert sorted(private_uses(source, "qattn_hybrid.cli", known)) == [
+        "qattn_hybrid.model._load_weights (line 5)", "qattn_hybrid.model._x (line 5)"]

@@ -50,3 +50,31 @@ class TestImports:
             assert not re.search(r"^\s*(from|import)\s+qattn_hybrid", source, re.M), path
             assert not re.search(r"^\s*(from|import)\s+transformers", source, re.M), path
             assert "torch.nn" not in source.replace("torch.nn.functional", ""), path
+
+
+class TestLayout:
+    """Tests mirror the source tree: tests/<package path>/test_<module>.py (the folder's name may
+    prefix the module's, as in tests/circuits/hardware/test_hardware_cost.py, since test file
+    names must be unique). Tests that span modules live in an ``end_to_end/`` folder, plugin
+    tests in ``plugins/``; tests at the top of tests/ are about the project."""
+
+    KEPT_APART = {"end_to_end", "plugins"}
+
+    def test_every_test_module_names_its_source_module(self):
+        stray = []
+        for path in sorted((ROOT / "tests").rglob("test_*.py")):
+            parts = path.relative_to(ROOT / "tests").parts
+            if len(parts) == 1 or self.KEPT_APART & set(parts[:-1]):
+                continue
+            source = ROOT.joinpath(*parts[:-1])
+            name = path.stem.removeprefix("test_")
+            names = {name, name.removeprefix(parts[-2] + "_")}
+            if not any((source / f"{n}.py").is_file() or (source / n).is_dir() for n in names):
+                stray.append(str(path.relative_to(ROOT)))
+        assert stray == [], ("no source module of that name: move each beside its module's "
+                             "name, or into end_to_end/ or plugins/")
+
+    def test_file_names_are_unique(self):
+        """pytest imports test modules by file name (no __init__.py in tests/)."""
+        names = [p.name for p in (ROOT / "tests").rglob("*.py") if p.name != "conftest.py"]
+        assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -120,12 +120,12 @@ def make_trainer(config_dict, make_encoder):
     called) with those fields of each section overridden, on a fresh tiny encoder."""
     def make(**sections):
         from qattn_hybrid.config import Config
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         data = json.loads(json.dumps(config_dict))
         for name, changes in sections.items():
             data.setdefault(name, {}).update(changes)
-        return Trainer(Config.from_dict(data), encoder=make_encoder())
+        return build_trainer(Config.from_dict(data), encoder=make_encoder())
     return make
 
 
@@ -159,3 +159,15 @@ def batch():
     x = torch.randn(2, 4, 6, dtype=torch.float64, generator=g)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
     return x, mask
+
+
+@pytest.fixture(scope="module")
+def config_path(tmp_path_factory, encoder_dir, make_config_dict) -> Path:
+    """config.json of the tiny tasks on the saved tiny encoder (for `qattn` commands); runs
+    write to ``run/`` beside it."""
+    root = tmp_path_factory.mktemp("probe")
+    config = make_config_dict(root / "data", root / "run")
+    config["model"]["encoder"] = str(encoder_dir)
+    path = root / "config.json"
+    path.write_text(json.dumps(config))
+    return path

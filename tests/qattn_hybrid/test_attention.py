@@ -14,7 +14,8 @@ DT = torch.float64
 
 def make_layer(**kwargs):
     """A layer as after training: random score readout and value map (both start as mean
-    pooling, see test_init.py), so scores differ by token and task."""
+    pooling, see end_to_end/test_starts_as_mean_pooling.py), so scores differ by token and
+    task."""
     torch.manual_seed(0)
     options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2, value="linear")
     options.update(kwargs)

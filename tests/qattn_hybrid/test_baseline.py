@@ -11,7 +11,7 @@ DT = torch.float64
 
 def make_layer(**kwargs):
     """A layer as after training: random task weights and value map (both start as mean
-    pooling, see test_init.py)."""
+    pooling, see end_to_end/test_starts_as_mean_pooling.py)."""
     torch.manual_seed(0)
     options = dict(d_model=6, n_tasks=3, n_heads=2, hidden=5, value="linear")
     options.update(kwargs)

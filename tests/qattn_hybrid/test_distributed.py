@@ -24,7 +24,7 @@ from qattn_hybrid import distributed as qdist
 from qattn_hybrid.config import Config
 from qattn_hybrid.files import read_safetensors
 from qattn_hybrid.sampling import make_sampler
-from qattn_hybrid.training import Trainer
+from qattn_hybrid.factory import build_trainer
 
 DT = torch.float64
 WORLD = 2
@@ -220,9 +220,9 @@ def trainer_runs(tmp_path_factory, encoder_dir, make_config_dict):
     (root / "config.json").write_text(json.dumps(config))
     log = run_torchrun(["-m", "qattn_hybrid.cli", "train", "config.json", "--epochs", "1",
                         "--output-dir", "ddp", "--no-plots", "--quiet"], cwd=root)
-    Trainer(Config.from_dict(config)).fit()  # the reference, in this process
+    build_trainer(Config.from_dict(config)).fit()  # the reference, in this process
     resumed = dict(config, training={**config["training"], "output_dir": str(root / "ddp")})
-    Trainer(Config.from_dict(resumed)).fit(resume=True)  # world size 2 -> 1
+    build_trainer(Config.from_dict(resumed)).fit(resume=True)  # world size 2 -> 1
     return root, log
 
 

@@ -1,5 +1,5 @@
-"""The linear probe baseline: features, C / alpha chosen on validation, `qattn probe`, and the
-baselines printed beside `qattn train` / `qattn eval` results; the learning-rate schedule."""
+"""The linear probe baseline: features, C / alpha chosen on validation, `qattn probe`, and
+heads that start as the probes (LP-FT)."""
 
 import json
 import math
@@ -12,7 +12,6 @@ pytest.importorskip("sklearn")
 from qattn_hybrid.cli import main  # noqa: E402
 from qattn_hybrid.data import TaskData, TaskSpec, TaskSplit  # noqa: E402
 from qattn_hybrid.probe import C_GRID, fit_probe, pooled_features  # noqa: E402
-from qattn_hybrid.schedule import lr_factor  # noqa: E402
 
 
 def blobs(n, seed, centers):
@@ -73,16 +72,6 @@ class TestFitProbe:
         assert torch.allclose(out[0], mean / math.sqrt(8.0))
 
 
-@pytest.fixture(scope="module")
-def config_path(tmp_path_factory, encoder_dir, make_config_dict):
-    root = tmp_path_factory.mktemp("probe")
-    config = make_config_dict(root / "data", root / "run")
-    config["model"]["encoder"] = str(encoder_dir)
-    path = root / "config.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
 class TestCommandLine:
     def test_probe_prints_every_task(self, config_path, capsys):
         assert main(["probe", str(config_path), "--quiet"]) == 0
@@ -95,83 +84,13 @@ class TestCommandLine:
         assert data["intent"]["param"] in C_GRID
         assert 0 <= data["intent"]["test"]["accuracy"] <= 1
 
-    @pytest.mark.slow
-    def test_train_and_eval_print_baselines_beside(self, config_path, capsys):
-        run_dir = config_path.parent / "run"
-        assert main(["train", str(config_path), "--quiet", "--epochs", "1", "--no-plots"]) == 0
-        out = capsys.readouterr().out
-        assert "intent (probe)" in out and "intent (mean-pool)" in out
-        saved = json.loads((run_dir / "baselines.json").read_text())
-        assert set(saved["probe"]) == set(saved["mean"]) == {"intent", "sentiment"}
-        assert main(["eval", str(run_dir), "--quiet"]) == 0
-        assert "sentiment (probe)" in capsys.readouterr().out
-
-
-class TestSchedule:
-    def test_warmup_then_cosine(self):
-        total = 100
-        f = [lr_factor(s, total, warmup=0.1, kind="cosine") for s in range(total)]
-        assert f[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
-        assert f[10] == pytest.approx(1.0)
-        assert f[55] == pytest.approx(0.5 * (1 + math.cos(math.pi * 45 / 90)))
-        assert f[-1] < 0.01
-
-    def test_constant_and_linear(self):
-        assert lr_factor(50, 100, 0.0, "constant") == 1.0
-        assert lr_factor(50, 100, 0.0, "linear") == pytest.approx(0.5)
-
-    def test_trainer_follows_it(self, tiny_config, make_encoder):
-        from qattn_hybrid.training import Trainer
-
-        config = tiny_config.replace(training={"epochs": 2, "warmup": 0.25})
-        trainer = Trainer(config, encoder=make_encoder())
-        seen = []
-        step = trainer.optimizer.step
-
-        def spy(*a, **k):
-            seen.append(trainer.optimizer.param_groups[0]["lr"])
-            return step(*a, **k)
-
-        trainer.optimizer.step = spy
-        trainer.fit()
-        total = 2 * trainer.steps_per_epoch
-        expected = [0.01 * lr_factor(s, total, 0.25, "cosine") for s in range(total)]
-        assert seen == pytest.approx(expected)
-
-    def test_bad_schedule(self):
-        from qattn_hybrid.config import Config, ConfigError
-
-        with pytest.raises(ConfigError, match="training.schedule must be one of 'cosine', "
-                                              "'linear', 'constant'; got 'step'"):
-            Config.from_dict({"training": {"schedule": "step"}})
-
-
-class TestPerTaskSelection:
-    @pytest.mark.slow
-    def test_each_task_tested_with_its_own_best_epoch(self, tiny_config, make_encoder):
-        from qattn_hybrid.model import MultiTaskModel
-        from qattn_hybrid.training import Trainer, evaluate
-
-        config = tiny_config.replace(training={"epochs": 3, "selection": "per_task"})
-        trainer = Trainer(config, encoder=make_encoder())
-        result = trainer.fit()
-        saved = json.loads((trainer.output_dir / "test_metrics.json").read_text())
-        for task, epoch in saved["best_epoch_per_task"].items():
-            scores = [r["validation"][task]["accuracy"] for r in result.history]
-            assert epoch == 1 + scores.index(max(scores))  # earliest best epoch
-            snapshot = MultiTaskModel.from_pretrained(trainer.output_dir / "best_per_task" / task)
-            snapshot.encoder = trainer.model.encoder  # the in-memory tiny encoder
-            expected = evaluate(snapshot, {task: trainer.tasks[task]}, "test")[task]
-            assert result.test_metrics[task] == pytest.approx(expected)
-
-
 class TestHeadsFromProbe:
     def test_model_starts_at_the_probe(self, tiny_config, make_encoder):
         from qattn_hybrid.probe import init_heads_from_probe, pooled_features, run_probe
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
-        trainer = Trainer(tiny_config.replace(training={"init_heads": "probe"}),
-                          encoder=make_encoder())
+        trainer = build_trainer(tiny_config.replace(training={"init_heads": "probe"}),
+                                encoder=make_encoder())
         init_heads_from_probe(trainer)
         probes = run_probe(trainer.config, trainer.tasks, trainer.model.encoder)
         trainer.model.eval()
@@ -186,8 +105,8 @@ class TestHeadsFromProbe:
 
     def test_needs_normalised_features(self, tiny_config, make_encoder):
         from qattn_hybrid.probe import init_heads_from_probe
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         config = tiny_config.replace(model={"normalize_pooled": False})
         with pytest.raises(ValueError, match="needs model.normalize_pooled = true"):
-            init_heads_from_probe(Trainer(config, encoder=make_encoder()))
+            init_heads_from_probe(build_trainer(config, encoder=make_encoder()))

@@ -18,7 +18,7 @@ def train(config_path: str, marker_dir: str, launch: str, slow_checkpoints: bool
 
     torch.set_num_threads(1)
     from qattn_hybrid.config import Config
-    from qattn_hybrid.training import Trainer
+    from qattn_hybrid.factory import build_trainer
 
     markers = Path(marker_dir)
     if slow_checkpoints:
@@ -32,7 +32,7 @@ def train(config_path: str, marker_dir: str, launch: str, slow_checkpoints: bool
             time.sleep(0.15)
 
         torch.save = slow_save
-    trainer = Trainer(Config.from_dict(json.loads(Path(config_path).read_text())))
+    trainer = build_trainer(Config.from_dict(json.loads(Path(config_path).read_text())))
     (markers / f"{launch}-started").write_text("")
     trainer.fit(resume=True)
     (markers / f"{launch}-done").write_text("")

@@ -68,7 +68,10 @@ class TestDedupAndCounts:
         assert QuantumAttention(D, n_tasks=1, n_qubits=2, n_layers=1).dedup is False
 
 
-class TestBudget:
+class TestLayerGuard:
+    """The budget and dry run of an ExecutionGuard as the attention layer meets them (the
+    budget itself: tests/circuits/hardware/test_hardware_guard.py::TestBudget)."""
+
     def test_refused_step_sends_nothing(self):
         x, mask = batch()
         with offline_ionq() as standin:

@@ -13,7 +13,7 @@ from qattn_hybrid.data import DATASETS_DIR, PRESETS, load_task, load_tasks
 
 FOLDER = DATASETS_DIR / "womens_clothing_reviews"
 BUNDLED = FOLDER / "womens_clothing_reviews.jsonl"
-SHARED_CSV = (Path(__file__).resolve().parents[3] / "shared" / "data" / "womens_clothing_reviews"
+SHARED_CSV = (Path(__file__).resolve().parents[4] / "shared" / "data" / "womens_clothing_reviews"
               / "womens_clothing_ecommerce_reviews.csv")
 
 
@@ -138,7 +138,7 @@ class TestScenario:
     def test_recommend_config(self):
         from qattn_hybrid.config import load_config
 
-        config = load_config(Path(__file__).resolve().parents[2] / "configs" / "recommend.toml")
+        config = load_config(Path(__file__).resolve().parents[3] / "configs" / "recommend.toml")
         assert [s.name for s in config.data.task_specs()] == ["clothing_rating",
                                                               "clothing_recommend",
                                                               "clothing_department"]
@@ -149,7 +149,7 @@ class TestScenario:
         """The scenario end to end on a slice of the bundled data (tiny random encoder)."""
         from qattn_hybrid.cli import main
         from qattn_hybrid.config import Config
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         config = Config.from_dict({
             "model": {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16},
@@ -158,7 +158,7 @@ class TestScenario:
             "training": {"epochs": 1, "batch_size": 8, "output_dir": str(tmp_path / "run"),
                          "progress": False},
             "weighting": {"method": "uncertainty"}})
-        result = Trainer(config, encoder=make_encoder()).fit()
+        result = build_trainer(config, encoder=make_encoder()).fit()
         rating = result.test_metrics["clothing_rating"]
         assert set(rating) >= {"mae", "rmse", "r2", "spearman"} and 0 < rating["mae"] < 4
         assert "roc_auc" in result.test_metrics["clothing_recommend"]

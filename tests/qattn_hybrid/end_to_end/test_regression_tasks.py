@@ -13,7 +13,8 @@ from qattn_hybrid.config import Config, ConfigError, ModelConfig
 from qattn_hybrid.data import TaskSpec, load_task
 from qattn_hybrid.model import MultiTaskModel
 from qattn_hybrid.tasks import ClassificationTask, RegressionTask, task_from_data
-from qattn_hybrid.training import Trainer, evaluate
+from qattn_hybrid.evaluation import evaluate
+from qattn_hybrid.factory import build_trainer
 from qattn_hybrid.weighting import make_weighting
 
 TEXTS = ["what is my card balance", "book a flight please", "shares rise today"]
@@ -117,8 +118,8 @@ def mixed_config(config_dict, tmp_path, **training) -> dict:
 
 class TestTraining:
     def test_metrics_in_the_original_scale(self, config_dict, make_encoder, tmp_path):
-        trainer = Trainer(Config.from_dict(mixed_config(config_dict, tmp_path)),
-                          encoder=make_encoder())
+        trainer = build_trainer(Config.from_dict(mixed_config(config_dict, tmp_path)),
+                                encoder=make_encoder())
         info = trainer.model.tasks["score"]
         y_train = trainer.tasks["score"].train.labels.double()
         assert info.target_mean == pytest.approx(float(y_train.mean()))
@@ -137,7 +138,7 @@ class TestTraining:
                                                             tmp_path, method):
         data = mixed_config(config_dict, tmp_path, tasks_per_step=2)
         data["weighting"] = {"method": method}
-        trainer = Trainer(Config.from_dict(data), encoder=make_encoder())
+        trainer = build_trainer(Config.from_dict(data), encoder=make_encoder())
         result = trainer.fit()
         assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
         assert set(result.history[0]["train_loss"]) == {"intent", "score"}

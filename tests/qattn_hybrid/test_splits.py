@@ -63,7 +63,7 @@ class TestValidationFromTrain:
 
     @pytest.mark.slow
     def test_task_added_by_config_alone_trains(self, tmp_path, make_encoder):
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         path = write_rows(tmp_path / "t.jsonl", n_per_label=(12, 12, 12), splits=("train", "test"))
         config = Config.from_dict({
@@ -72,7 +72,7 @@ class TestValidationFromTrain:
                                 "validation_from_train": 0.25}]},
             "training": {"epochs": 1, "batch_size": 8, "output_dir": str(tmp_path / "run"),
                          "progress": False}})
-        result = Trainer(config, encoder=make_encoder()).fit()
+        result = build_trainer(config, encoder=make_encoder()).fit()
         assert set(result.history[0]["validation"]) == {"new"}
         assert "accuracy" in result.test_metrics["new"]
 
@@ -87,17 +87,17 @@ class TestMissingValidation:
                          "progress": False}})
 
     def test_error(self, tmp_path, make_encoder):
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
         with pytest.raises(ValueError, match=r"Task 'new': the validation split must have rows "
                                              r".*got none. Set validation_from_train = 0.1"):
-            Trainer(self._config(tmp_path), encoder=make_encoder())
+            build_trainer(self._config(tmp_path), encoder=make_encoder())
 
     def test_explicit_opt_out(self, tmp_path, make_encoder):
-        from qattn_hybrid.training import Trainer
+        from qattn_hybrid.factory import build_trainer
 
-        trainer = Trainer(self._config(tmp_path, allow_no_validation=True),
-                          encoder=make_encoder())
+        trainer = build_trainer(self._config(tmp_path, allow_no_validation=True),
+                                encoder=make_encoder())
         assert "validation" not in trainer.tasks["new"].splits
         trainer.fit()  # selects on the training loss
 

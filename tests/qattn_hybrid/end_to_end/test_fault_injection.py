@@ -36,7 +36,7 @@ def forkserver():
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     ctx.set_forkserver_preload(["torch", "transformers", "transformers.models.bert",
-                                "qattn_hybrid.training", "fault_child"])
+                                "qattn_hybrid.factory", "fault_child"])
     return ctx
 
 

@@ -1,0 +1,74 @@
+"""Baselines beside a trained run: the linear probe (:mod:`qattn_hybrid.probe`) and the same
+recipe on mean pooling, on the run's tasks, features and encoder.
+
+    baselines = train_baselines(trainer)        # after fit(); also <output_dir>/baselines.json
+    table = beside(result.test_metrics, baselines)   # rows "task (probe)", "task (mean-pool)"
+
+``qattn train`` prints them under its results (``--no-baselines`` skips them) and ``qattn eval``
+shows the saved ones beside a run's scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+from qattn_hybrid.evaluation import evaluate
+from qattn_hybrid.factory import build_trainer
+from qattn_hybrid.files import atomic_write_text
+from qattn_hybrid.probe import run_probe
+
+__all__ = ["BASELINES_NAME", "beside", "train_baselines"]
+
+log = logging.getLogger(__name__)
+BASELINES_NAME = "baselines.json"
+
+
+def train_baselines(trainer, splits=("validation", "test")) -> dict:
+    """The probe and the mean-pool model on a trained run's tasks, features and recipe.
+
+    Returns ``{"probe": {task: {split: metrics}}, "mean": {...}}`` and writes it to the run's
+    ``baselines.json``. The mean-pool model is the same config with ``attention = "mean"``
+    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data.
+    """
+    config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
+    out = {"probe": {}, "mean": {}}
+    if encoder.cache is not None:  # the probe needs frozen features
+        try:
+            probes = run_probe(config, tasks, encoder)
+        except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
+            log.warning("No probe baseline: %s", err)
+            probes = {}
+        for name, result in probes.items():
+            out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
+    if config.model.attention != "mean":
+        mean_config = config.replace(
+            model={"attention": "mean"},
+            training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
+                      "progress": False})
+        mean = build_trainer(mean_config, tasks=tasks, encoder=encoder)
+        mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
+        for split in splits:
+            for name, metrics in evaluate(mean.model, tasks, split).items():
+                out["mean"].setdefault(name, {})[split] = metrics
+    else:
+        out.pop("mean")
+    if trainer.is_writer:
+        atomic_write_text(trainer.output_dir / BASELINES_NAME,
+                          json.dumps({"model": dataclasses.asdict(config.model)["attention"],
+                                      **out}, indent=2) + "\n")
+    return out
+
+
+def beside(results: dict, baselines: dict, split: str = "test") -> dict:
+    """A results table (task -> metrics) with rows "task (probe)" and "task (mean-pool)" added
+    after each task's own row, from :func:`train_baselines`' output."""
+    table = {}
+    for task, metrics in results.items():
+        table[task] = metrics
+        for kind, label in (("probe", "probe"), ("mean", "mean-pool")):
+            row = (baselines.get(kind) or {}).get(task, {}).get(split)
+            if row is not None:
+                table[f"  {task} ({label})"] = row
+    return table
