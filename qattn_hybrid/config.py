@@ -6,28 +6,33 @@ sampling, read from TOML, YAML or JSON and validated with errors that name the f
 
 A file has up to five sections, each optional (missing fields keep their defaults)::
 
-    [model]     encoder, attention, qubits, layers, conditioning, ...   (ModelConfig)
+    [model]     encoder, attention, n_heads, dropout, value, ...        (ModelConfig)
+    [model.circuit]    n_qubits, n_layers, ansatz, conditioning, ...    (circuits.CircuitSpec)
+    [model.execution]  qml_device, shots, diff_method, device_options   (circuits.ExecutionSpec)
     [data]      tasks (preset names or tables of TaskSpec fields), ... (DataConfig)
     [training]  epochs, batch_size, lr, seed, output_dir, ...           (TrainingConfig)
     [weighting] method, options                                         (WeightingConfig)
     [sampling]  method, temperature                                     (SamplingConfig)
 
-Unknown sections or keys are errors that list the valid ones (a typo never passes silently).
+Unknown sections or keys are errors that list the valid ones (a typo never passes silently);
+keys of the older flat layout (``model.n_qubits``, ``model.device``, ``training.device``, ...)
+are errors that say where each one moved.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Union
 
-from circuits.plugins import check_device_options
-from circuits.spec import Ansatz, Conditioning, Readout, Rotation
+from circuits.spec import CircuitSpec, ExecutionSpec
 from qattn_hybrid.choices import choices
 from qattn_hybrid.data import TaskSpec, get_preset
 
@@ -40,13 +45,10 @@ __all__ = [
     "TrainingConfig",
     "WeightingConfig",
     "load_config",
+    "moved_keys",
     "validate_section",
 ]
 
-# PennyLane's differentiation methods (qml.QNode's diff_method), checked before a QNode is built
-DIFF_METHODS = ("best", "device", "backprop", "adjoint", "parameter-shift", "hadamard",
-                "reversed-hadamard", "direct-hadamard", "reversed-direct-hadamard",
-                "finite-diff", "spsa")
 MAX_SEED = 2**63 - 1  # seeds go to torch.manual_seed (int64) and NumPy (mod 2**32)
 
 
@@ -56,7 +58,13 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
-    """The network: shared encoder, attention pooling per task, one head per task."""
+    """The network: shared encoder, attention pooling per task, one head per task.
+
+    The circuit's settings are two records of their own, validated by themselves:
+    ``circuit`` (``[model.circuit]``, a :class:`circuits.CircuitSpec`) and ``execution``
+    (``[model.execution]``, a :class:`circuits.ExecutionSpec`). Both may be given as dicts
+    (TOML tables); they are converted on construction.
+    """
 
     encoder: str = "minilm"  # "minilm" (bundled all-MiniLM-L6-v2) or a local transformers dir
     freeze_encoder: bool = True  # frozen: token features computed once and cached
@@ -64,21 +72,13 @@ class ModelConfig:
     # a name in qattn_hybrid.attentions.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)
     attention: str = "quantum"
-    n_qubits: int = 4  # wires of the attention circuit
-    n_layers: int = 2  # variational layers
     n_heads: int = 1  # attention heads (scores per token)
-    ansatz: str = "hardware_efficient"  # | strongly_entangling | no_entanglement (ablation)
-    conditioning: str = "per_task_weights"  # | task_rotations
-    rotation: str = "Y"  # embedding axis
-    reupload: bool = False  # re-embed before every layer
-    readout: str = "z"  # | z_zz
-    device: str | None = None  # PennyLane device name (qattn.torch, default.qubit, ...);
-    #                            None: QuantumAttention's default
-    shots: int | None = None  # None: exact expectation values
-    # plugin options for a QPU (device_arn, s3_bucket, backend, execution_mode, ...); never
-    # credentials: those stay in the provider's own configuration (see README, QPU section)
-    device_options: dict = field(default_factory=dict)
-    diff_method: str = "best"
+    # [model.circuit]: n_qubits, n_layers, ansatz, conditioning, rotation, reupload, readout;
+    # n_tasks is not set here: the model's circuit has one task per data.tasks entry
+    circuit: CircuitSpec = field(default_factory=CircuitSpec)
+    # [model.execution]: qml_device (PennyLane device name; none: the fast exact default),
+    # shots, diff_method, device_options (plugin options for a QPU, never credentials)
+    execution: ExecutionSpec = field(default_factory=ExecutionSpec)
     dropout: float = 0.0  # on the pooled features, before each head
     head_hidden: int = 0  # 0: linear heads; >0: one hidden layer of this width (GELU)
     regression_loss: str = "mse"  # | "huber" (delta 1), on standardised regression targets
@@ -87,27 +87,94 @@ class ModelConfig:
     value: str = "identity"
     normalize_pooled: bool = True  # L2-normalise the pooled vector before the heads
 
+    def __post_init__(self) -> None:
+        self.circuit = circuit_from_table(self.circuit)
+        self.execution = execution_from_table(self.execution)
+
+    @classmethod
+    def from_dict(cls, values: dict, section: str = "model") -> ModelConfig:
+        """From a ``[model]`` table (with ``circuit`` and ``execution`` sub-tables); keys of
+        the old flat layout are refused with an error that says where each one moved."""
+        _reject_moved(section, values, MOVED_MODEL_KEYS)
+        _reject_unknown(section, values, [f.name for f in dataclasses.fields(cls)])
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """The ``[model]`` table, with ``circuit`` and ``execution`` as plain sub-tables."""
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        data["circuit"] = circuit_table(self.circuit)
+        data["execution"] = self.execution.to_dict()
+        return data
+
+    def circuit_spec(self, n_tasks: int) -> CircuitSpec:
+        """The model's circuit: ``circuit`` with one task per task of the model."""
+        return dataclasses.replace(self.circuit, n_tasks=n_tasks)
+
     def _check(self, section: str) -> None:
         _check_choice(section, "attention", self.attention, choices("attention"))
         _check_choice(section, "value", self.value, ("identity", "linear"))
-        for name in ("max_length", "n_qubits", "n_layers", "n_heads"):
+        for name in ("max_length", "n_heads"):
             _check_range(section, name, getattr(self, name), low=1)
         _check_range(section, "head_hidden", self.head_hidden, low=0)
         _check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
         _check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
-        if self.shots is not None:
-            _check_range(section, "shots", self.shots, low=1)
         _check_nonempty(section, "encoder", self.encoder)
-        if self.device is not None:
-            _check_nonempty(section, "device", self.device)
-        _check_choice(section, "diff_method", self.diff_method, DIFF_METHODS)
-        for name, enum in (("ansatz", Ansatz), ("conditioning", Conditioning),
-                           ("rotation", Rotation), ("readout", Readout)):
-            _check_choice(section, name, getattr(self, name), [m.value for m in enum])
-        try:  # no secrets, and only options known not to be secret, whatever the attention
-            check_device_options(self.device, self.device_options, self.shots)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"{section}.{err}") from None
+        if self.circuit.n_tasks != 1:
+            raise ConfigError(f"{section}.circuit.n_tasks must be 1 (the model sets it to its "
+                              f"number of tasks); got {self.circuit.n_tasks}")
+
+
+# Keys of the old flat [model] layout -> (table they moved to, their name there)
+MOVED_MODEL_KEYS = {
+    **{name: ("model.circuit", name) for name in ("n_qubits", "n_layers", "ansatz",
+                                                  "conditioning", "rotation", "reupload",
+                                                  "readout")},
+    "device": ("model.execution", "qml_device"),
+    **{name: ("model.execution", name) for name in ("shots", "diff_method", "device_options")},
+}
+MOVED_TRAINING_KEYS = {"device": ("training", "torch_device")}
+
+
+def circuit_from_table(values, section: str = "model.circuit") -> CircuitSpec:
+    """A ``[model.circuit]`` table as a CircuitSpec (n_tasks 1), checked by CircuitSpec
+    itself; ConfigError naming ``model.circuit.<field>`` otherwise."""
+    if isinstance(values, CircuitSpec):
+        return values
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{section} must be a table of circuit fields; got {values!r}")
+    if "n_tasks" in values:
+        raise ConfigError(f"{section}.n_tasks is not a config key: the model's circuit has one "
+                          "task per entry of data.tasks")
+    _reject_unknown(section, values, CIRCUIT_KEYS)
+    return _build(section, CircuitSpec, values)
+
+
+def execution_from_table(values, section: str = "model.execution") -> ExecutionSpec:
+    """A ``[model.execution]`` table as an ExecutionSpec; ConfigError naming the field."""
+    if isinstance(values, ExecutionSpec):
+        return values
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{section} must be a table of execution fields; got {values!r}")
+    _reject_unknown(section, values, [f.name for f in dataclasses.fields(ExecutionSpec)])
+    return _build(section, ExecutionSpec, values)
+
+
+def circuit_table(spec: CircuitSpec) -> dict:
+    """A CircuitSpec as a ``[model.circuit]`` table (without n_tasks)."""
+    return {k: v for k, v in spec.to_dict().items() if k != "n_tasks"}
+
+
+CIRCUIT_KEYS = [f.name for f in dataclasses.fields(CircuitSpec) if f.name != "n_tasks"]
+
+
+def _build(section: str, cls, values: Mapping):
+    """``cls(**values)``; its own TypeError/ValueError ("n_qubits must be ...") becomes a
+    ConfigError naming ``section.n_qubits``."""
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        message = str(err.args[0] if err.args else err)
+        raise ConfigError(f"{section}.{message}") from None
 
 
 @dataclass
@@ -188,7 +255,7 @@ class TrainingConfig:
     init_heads: str = "random"
     seed: int = 0
     output_dir: str = "runs/qattn"
-    device: str = "cpu"  # torch device of the model and features ("cpu", "cuda", "cuda:1")
+    torch_device: str = "cpu"  # torch device of the model and features ("cpu", "cuda", "cuda:1")
     keep_checkpoints: int = 2  # most recent resumable checkpoints kept (plus the best)
     progress: bool | None = None  # tqdm bars; None: only when stderr is a terminal
     num_threads: int | None = None  # torch.set_num_threads; None: leave torch's default
@@ -240,6 +307,7 @@ class SamplingConfig:
         _check_range(section, "temperature", self.temperature, low=0, low_open=True)
 
 
+MOVED_KEYS = {"model": MOVED_MODEL_KEYS, "training": MOVED_TRAINING_KEYS}
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
             "weighting": WeightingConfig, "sampling": SamplingConfig}
 
@@ -276,20 +344,30 @@ class Config:
             values = data.get(name, {})
             if not isinstance(values, dict):
                 raise ConfigError(f"{name} must be a table of fields; got {values!r}")
+            if section_cls is ModelConfig:
+                sections[name] = ModelConfig.from_dict(values, name)
+                continue
+            _reject_moved(name, values, MOVED_KEYS.get(name, {}))
             _reject_unknown(name, values, [f.name for f in dataclasses.fields(section_cls)])
             sections[name] = section_cls(**values)
         return cls(**sections)
 
     def to_dict(self) -> dict:
         """Plain nested dicts (JSON/TOML-able); `Config.from_dict` rebuilds an equal config."""
-        return dataclasses.asdict(self)
+        data = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS
+                if name != "model"}
+        return {"model": self.model.to_dict(), **data}
 
     def replace(self, **sections: dict) -> Config:
-        """A copy with fields overridden per section: `config.replace(training={"epochs": 1})`."""
+        """A copy with fields overridden per section: `config.replace(training={"epochs": 1})`;
+        a sub-table is merged (`replace(model={"circuit": {"n_qubits": 3}})` keeps the rest)."""
         data = self.to_dict()
         for name, changes in sections.items():
             _reject_unknown("config", {name: None}, SECTIONS)
-            data[name].update(changes)
+            for key, value in changes.items():
+                if isinstance(value, dict) and isinstance(data[name].get(key), dict):
+                    value = {**data[name][key], **value}
+                data[name][key] = value
         return Config.from_dict(data)
 
 
@@ -328,6 +406,27 @@ def load_config(path: str | Path) -> Config:
 
 
 # --------------------------------------------------------------------------- checks
+def moved_keys(where: str, values: dict, moved: dict[str, tuple[str, str]] | None = None
+               ) -> list[str]:
+    """One note per key of an older layout in ``values``: ``model.n_qubits moved to
+    [model.circuit] n_qubits``. ``moved``: that section's MOVED_KEYS by default."""
+    moved = MOVED_KEYS.get(where, {}) if moved is None else moved
+    notes = []
+    for key in (k for k in moved if k in values):
+        table, name = moved[key]
+        notes.append(f"{where}.{key} moved to "
+                     f"{f'[{table}] {name}' if table != where else f'{table}.{name}'}")
+    return notes
+
+
+def _reject_moved(where: str, values: dict, moved: dict[str, tuple[str, str]]) -> None:
+    """ConfigError saying where every key of an older layout now lives."""
+    notes = moved_keys(where, values, moved)
+    if notes:
+        raise ConfigError("; ".join(notes) + " (the config layout changed; see README, "
+                          "Training a multi-task model)")
+
+
 def _reject_unknown(where: str, values: dict, valid) -> None:
     unknown = sorted(set(values) - set(valid))
     if unknown:

@@ -108,7 +108,7 @@ class Trainer:
                  encoder: TextEncoder | None = None):
         self.config = config
         t = config.training
-        self.dist = distributed.setup(t.device)  # torchrun's process group; no-op alone
+        self.dist = distributed.setup(t.torch_device)  # torchrun's process group; no-op alone
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.output_dir = Path(config.training.output_dir)
         if t.num_threads is not None:
