@@ -220,8 +220,8 @@ def _cost_arguments(p) -> None:
     p.add_argument("--qml-device", "--device", dest="qml_device", metavar="NAME",
                    default="braket.aws.qubit",
                    help="PennyLane QPU device: braket.aws.qubit, qiskit.remote, "
-                        "qiskit.estimator, ionq.qpu, ... (default: %(default)s; --device is "
-                        "the old name)")
+                        "qiskit.estimator, ionq.qpu, ...; --device is the old name "
+                        "(default: %(default)s)")
     p.add_argument("--tokens", type=int, default=128, metavar="N",
                    help="circuit rows per batch: real tokens after deduplication "
                         "(default: %(default)s)")

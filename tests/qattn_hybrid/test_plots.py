@@ -29,7 +29,8 @@ METRICS = """epoch,split,task,metric,value
 @pytest.fixture
 def model(make_encoder):
     torch.manual_seed(0)
-    config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, n_heads=2, max_length=16)
+    config = ModelConfig(encoder="tiny", circuit={"n_qubits": 2, "n_layers": 1}, n_heads=2,
+                         max_length=16)
     tasks = [TaskInfo("intent", ("card", "travel")), TaskInfo("sentiment", ("neg", "pos"))]
     return MultiTaskModel(config, tasks, make_encoder())
 

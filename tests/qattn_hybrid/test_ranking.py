@@ -135,7 +135,7 @@ class TestItemsFile:
 @pytest.fixture
 def model(make_encoder):
     torch.manual_seed(0)
-    config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, max_length=16)
+    config = ModelConfig(encoder="tiny", circuit={"n_qubits": 2, "n_layers": 1}, max_length=16)
     tasks = [TaskInfo("rating", (), "regression", 4.0, 1.0),
              TaskInfo("recommend", ("not_recommended", "recommended")),
              TaskInfo("department", ("Dresses", "Tops", "Trend"))]
