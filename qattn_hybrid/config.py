@@ -24,16 +24,28 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
-import types
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
 
 from circuits.spec import CircuitSpec, ExecutionSpec
 from qattn_hybrid.choices import choices
+from qattn_hybrid.config_checks import (
+    ConfigError,
+    check_choice,
+    check_nonempty,
+    check_range,
+    check_types,
+    reject_moved,
+    reject_unknown,
+)
+from qattn_hybrid.config_circuit import (
+    MOVED_KEYS,
+    MOVED_MODEL_KEYS,
+    circuit_from_table,
+    circuit_table,
+    execution_from_table,
+    moved_keys,
+)
 from qattn_hybrid.data import TaskSpec, get_preset
 
 __all__ = [
@@ -50,10 +62,6 @@ __all__ = [
 ]
 
 MAX_SEED = 2**63 - 1  # seeds go to torch.manual_seed (int64) and NumPy (mod 2**32)
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value, key or file; the message names the field."""
 
 
 @dataclass
@@ -95,8 +103,8 @@ class ModelConfig:
     def from_dict(cls, values: dict, section: str = "model") -> ModelConfig:
         """From a ``[model]`` table (with ``circuit`` and ``execution`` sub-tables); keys of
         the old flat layout are refused with an error that says where each one moved."""
-        _reject_moved(section, values, MOVED_MODEL_KEYS)
-        _reject_unknown(section, values, [f.name for f in dataclasses.fields(cls)])
+        reject_moved(section, values, MOVED_MODEL_KEYS)
+        reject_unknown(section, values, [f.name for f in dataclasses.fields(cls)])
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -111,70 +119,17 @@ class ModelConfig:
         return dataclasses.replace(self.circuit, n_tasks=n_tasks)
 
     def _check(self, section: str) -> None:
-        _check_choice(section, "attention", self.attention, choices("attention"))
-        _check_choice(section, "value", self.value, ("identity", "linear"))
+        check_choice(section, "attention", self.attention, choices("attention"))
+        check_choice(section, "value", self.value, ("identity", "linear"))
         for name in ("max_length", "n_heads"):
-            _check_range(section, name, getattr(self, name), low=1)
-        _check_range(section, "head_hidden", self.head_hidden, low=0)
-        _check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
-        _check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
-        _check_nonempty(section, "encoder", self.encoder)
+            check_range(section, name, getattr(self, name), low=1)
+        check_range(section, "head_hidden", self.head_hidden, low=0)
+        check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
+        check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
+        check_nonempty(section, "encoder", self.encoder)
         if self.circuit.n_tasks != 1:
             raise ConfigError(f"{section}.circuit.n_tasks must be 1 (the model sets it to its "
                               f"number of tasks); got {self.circuit.n_tasks}")
-
-
-# Keys of the old flat [model] layout -> (table they moved to, their name there)
-MOVED_MODEL_KEYS = {
-    **{name: ("model.circuit", name) for name in ("n_qubits", "n_layers", "ansatz",
-                                                  "conditioning", "rotation", "reupload",
-                                                  "readout")},
-    "device": ("model.execution", "qml_device"),
-    **{name: ("model.execution", name) for name in ("shots", "diff_method", "device_options")},
-}
-MOVED_TRAINING_KEYS = {"device": ("training", "torch_device")}
-
-
-def circuit_from_table(values, section: str = "model.circuit") -> CircuitSpec:
-    """A ``[model.circuit]`` table as a CircuitSpec (n_tasks 1), checked by CircuitSpec
-    itself; ConfigError naming ``model.circuit.<field>`` otherwise."""
-    if isinstance(values, CircuitSpec):
-        return values
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{section} must be a table of circuit fields; got {values!r}")
-    if "n_tasks" in values:
-        raise ConfigError(f"{section}.n_tasks is not a config key: the model's circuit has one "
-                          "task per entry of data.tasks")
-    _reject_unknown(section, values, CIRCUIT_KEYS)
-    return _build(section, CircuitSpec, values)
-
-
-def execution_from_table(values, section: str = "model.execution") -> ExecutionSpec:
-    """A ``[model.execution]`` table as an ExecutionSpec; ConfigError naming the field."""
-    if isinstance(values, ExecutionSpec):
-        return values
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{section} must be a table of execution fields; got {values!r}")
-    _reject_unknown(section, values, [f.name for f in dataclasses.fields(ExecutionSpec)])
-    return _build(section, ExecutionSpec, values)
-
-
-def circuit_table(spec: CircuitSpec) -> dict:
-    """A CircuitSpec as a ``[model.circuit]`` table (without n_tasks)."""
-    return {k: v for k, v in spec.to_dict().items() if k != "n_tasks"}
-
-
-CIRCUIT_KEYS = [f.name for f in dataclasses.fields(CircuitSpec) if f.name != "n_tasks"]
-
-
-def _build(section: str, cls, values: Mapping):
-    """``cls(**values)``; its own TypeError/ValueError ("n_qubits must be ...") becomes a
-    ConfigError naming ``section.n_qubits``."""
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as err:
-        message = str(err.args[0] if err.args else err)
-        raise ConfigError(f"{section}.{message}") from None
 
 
 @dataclass
@@ -198,8 +153,8 @@ class DataConfig:
                 raise ConfigError(f"{section}.tasks[{i}] must be a preset name or a table of "
                                   f"task fields; got {task!r}")
         if self.max_examples is not None:
-            _check_range(section, "max_examples", self.max_examples, low=1)
-        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
+            check_range(section, "max_examples", self.max_examples, low=1)
+        check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         self.task_specs()  # every table converts to a valid TaskSpec
 
     def task_specs(self) -> list[TaskSpec]:
@@ -209,7 +164,7 @@ class DataConfig:
         for i, task in enumerate(self.tasks):
             where = f"data.tasks[{i}]"
             table = {"preset": task} if isinstance(task, str) else dict(task)
-            _reject_unknown(where, table, valid)
+            reject_unknown(where, table, valid)
             preset = table.pop("preset", None)
             try:
                 if preset is not None:
@@ -263,25 +218,25 @@ class TrainingConfig:
     def _check(self, section: str) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints",
                      "tasks_per_step"):
-            _check_range(section, name, getattr(self, name), low=1)
+            check_range(section, name, getattr(self, name), low=1)
         for name in ("lr", "encoder_lr"):
-            _check_range(section, name, getattr(self, name), low=0, low_open=True)
-        _check_range(section, "weight_decay", self.weight_decay, low=0)
-        _check_choice(section, "schedule", self.schedule, ("cosine", "linear", "constant"))
-        _check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
-        _check_choice(section, "selection", self.selection, ("joint", "per_task"))
-        _check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
+            check_range(section, name, getattr(self, name), low=0, low_open=True)
+        check_range(section, "weight_decay", self.weight_decay, low=0)
+        check_choice(section, "schedule", self.schedule, ("cosine", "linear", "constant"))
+        check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
+        check_choice(section, "selection", self.selection, ("joint", "per_task"))
+        check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
         for name in ("grad_clip",):
             if getattr(self, name) is not None:
-                _check_range(section, name, getattr(self, name), low=0, low_open=True)
+                check_range(section, name, getattr(self, name), low=0, low_open=True)
         for name in ("steps_per_epoch", "num_threads"):
             if getattr(self, name) is not None:
-                _check_range(section, name, getattr(self, name), low=1)
+                check_range(section, name, getattr(self, name), low=1)
         if self.patience is not None:
-            _check_range(section, "patience", self.patience, low=1)
-        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
-        _check_nonempty(section, "output_dir", self.output_dir)
-        _check_nonempty(section, "monitor", self.monitor)
+            check_range(section, "patience", self.patience, low=1)
+        check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
+        check_nonempty(section, "output_dir", self.output_dir)
+        check_nonempty(section, "monitor", self.monitor)
 
 
 @dataclass
@@ -292,7 +247,7 @@ class WeightingConfig:
     options: dict = field(default_factory=dict)  # keyword arguments of the method
 
     def _check(self, section: str) -> None:
-        _check_choice(section, "method", self.method, choices("weighting"))
+        check_choice(section, "method", self.method, choices("weighting"))
 
 
 @dataclass
@@ -303,11 +258,10 @@ class SamplingConfig:
     temperature: float = 2.0  # p(task) ∝ n^(1/temperature), for method = "temperature"
 
     def _check(self, section: str) -> None:
-        _check_choice(section, "method", self.method, choices("sampling"))
-        _check_range(section, "temperature", self.temperature, low=0, low_open=True)
+        check_choice(section, "method", self.method, choices("sampling"))
+        check_range(section, "temperature", self.temperature, low=0, low_open=True)
 
 
-MOVED_KEYS = {"model": MOVED_MODEL_KEYS, "training": MOVED_TRAINING_KEYS}
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
             "weighting": WeightingConfig, "sampling": SamplingConfig}
 
@@ -338,7 +292,7 @@ class Config:
         """Build from nested dicts ({"training": {"lr": 0.01}, ...}); unknown keys are errors."""
         if not isinstance(data, dict):
             raise ConfigError(f"a config must be a table of sections; got {type(data).__name__}")
-        _reject_unknown("config", data, SECTIONS)
+        reject_unknown("config", data, SECTIONS)
         sections = {}
         for name, section_cls in SECTIONS.items():
             values = data.get(name, {})
@@ -347,8 +301,8 @@ class Config:
             if section_cls is ModelConfig:
                 sections[name] = ModelConfig.from_dict(values, name)
                 continue
-            _reject_moved(name, values, MOVED_KEYS.get(name, {}))
-            _reject_unknown(name, values, [f.name for f in dataclasses.fields(section_cls)])
+            reject_moved(name, values, MOVED_KEYS.get(name, {}))
+            reject_unknown(name, values, [f.name for f in dataclasses.fields(section_cls)])
             sections[name] = section_cls(**values)
         return cls(**sections)
 
@@ -363,7 +317,7 @@ class Config:
         a sub-table is merged (`replace(model={"circuit": {"n_qubits": 3}})` keeps the rest)."""
         data = self.to_dict()
         for name, changes in sections.items():
-            _reject_unknown("config", {name: None}, SECTIONS)
+            reject_unknown("config", {name: None}, SECTIONS)
             for key, value in changes.items():
                 if isinstance(value, dict) and isinstance(data[name].get(key), dict):
                     value = {**data[name][key], **value}
@@ -374,7 +328,7 @@ class Config:
 def validate_section(name: str, section) -> None:
     """Check one section's field types and values (e.g. a ModelConfig read back from a saved
     model); raises ConfigError naming the field as ``name.field``."""
-    _check_types(name, section)
+    check_types(name, section)
     section._check(name)
 
 
@@ -403,90 +357,3 @@ def load_config(path: str | Path) -> Config:
     except Exception as err:  # tomllib / yaml / json syntax errors
         raise ConfigError(f"config file {path} could not be parsed: {err}") from None
     return Config.from_dict(data)
-
-
-# --------------------------------------------------------------------------- checks
-def moved_keys(where: str, values: dict, moved: dict[str, tuple[str, str]] | None = None
-               ) -> list[str]:
-    """One note per key of an older layout in ``values``: ``model.n_qubits moved to
-    [model.circuit] n_qubits``. ``moved``: that section's MOVED_KEYS by default."""
-    moved = MOVED_KEYS.get(where, {}) if moved is None else moved
-    notes = []
-    for key in (k for k in moved if k in values):
-        table, name = moved[key]
-        notes.append(f"{where}.{key} moved to "
-                     f"{f'[{table}] {name}' if table != where else f'{table}.{name}'}")
-    return notes
-
-
-def _reject_moved(where: str, values: dict, moved: dict[str, tuple[str, str]]) -> None:
-    """ConfigError saying where every key of an older layout now lives."""
-    notes = moved_keys(where, values, moved)
-    if notes:
-        raise ConfigError("; ".join(notes) + " (the config layout changed; see README, "
-                          "Training a multi-task model)")
-
-
-def _reject_unknown(where: str, values: dict, valid) -> None:
-    unknown = sorted(set(values) - set(valid))
-    if unknown:
-        raise ConfigError(f"Unknown key{'s' if len(unknown) > 1 else ''} "
-                          f"{', '.join(map(repr, unknown))} in {where}. "
-                          f"Valid keys: {', '.join(valid)}")
-
-
-def _check_types(section: str, obj) -> None:
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if not _matches(value, hints[f.name]):
-            raise ConfigError(f"{section}.{f.name} must be {_type_name(hints[f.name])}; "
-                              f"got {type(value).__name__} {value!r}")
-
-
-def _matches(value, hint) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
-    if origin is Literal:
-        return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is float:  # ints are fine where a float is expected (lr = 1 in TOML)
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, origin or hint)
-
-
-def _type_name(hint) -> str:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return "None"
-    return {int: "an int", float: "a number", bool: "a bool", str: "a str", list: "a list",
-            dict: "a table"}.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def _check_range(section: str, name: str, value, low=None, high=None, low_open=False,
-                 high_open=False) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{section}.{name} must be finite; got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ConfigError(f"{section}.{name} must be {'>' if low_open else '>='} {low}; "
-                          f"got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ConfigError(f"{section}.{name} must be {'<' if high_open else '<='} {high}; "
-                          f"got {value}")
-
-
-def _check_choice(section: str, name: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"{section}.{name} must be one of {', '.join(map(repr, choices))}; "
-                          f"got {value!r}")
-
-
-def _check_nonempty(section: str, name: str, value: str) -> None:
-    if not value:
-        raise ConfigError(f"{section}.{name} must be a non-empty str; got {value!r}")
