@@ -26,7 +26,6 @@ them. These modules are the only ones in the library that print.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
@@ -35,15 +34,36 @@ from qattn_hybrid.commands.tables import table as _table  # noqa: F401  (stdlib 
 __all__ = ["main"]
 
 
-def _handler(module: str, name: str):
-    """``args -> int`` running ``module.name``, imported when the command runs."""
-    def run(args) -> int:
-        return getattr(importlib.import_module(module), name)(args)
-    return run
+# Each handler imports its command's module when it runs (so `--help` stays light); plain
+# imports, so tests/test_layering.py sees who imports whom.
+def _train(args) -> int:
+    from qattn_hybrid.commands.train import train
+    return train(args)
 
 
-_TRAIN, _MODELS = "qattn_hybrid.commands.train", "qattn_hybrid.commands.models"
-_CIRCUIT = "qattn_hybrid.commands.circuit"
+def _probe(args) -> int:
+    from qattn_hybrid.commands.train import probe
+    return probe(args)
+
+
+def _eval(args) -> int:
+    from qattn_hybrid.commands.models import evaluate
+    return evaluate(args)
+
+
+def _predict(args) -> int:
+    from qattn_hybrid.commands.models import predict
+    return predict(args)
+
+
+def _rank(args) -> int:
+    from qattn_hybrid.commands.models import rank
+    return rank(args)
+
+
+def _circuit(args) -> int:
+    from qattn_hybrid.commands import circuit
+    return getattr(circuit, args.command)(args)  # draw, resources or cost
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or epoch logs")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the probe and mean-pool baselines printed beside the results")
-    p.set_defaults(run=_handler(_TRAIN, "train"))
+    p.set_defaults(run=_train)
 
     p = sub.add_parser("probe", help="the baseline: a linear probe (logistic / ridge "
                        "regression) on the mean-pooled frozen features of a config's tasks")
@@ -92,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split to report (default: test)")
     p.add_argument("--json", action="store_true", help="print JSON (every split, chosen C)")
     p.add_argument("--quiet", "-q", action="store_true")
-    p.set_defaults(run=_handler(_TRAIN, "probe"))
+    p.set_defaults(run=_probe)
 
     p = sub.add_parser("eval", help="evaluate a saved model on its tasks' data")
     p.add_argument("checkpoint", help="model folder, run folder or checkpoint folder")
@@ -100,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="take the tasks from this config instead of the model's")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--quiet", "-q", action="store_true")
-    p.set_defaults(run=_handler(_MODELS, "evaluate"))
+    p.set_defaults(run=_eval)
 
     p = sub.add_parser("predict", help="label texts with a saved model")
     p.add_argument("checkpoint", help="model folder, run folder or checkpoint folder")
@@ -110,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write a PNG heatmap of every task's attention on the "
                    "first text")
     p.add_argument("--quiet", "-q", action="store_true")
-    p.set_defaults(run=_handler(_MODELS, "predict"))
+    p.set_defaults(run=_predict)
 
     p = sub.add_parser("rank", help="rank items (texts in a JSONL file) by a task's prediction")
     p.add_argument("checkpoint", help="model folder, run folder or checkpoint folder")
@@ -123,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, help="print only the best K items")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     p.add_argument("--quiet", "-q", action="store_true")
-    p.set_defaults(run=_handler(_MODELS, "rank"))
+    p.set_defaults(run=_rank)
 
     p = sub.add_parser("export", help="fold a trained model and export it (ONNX or "
                        "torch.export) so that it runs without PennyLane")
@@ -160,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("config", nargs="?",
                        help="take the circuit from this config's [model.circuit]")
         _circuit_arguments(p)
-        p.set_defaults(run=_handler(_CIRCUIT, name))
+        p.set_defaults(run=_circuit)
     _cost_arguments(p)  # p is the `cost` parser
     return parser
 
