@@ -39,8 +39,6 @@ from qattn_hybrid.config_checks import (
     reject_unknown,
 )
 from qattn_hybrid.config_circuit import (
-    MOVED_KEYS,
-    MOVED_MODEL_KEYS,
     circuit_from_table,
     circuit_table,
     execution_from_table,
@@ -103,7 +101,7 @@ class ModelConfig:
     def from_dict(cls, values: dict, section: str = "model") -> ModelConfig:
         """From a ``[model]`` table (with ``circuit`` and ``execution`` sub-tables); keys of
         the old flat layout are refused with an error that says where each one moved."""
-        reject_moved(section, values, MOVED_MODEL_KEYS)
+        reject_moved(moved_keys(section, values))
         reject_unknown(section, values, [f.name for f in dataclasses.fields(cls)])
         return cls(**values)
 
@@ -293,6 +291,8 @@ class Config:
         if not isinstance(data, dict):
             raise ConfigError(f"a config must be a table of sections; got {type(data).__name__}")
         reject_unknown("config", data, SECTIONS)
+        reject_moved([note for name in SECTIONS if isinstance(data.get(name), dict)
+                      for note in moved_keys(name, data[name])])  # every section at once
         sections = {}
         for name, section_cls in SECTIONS.items():
             values = data.get(name, {})
@@ -301,7 +301,6 @@ class Config:
             if section_cls is ModelConfig:
                 sections[name] = ModelConfig.from_dict(values, name)
                 continue
-            reject_moved(name, values, MOVED_KEYS.get(name, {}))
             reject_unknown(name, values, [f.name for f in dataclasses.fields(section_cls)])
             sections[name] = section_cls(**values)
         return cls(**sections)

@@ -40,9 +40,8 @@ def moved_notes(where: str, values: dict, moved: dict[str, tuple[str, str]]) -> 
     return notes
 
 
-def reject_moved(where: str, values: dict, moved: dict[str, tuple[str, str]]) -> None:
-    """ConfigError saying where every key of an older layout now lives."""
-    notes = moved_notes(where, values, moved)
+def reject_moved(notes: list[str]) -> None:
+    """One ConfigError listing every key of an older layout (``moved_notes``), if any."""
     if notes:
         raise ConfigError("; ".join(notes) + " (the config layout changed; see README, "
                           "Training a multi-task model)")

@@ -143,7 +143,8 @@ class TestMovedKeys:
 
         with pytest.raises(ConfigError, match=r"model\.n_qubits moved to \[model\.circuit\] "
                                               r"n_qubits; model\.shots moved to "
-                                              r"\[model\.execution\] shots"):
+                                              r"\[model\.execution\] shots; training\.device "
+                                              r"moved to training\.torch_device \("):
             load_config(tmp_path / "old.toml")
 
     def test_torch_device(self):
