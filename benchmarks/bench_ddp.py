@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_config(args, output_dir: Path, threads: int) -> dict:
     return {
-        "model": {"encoder": "minilm", "attention": "quantum", "n_qubits": args.n_qubits,
-                  "n_layers": 2, "device": args.device, "max_length": 32, "dropout": 0.1},
+        "model": {"encoder": "minilm", "attention": "quantum", "max_length": 32, "dropout": 0.1,
+                  "circuit": {"n_qubits": args.n_qubits, "n_layers": 2},
+                  "execution": {"qml_device": args.device}},
         "data": {"tasks": ["clinc_intent"], "max_examples": args.max_examples,
                  "cache_dir": str(args.cache_dir)},
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": 0.005,

@@ -33,7 +33,7 @@ def layer_step(device: str, n_qubits: int, n_tokens: int, d_model: int = 32):
     """A forward+backward closure on the QuantumAttention layer."""
     torch.manual_seed(0)
     layer = QuantumAttention(d_model, n_tasks=2, n_qubits=n_qubits, n_layers=2,
-                             device=device).double()
+                             qml_device=device).double()
     x = torch.randn(1, n_tokens, d_model, dtype=torch.float64)
 
     def step() -> None:

@@ -23,7 +23,7 @@ from qattn_hybrid import QuantumAttention
 def time_layer(device: str, n_qubits: int, n_tokens: int, repeats: int, d_model: int) -> dict:
     torch.manual_seed(0)
     layer = QuantumAttention(d_model, n_tasks=2, n_qubits=n_qubits, n_layers=2,
-                             device=device).double()
+                             qml_device=device).double()
     x = torch.randn(1, n_tokens, d_model, dtype=torch.float64)
 
     def step() -> float:

@@ -39,13 +39,13 @@ DELTA_METRICS = {  # task -> metrics in Δm (all higher-is-better)
     "fin_sentiment": ["accuracy", "macro_f1"],
 }
 VARIANTS = {
-    "mtl_quantum_ptw": {"attention": "quantum", "conditioning": "per_task_weights"},
-    "mtl_quantum_rot": {"attention": "quantum", "conditioning": "task_rotations"},
-    "mtl_quantum_noent": {"attention": "quantum", "conditioning": "per_task_weights",
-                          "ansatz": "no_entanglement"},
+    "mtl_quantum_ptw": {"attention": "quantum", "circuit": {"conditioning": "per_task_weights"}},
+    "mtl_quantum_rot": {"attention": "quantum", "circuit": {"conditioning": "task_rotations"}},
+    "mtl_quantum_noent": {"attention": "quantum", "circuit": {"conditioning": "per_task_weights",
+                                                              "ansatz": "no_entanglement"}},
     "mtl_classical": {"attention": "classical"},
 }
-SINGLE = {"attention": "quantum", "conditioning": "per_task_weights"}
+SINGLE = {"attention": "quantum", "circuit": {"conditioning": "per_task_weights"}}
 
 
 def run_one(name: str, model_changes: dict, tasks: list[str], seed: int, args, all_tasks,
@@ -53,10 +53,11 @@ def run_one(name: str, model_changes: dict, tasks: list[str], seed: int, args, a
     from qattn_hybrid.config import Config
     from qattn_hybrid.factory import build_trainer
 
-    model = {"n_qubits": args.n_qubits, "n_layers": args.n_layers, "max_length": 32,
-             **model_changes}
+    changes = dict(model_changes)
+    circuit = {"n_qubits": args.n_qubits, "n_layers": args.n_layers, **changes.pop("circuit", {})}
+    model = {"circuit": circuit, "max_length": 32, **changes}
     if args.device:
-        model["device"] = args.device
+        model["execution"] = {"qml_device": args.device}
     with tempfile.TemporaryDirectory(prefix=f"bench_mtl_{name}_") as out:
         config = Config.from_dict({
             "model": model,

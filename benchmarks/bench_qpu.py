@@ -68,7 +68,7 @@ def run_path(path: str, args, execute: bool) -> dict:
             guard = ExecutionGuard(dry_run=not execute)
             torch.manual_seed(0)
             attn = QuantumAttention(args.d_model, n_tasks=2, n_qubits=args.qubits,
-                                    n_layers=args.layers, device=path, shots=args.shots,
+                                    n_layers=args.layers, qml_device=path, shots=args.shots,
                                     diff_method="parameter-shift", device_options=options,
                                     guard=guard)
             tracker = qml.Tracker(attn.qnode.device) if path != "qiskit.estimator" else None

@@ -34,9 +34,9 @@ TASKS = ["clinc_intent", "clinc_domain", "clinc_oos", "fin_sentiment"]
 VARIANTS = {  # name -> [model] overrides
     "mean": {"attention": "mean"},
     "classical": {"attention": "classical"},
-    "quantum": {"attention": "quantum", "conditioning": "per_task_weights"},
-    "quantum_rot": {"attention": "quantum", "conditioning": "task_rotations"},
-    "quantum_noent": {"attention": "quantum", "ansatz": "no_entanglement"},
+    "quantum": {"attention": "quantum", "circuit": {"conditioning": "per_task_weights"}},
+    "quantum_rot": {"attention": "quantum", "circuit": {"conditioning": "task_rotations"}},
+    "quantum_noent": {"attention": "quantum", "circuit": {"ansatz": "no_entanglement"}},
     "quantum_linear": {"attention": "quantum", "value": "linear"},
     "quantum_lpft": {"attention": "quantum"},  # heads start as the probes (init_heads)
     "classical_lpft": {"attention": "classical"},

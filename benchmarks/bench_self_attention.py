@@ -75,13 +75,13 @@ def make_layer(kind: str, n_tasks: int, args, device: str | None = None,
                batching: str = "stacked") -> nn.Module:
     q = dict(n_qubits=args.qubits, n_layers=args.layers, n_heads=args.heads)
     if kind == "quantum_self":
-        return ResidualMeanPool(QuantumSelfAttention(D_MODEL, n_tasks, device=device,
+        return ResidualMeanPool(QuantumSelfAttention(D_MODEL, n_tasks, qml_device=device,
                                                      batching=batching, **q))
     if kind == "classical_self":
         return ResidualMeanPool(ClassicalSelfAttention(D_MODEL, n_tasks, n_heads=args.heads,
                                                        hidden=args.qubits, n_features=args.qubits))
     if kind == "quantum_pool":
-        return Pool(QuantumAttention(D_MODEL, n_tasks, device=device or "qattn.torch", **q))
+        return Pool(QuantumAttention(D_MODEL, n_tasks, qml_device=device or "qattn.torch", **q))
     if kind == "classical_pool":
         reference = QuantumAttention(D_MODEL, n_tasks, **q)
         return Pool(ClassicalAttention.matching(count_parameters(reference), D_MODEL, n_tasks,
@@ -122,7 +122,7 @@ def speed(args) -> None:
                 seconds = time_layer(layer, B, T, args.repeats)
                 inner = getattr(layer, "attention", None)
                 row = {"bench": "self_attention_speed", "layer": kind,
-                       "device": getattr(inner, "device_name", None), "batching": batching,
+                       "device": getattr(inner, "qml_device", None), "batching": batching,
                        "batch": B, "tokens": T, "d_model": D_MODEL, "n_qubits": args.qubits,
                        "n_layers": args.layers, "n_heads": args.heads,
                        "parameters": count_parameters(layer), "median_s": round(seconds, 5),
@@ -194,7 +194,7 @@ def train_and_test(kind: str, data, n_labels, args) -> dict:
             "epochs": args.epochs, "train_per_task": args.train, "test_per_task": args.test,
             "seed": args.seed, "n_qubits": args.qubits, "n_layers": args.layers,
             "n_heads": args.heads, "device": getattr(getattr(pool, "attention", None),
-                                                     "device_name", None),
+                                                     "qml_device", None),
             "threads": torch.get_num_threads()}
 
 

@@ -78,7 +78,7 @@ def make_layers(n_qubits: int, dtype: torch.dtype, before) -> dict:
         torch.manual_seed(0)
         device = "default.qubit" if variant == "default.qubit" else "qattn.torch"
         layer = QuantumAttention(D_MODEL, N_TASKS, n_qubits=n_qubits, n_layers=N_LAYERS,
-                                 device=device)
+                                 qml_device=device)
         if variant == "before":
             layer._qnode = before_qnode(before, layer.spec)
         layers[variant] = layer.to(dtype)

@@ -12,13 +12,14 @@ from circuits.conditioning import init_parameters, n_parameters, parameter_shape
 from circuits.devices import available_devices, default_device, make_device
 from circuits.plugins import check_device_options
 from circuits.resources import draw, resources
-from circuits.spec import Ansatz, CircuitSpec, Conditioning, Readout, Rotation
+from circuits.spec import Ansatz, CircuitSpec, Conditioning, ExecutionSpec, Readout, Rotation
 from circuits.templates import make_circuit
 
 __all__ = [
     "Ansatz",
     "CircuitSpec",
     "Conditioning",
+    "ExecutionSpec",
     "Readout",
     "Rotation",
     "ansatz_shape",

@@ -9,7 +9,7 @@ import torch
 
 from circuits.conditioning import init_parameters, select
 from circuits.devices import default_device, make_device
-from circuits.spec import CircuitSpec
+from circuits.spec import CircuitSpec, check_shots
 from circuits.templates import make_circuit
 
 # Gradient methods that cannot differentiate broadcast tapes (PennyLane #4462): the QNode
@@ -31,8 +31,7 @@ def build_qnode(spec: CircuitSpec, device: str | None = None, shots: int | None 
     the first forward. Budgets, deduplication and the native Qiskit Runtime path are built
     on top of this by `circuits.hardware.build_hardware_qnode`.
     """
-    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
-        raise ValueError(f"shots must be None (exact) or a positive int; got {shots!r}")
+    check_shots(shots)
     device = default_device(shots) if device is None else device
     dev = make_device(device, spec.n_qubits, **(device_options or {}))
     try:

@@ -1,11 +1,27 @@
-"""The circuit specification: one frozen, validated dataclass that every other module reads."""
+"""The circuit's settings in two frozen, validated records that every other module reads.
+
+    CircuitSpec    what the circuit is: qubits, layers, tasks, embedding, ansatz, conditioning,
+                   readout ([model.circuit] in a config)
+    ExecutionSpec  where and how it runs: the PennyLane device, shots, gradient method, plugin
+                   options, i.e. the arguments `circuits.build_qnode` takes beside the spec
+                   ([model.execution] in a config)
+
+A new ansatz is one member of `Ansatz` here plus its template in `circuits/ansatze.py`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 
+from circuits.plugins import check_device_options
+
 MAX_QUBITS = 20
+# PennyLane's differentiation methods (qml.QNode's diff_method), checked before a QNode is built
+DIFF_METHODS = ("best", "device", "backprop", "adjoint", "parameter-shift", "hadamard",
+                "reversed-hadamard", "direct-hadamard", "reversed-direct-hadamard",
+                "finite-diff", "spsa")
 
 
 class Rotation(str, Enum):
@@ -113,3 +129,71 @@ class CircuitSpec:
             "conditioning": self.conditioning.value,
             "readout": self.readout.value,
         }
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> CircuitSpec:
+        """The inverse of `to_dict`; unknown keys are a TypeError that lists the valid ones."""
+        _reject_unknown(cls, values)
+        return cls(**values)
+
+
+def check_shots(shots) -> None:
+    """None (exact expectation values) or a positive int of shots per circuit."""
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
+        raise ValueError(f"shots must be None (exact) or a positive int; got {shots!r}")
+
+
+@dataclass(frozen=True)
+class ExecutionSpec:
+    """Where and how a CircuitSpec runs; validated on construction, immutable after.
+
+    The fields are `circuits.build_qnode`'s arguments after the spec (`qnode_options()` gives
+    them by that name). A guard (budget, retries) is not part of it: it is a live object with
+    its own state, passed to the layer or `build_hardware_qnode` separately.
+    """
+
+    qml_device: str | None = None  # PennyLane device name; None: circuits.default_device(shots)
+    shots: int | None = None  # None: exact expectation values
+    diff_method: str = "best"  # one of DIFF_METHODS
+    # plugin options for a QPU (device_arn, s3_bucket, backend, execution_mode, ...); never
+    # credentials: a key that names a secret is refused (circuits.credentials)
+    device_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.qml_device is not None and (not isinstance(self.qml_device, str)
+                                            or not self.qml_device):
+            raise ValueError(f"qml_device must be None (the default device) or a non-empty "
+                             f"PennyLane device name; got {self.qml_device!r}")
+        check_shots(self.shots)
+        if self.diff_method not in DIFF_METHODS:
+            raise ValueError(f"diff_method must be one of {', '.join(map(repr, DIFF_METHODS))}; "
+                             f"got {self.diff_method!r}")
+        if not isinstance(self.device_options, Mapping):
+            raise TypeError(f"device_options must be a dict (a table in a config); got "
+                            f"{type(self.device_options).__name__}")
+        options = check_device_options(self.qml_device, dict(self.device_options), self.shots)
+        object.__setattr__(self, "device_options", options)  # a copy: no secrets, known keys
+
+    def qnode_options(self) -> dict:
+        """Keyword arguments of `circuits.build_qnode` (and `build_hardware_qnode`)."""
+        return {"device": self.qml_device, "shots": self.shots,
+                "diff_method": self.diff_method, "device_options": dict(self.device_options)}
+
+    def to_dict(self) -> dict:
+        """`ExecutionSpec(**d)` rebuilds it (JSON-friendly when the options are)."""
+        return {"qml_device": self.qml_device, "shots": self.shots,
+                "diff_method": self.diff_method, "device_options": dict(self.device_options)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> ExecutionSpec:
+        """The inverse of `to_dict`; unknown keys are a TypeError that lists the valid ones."""
+        _reject_unknown(cls, values)
+        return cls(**values)
+
+
+def _reject_unknown(cls, values: Mapping) -> None:
+    valid = list(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise TypeError(f"{cls.__name__} keys must be among {', '.join(valid)}; got "
+                        f"{', '.join(map(repr, unknown))}")

@@ -20,7 +20,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from circuits import CircuitSpec, default_device, expectations, init_parameters, select
+from circuits import (CircuitSpec, ExecutionSpec, default_device, expectations, init_parameters,
+                      select)
 from circuits.fold import (check_foldable, fold_coefficients, resolve_exact_path,
                            task_expectations)
 from circuits.hardware import build_hardware_qnode, dedup_expectations
@@ -137,25 +138,74 @@ def value_path(value: str, d_model: int) -> nn.Module:
     return linear
 
 
-class CircuitDevice:
-    """Mixin for layers that run `self.spec` on a device: settings, and a QNode built once.
+# The flat keywords a circuit layer accepts instead of `spec=` / `execution=` (quick start)
+CIRCUIT_KEYWORDS = ("n_qubits", "n_layers", "ansatz", "conditioning", "rotation", "reupload",
+                    "readout")
+EXECUTION_KEYWORDS = ("qml_device", "shots", "diff_method", "device_options")
 
-    The QNode is dropped when the layer is pickled or deep-copied (QNodes and devices do not
+
+def layer_specs(n_tasks: int | None, spec: CircuitSpec | None, execution: ExecutionSpec | None,
+                **keywords) -> tuple[CircuitSpec, ExecutionSpec]:
+    """A layer's circuit and execution records: ``spec=`` / ``execution=``, or built from the
+    flat keywords (None = not given, the record's default), never both for one record.
+
+    ``n_tasks`` may be None with a ``spec`` (it is ``spec.n_tasks``); given with one, they
+    must agree.
+    """
+    circuit = {k: keywords[k] for k in CIRCUIT_KEYWORDS if keywords.get(k) is not None}
+    running = {k: keywords[k] for k in EXECUTION_KEYWORDS if keywords.get(k) is not None}
+    if spec is None:
+        spec = CircuitSpec(n_tasks=n_tasks, **circuit)
+    else:
+        _check_record("spec", spec, CircuitSpec, circuit)
+        if n_tasks is not None and n_tasks != spec.n_tasks:
+            raise ValueError(f"n_tasks must equal spec.n_tasks={spec.n_tasks} (or be left "
+                             f"out); got {n_tasks}")
+    if execution is None:
+        execution = ExecutionSpec(**running)
+    else:
+        _check_record("execution", execution, ExecutionSpec, running)
+    return spec, execution
+
+
+def _check_record(name: str, record, cls, keywords: dict) -> None:
+    if not isinstance(record, cls):
+        raise TypeError(f"{name} must be a circuits.{cls.__name__}; got {type(record).__name__}")
+    if keywords:
+        raise ValueError(f"{name}= must be given alone, not with its keywords; got {name}= and "
+                         f"{', '.join(keywords)} (put them in the {cls.__name__})")
+
+
+class CircuitDevice:
+    """Mixin for layers that run `self.spec` as `self.execution` says: a QNode built once.
+
+    `qml_device` is the PennyLane device name actually used (the default resolved). The
+    QNode is dropped when the layer is pickled or deep-copied (QNodes and devices do not
     pickle reliably, PennyLane #2204) and rebuilt on first use.
     """
 
-    def init_circuit_device(self, device: str | None, shots: int | None, diff_method: str,
-                            device_options: dict | None, guard=None) -> None:
-        self.device_name = default_device(shots) if device is None else device
-        self.shots, self.diff_method = shots, diff_method
-        self.device_options = dict(device_options or {})
-        self.guard = guard
+    def init_circuit_device(self, spec: CircuitSpec, execution: ExecutionSpec,
+                            guard=None) -> None:
+        self.spec, self.execution, self.guard = spec, execution, guard
+        device = execution.qml_device
+        self.qml_device = default_device(execution.shots) if device is None else device
         self._qnode = self._build_qnode()  # fail early on a bad device name or shots
 
+    @property
+    def shots(self) -> int | None:
+        return self.execution.shots
+
+    @property
+    def diff_method(self) -> str:
+        return self.execution.diff_method
+
+    @property
+    def device_options(self) -> dict:
+        return self.execution.device_options
+
     def _build_qnode(self):
-        return build_hardware_qnode(self.spec, device=self.device_name, shots=self.shots,
-                                    diff_method=self.diff_method,
-                                    device_options=self.device_options, guard=self.guard)
+        options = {**self.execution.qnode_options(), "device": self.qml_device}
+        return build_hardware_qnode(self.spec, **options, guard=self.guard)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -192,15 +242,21 @@ class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
         -> AttentionOutput(pooled (B, D), weights (B, H, T))
     """
 
-    def __init__(self, d_model: int, n_tasks: int, n_qubits: int = 4, n_layers: int = 2,
-                 n_heads: int = 1, ansatz: str = "hardware_efficient",
-                 conditioning: str = "per_task_weights", device: str | None = None,
-                 shots: int | None = None, diff_method: str = "best", rotation: str = "Y",
-                 reupload: bool = False, readout: str = "z", device_options: dict | None = None,
+    def __init__(self, d_model: int, n_tasks: int | None = None, n_qubits: int | None = None,
+                 n_layers: int | None = None, n_heads: int = 1, ansatz: str | None = None,
+                 conditioning: str | None = None, qml_device: str | None = None,
+                 shots: int | None = None, diff_method: str | None = None,
+                 rotation: str | None = None, reupload: bool | None = None,
+                 readout: str | None = None, device_options: dict | None = None,
                  dedup: bool | None = None, guard=None, exact_path: str = "auto",
-                 value: str = "identity"):
-        # device: a PennyLane device name; None = the fast exact "qattn.torch" (default.qubit
-        #   with shots), see circuits.default_device.
+                 value: str = "identity", *, spec: CircuitSpec | None = None,
+                 execution: ExecutionSpec | None = None):
+        # spec: the circuit (a circuits.CircuitSpec), or the flat keywords n_qubits, n_layers,
+        #   ansatz, conditioning, rotation, reupload, readout (unset: CircuitSpec's defaults,
+        #   4 qubits, 2 layers, ...); n_tasks may be left out with a spec.
+        # execution: where it runs (a circuits.ExecutionSpec), or the flat keywords qml_device
+        #   (a PennyLane device name; None = the fast exact "qattn.torch", default.qubit with
+        #   shots, see circuits.default_device), shots, diff_method, device_options.
         # value: "identity" (pool the features themselves) or "linear" (a D x D projection
         #   initialised to the identity); either way the layer starts as masked mean pooling.
         # dedup: evaluate identical (angles, task) rows once (default: on when shots is set);
@@ -214,15 +270,18 @@ class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
                 raise ValueError(f"{name} must be a positive int; got {number!r}")
         if d_model % n_heads:
             raise ValueError(f"d_model must be divisible by n_heads={n_heads}; got {d_model}")
-        self.spec = CircuitSpec(n_qubits=n_qubits, n_layers=n_layers, n_tasks=n_tasks,
-                                rotation=rotation, reupload=reupload, ansatz=ansatz,
-                                conditioning=conditioning, readout=readout)
+        spec, execution = layer_specs(
+            n_tasks, spec, execution, n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz,
+            conditioning=conditioning, rotation=rotation, reupload=reupload, readout=readout,
+            qml_device=qml_device, shots=shots, diff_method=diff_method,
+            device_options=device_options)
         self.d_model, self.n_heads = d_model, n_heads
-        self.dedup = shots is not None if dedup is None else bool(dedup)
-        self.init_circuit_device(device, shots, diff_method, device_options, guard)
-        self.exact_path = resolve_exact_path(exact_path, self.spec, device, shots)
+        self.dedup = execution.shots is not None if dedup is None else bool(dedup)
+        self.init_circuit_device(spec, execution, guard)
+        self.exact_path = resolve_exact_path(exact_path, spec, execution.qml_device,
+                                             execution.shots)
 
-        self.to_angles = nn.Linear(d_model, n_qubits)  # features -> angles before the squash
+        self.to_angles = nn.Linear(d_model, spec.n_qubits)  # features -> angles before the squash
         self.circuit = nn.ParameterDict(
             {k: nn.Parameter(v) for k, v in init_parameters(self.spec).items()}
         )
@@ -271,7 +330,8 @@ class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
         s = self.spec
         return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
                 f"n_layers={s.n_layers}, n_heads={self.n_heads}, ansatz={s.ansatz.value}, "
-                f"conditioning={s.conditioning.value}, device={self.device_name!r}, shots={self.shots}")
+                f"conditioning={s.conditioning.value}, qml_device={self.qml_device!r}, "
+                f"shots={self.shots}")
 
 
 class FoldedAttention(AngleMap, nn.Module):
@@ -283,7 +343,7 @@ class FoldedAttention(AngleMap, nn.Module):
 
     def __init__(self, layer: QuantumAttention):
         super().__init__()
-        check_foldable(layer.spec, layer.device_name, layer.shots)
+        check_foldable(layer.spec, layer.qml_device, layer.shots)
         self.spec, self.d_model, self.n_heads = layer.spec, layer.d_model, layer.n_heads
         self.to_angles = copy.deepcopy(layer.to_angles)
         self.readout = copy.deepcopy(layer.readout)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from circuits import check_device_options
+from circuits import ExecutionSpec
 from qattn_hybrid.attention import QuantumAttention
 from qattn_hybrid.baseline import ClassicalAttention, MeanPooling, count_parameters
 from qattn_hybrid.config import ModelConfig
@@ -45,21 +45,16 @@ def register_attention(name: str) -> Callable[[AttentionBuilder], AttentionBuild
 
 @register_attention("quantum")
 def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    return QuantumAttention(
-        d_model, n_tasks, n_qubits=config.n_qubits, n_layers=config.n_layers,
-        n_heads=config.n_heads, ansatz=config.ansatz, conditioning=config.conditioning,
-        device=config.device, shots=config.shots, diff_method=config.diff_method,
-        rotation=config.rotation, reupload=config.reupload, readout=config.readout,
-        device_options=config.device_options, value=config.value,
-    )
+    return QuantumAttention(d_model, n_heads=config.n_heads, value=config.value,
+                            spec=config.circuit_spec(n_tasks), execution=config.execution)
 
 
 @register_attention("classical")
 def classical_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    """Classical pooling with as many parameters as the quantum layer this config would build."""
-    reference = quantum_attention(dataclasses.replace(config, device="default.qubit", shots=None,
-                                                      diff_method="best", device_options={}),
-                                  d_model, n_tasks)
+    """Classical pooling with as many parameters as the quantum layer this config would build
+    (counted on default.qubit, so that a QPU config contacts nothing)."""
+    local = dataclasses.replace(config, execution=ExecutionSpec("default.qubit"))
+    reference = quantum_attention(local, d_model, n_tasks)
     return ClassicalAttention.matching(count_parameters(reference), d_model, n_tasks,
                                        config.n_heads, config.value)
 
@@ -79,12 +74,8 @@ def quantum_self_attention(config, d_model: int, n_tasks: int) -> SelfAttentionP
     (as every attention kind of the model does).
     """
     layer = QuantumEncoderLayer(
-        d_model, n_tasks, dim_feedforward=d_model, dropout=config.dropout, norm_first=True,
-        n_qubits=config.n_qubits, n_layers=config.n_layers, n_heads=config.n_heads,
-        ansatz=config.ansatz, conditioning=config.conditioning, device=config.device,
-        shots=config.shots, diff_method=config.diff_method, rotation=config.rotation,
-        reupload=config.reupload, readout=config.readout, device_options=config.device_options,
-    )
+        d_model, dim_feedforward=d_model, dropout=config.dropout, norm_first=True,
+        n_heads=config.n_heads, spec=config.circuit_spec(n_tasks), execution=config.execution)
     for linear in (layer.self_attn.out, layer.feed_forward[-1]):
         nn.init.zeros_(linear.weight)
         nn.init.zeros_(linear.bias)
@@ -92,7 +83,7 @@ def quantum_self_attention(config, d_model: int, n_tasks: int) -> SelfAttentionP
 
 
 def build_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
-    check_device_options(config.device, config.device_options, config.shots)  # no secrets
+    """The attention ``config.attention`` names, for ``n_tasks`` tasks of width ``d_model``."""
     if config.attention not in ATTENTIONS:
         raise ValueError(f"Unknown attention {config.attention!r}. "
                          f"Available: {', '.join(sorted(ATTENTIONS))}")

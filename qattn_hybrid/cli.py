@@ -8,7 +8,7 @@
     qattn rank CHECKPOINT ITEMS.jsonl --task NAME [--label L] [--top K] [--json]
     qattn draw [CONFIG] [--n-qubits 4 --n-layers 2 --ansatz ... --conditioning ...]
     qattn resources [CONFIG] [same circuit options]
-    qattn cost [CONFIG] [same circuit options] --device NAME --tokens N --shots S
+    qattn cost [CONFIG] [same circuit options] --qml-device NAME --tokens N --shots S
                [--diff-method parameter-shift] [--price-per-task P] [--price-per-shot P]
     qattn export RUN_DIR --format onnx|torch [--quantize int8] [--output DIR]
     qattn serve RUN_DIR [--host 127.0.0.1] [--port 8000] [--api-key-file F] [--max-batch 64]
@@ -16,21 +16,54 @@
 
 CHECKPOINT is a saved model folder (``config.json`` + ``model.safetensors``), a training run's
 output folder (its ``best/`` model is used) or one of its ``checkpoints/epoch-*`` folders.
-This module is the only place in the library that prints. It imports only the standard
-library at start-up (``qattn --help`` takes a fraction of a second); torch, PennyLane and
-transformers load inside the commands that need them.
+This module parses the command line; each command's handler lives in
+``qattn_hybrid.commands`` (``serving.commands`` for export and serve) and is imported only when
+that command runs. It imports only the standard library at start-up (``qattn --help`` takes a
+fraction of a second); torch, PennyLane and transformers load inside the commands that need
+them. These modules are the only ones in the library that print.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import sys
-from pathlib import Path
+
+from qattn_hybrid.commands.tables import table as _table  # noqa: F401  (stdlib only)
 
 __all__ = ["main"]
+
+
+# Each handler imports its command's module when it runs (so `--help` stays light); plain
+# imports, so tests/test_layering.py sees who imports whom.
+def _train(args) -> int:
+    from qattn_hybrid.commands.train import train
+    return train(args)
+
+
+def _probe(args) -> int:
+    from qattn_hybrid.commands.train import probe
+    return probe(args)
+
+
+def _eval(args) -> int:
+    from qattn_hybrid.commands.models import evaluate
+    return evaluate(args)
+
+
+def _predict(args) -> int:
+    from qattn_hybrid.commands.models import predict
+    return predict(args)
+
+
+def _rank(args) -> int:
+    from qattn_hybrid.commands.models import rank
+    return rank(args)
+
+
+def _circuit(args) -> int:
+    from qattn_hybrid.commands import circuit
+    return getattr(circuit, args.command)(args)  # draw, resources or cost
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="override training.output_dir")
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--seed", type=int, help="override training.seed")
-    p.add_argument("--device", help="override training.device (torch device)")
+    p.add_argument("--torch-device", "--device", dest="torch_device", metavar="DEVICE",
+                   help="override training.torch_device: cpu, cuda, cuda:1 (--device is the "
+                        "old name)")
     p.add_argument("--no-plots", action="store_true", help="skip the training-curve PNG")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or epoch logs")
     p.add_argument("--no-baselines", action="store_true",
@@ -137,15 +172,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=_serve)
 
-    for name, run, text in (("draw", _draw, "print the attention circuit for one token"),
-                            ("resources", _resources, "gate counts, depth and parameters of "
-                             "the circuit (JSON)"),
-                            ("cost", _cost, "circuits, jobs, shots and price of a forward "
-                             "pass and a training step on a QPU (JSON); sends nothing")):
+    for name, text in (("draw", "print the attention circuit for one token"),
+                       ("resources", "gate counts, depth and parameters of the circuit (JSON)"),
+                       ("cost", "circuits, jobs, shots and price of a forward pass and a "
+                        "training step on a QPU (JSON); sends nothing")):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("config", nargs="?", help="take the circuit from this config's [model]")
+        p.add_argument("config", nargs="?",
+                       help="take the circuit from this config's [model.circuit]")
         _circuit_arguments(p)
-        p.set_defaults(run=run)
+        p.set_defaults(run=_circuit)
     _cost_arguments(p)  # p is the `cost` parser
     return parser
 
@@ -155,165 +190,6 @@ def _setup_logging(quiet: bool) -> None:
                         format="%(message)s", stream=sys.stderr)
 
 
-def _quiet_transformers() -> None:
-    """transformers' own weight-loading bars and chatter off (for commands that load models)."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:
-        pass
-
-
-# --------------------------------------------------------------------------- train
-def _train(args) -> int:
-    from qattn_hybrid.config import load_config
-
-    config = load_config(args.config)
-    overrides = {"output_dir": args.output_dir, "epochs": args.epochs, "seed": args.seed,
-                 "device": args.device}
-    training = {k: v for k, v in overrides.items() if v is not None}
-    if args.quiet:
-        training["progress"] = False
-    if training:
-        config = config.replace(training=training)
-    if args.dry_run:
-        from qattn_hybrid.plan import plan_run
-
-        print("\n".join(plan_run(config, resume=args.resume, overwrite=args.overwrite)))
-        return 0
-    from qattn_hybrid.checkpoints import describe_output_dir
-
-    describe_output_dir(config.training.output_dir, resume=args.resume,  # refuse before loading
-                        overwrite=args.overwrite)
-    _quiet_transformers()
-    from qattn_hybrid.factory import build_trainer
-
-    trainer = build_trainer(config)
-    if trainer.is_writer:
-        tasks = ", ".join(f"{n} ({len(t.train)} train)" for n, t in trainer.tasks.items())
-        print(f"Training {config.model.attention} attention on {tasks}")
-    result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
-    if not trainer.is_writer:
-        return 0
-    if not args.no_plots and result.history:
-        try:
-            from qattn_hybrid.plots import plot_training_curves
-
-            png = plot_training_curves(result.output_dir / "metrics.csv",
-                                       result.output_dir / "training_curves.png")
-            print(f"Training curves: {png}")
-        except ImportError as err:
-            print(f"(no plots: {err})", file=sys.stderr)
-    epoch_s = [r["seconds"] for r in result.history]  # training + validation
-    print(f"Best epoch {result.best_epoch} of {len(result.history)}"
-          f"{' (early stop)' if result.stopped_early else ''}; "
-          f"{sum(epoch_s) / max(len(epoch_s), 1):.1f} s per epoch (training + validation)")
-    split = "test" if result.test_metrics else "validation"
-    metrics = result.test_metrics or result.history[result.best_epoch - 1]["validation"]
-    if not args.no_baselines and trainer.world_size > 1:  # the other ranks have returned
-        print("(no baselines under torchrun: run `qattn probe CONFIG` in one process)",
-              file=sys.stderr)
-    elif not args.no_baselines:
-        from qattn_hybrid.comparison import beside, train_baselines
-
-        print("Baselines on the same data: linear probe, and the same recipe on mean pooling")
-        try:
-            metrics = beside(metrics, train_baselines(trainer), split)
-        except ImportError as err:  # scikit-learn is the extra `probe`
-            print(f"(no baselines: {err})", file=sys.stderr)
-    print(f"\n{split.capitalize()} results (best model, {result.output_dir / 'best'}):")
-    print(_table(metrics))
-    return 0
-
-
-def _probe(args) -> int:
-    from qattn_hybrid.config import load_config
-    from qattn_hybrid.probe import run_probe
-
-    results = run_probe(load_config(args.config))
-    if args.json:
-        print(json.dumps({t: {"param": r.param, "validation_scores": r.scores, **r.metrics}
-                          for t, r in results.items()}, indent=2))
-        return 0
-    table = {t: r.metrics[args.split] for t, r in results.items() if args.split in r.metrics}
-    if not table:
-        raise ValueError(f"no task has a {args.split!r} split")
-    print(f"Linear probe on mean-pooled frozen features, {args.split} split:")
-    print(_table(table))
-    return 0
-
-
-# --------------------------------------------------------------------------- eval / predict
-def _load_model(path):
-    from qattn_hybrid.files import read_json, resolve_model_dir
-    from qattn_hybrid.model import MultiTaskModel
-
-    _quiet_transformers()
-    model_dir = resolve_model_dir(path)
-    meta = read_json(model_dir / "config.json", "model config")
-    cache_dir = ((meta.get("metadata") or {}).get("data") or {}).get("cache_dir")  # reuse features
-    return MultiTaskModel.from_pretrained(model_dir, cache_dir=cache_dir)
-
-
-def _eval(args) -> int:
-    from qattn_hybrid.config import DataConfig, load_config
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.evaluation import evaluate
-
-    model = _load_model(args.checkpoint)
-    if args.config:
-        data = load_config(args.config).data
-    elif "data" in model.metadata:
-        data = DataConfig(**model.metadata["data"])
-    else:
-        raise ValueError("the model does not record its data; pass --config CONFIG")
-    tasks = load_tasks(data.task_specs())
-    results = evaluate(model, tasks, args.split)
-    if not results:
-        raise ValueError(f"no task has a {args.split!r} split")
-    baselines = _baselines_of(args.checkpoint)
-    if baselines and not args.json:
-        from qattn_hybrid.comparison import beside
-
-        results = beside(results, baselines, args.split)
-    print(json.dumps(results, indent=2) if args.json else _table(results))
-    return 0
-
-
-def _baselines_of(checkpoint) -> dict | None:
-    """The probe / mean-pool results `qattn train` wrote beside a run (None when absent)."""
-    for folder in (Path(checkpoint), Path(checkpoint).parent):
-        path = folder / "baselines.json"
-        if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
-    return None
-
-
-def _predict(args) -> int:
-    for i, text in enumerate(args.texts):  # before anything is loaded or printed
-        if not text.strip():
-            raise ValueError(f"text {i + 1} must be a non-empty str (not only whitespace); "
-                             f"got {text!r}")
-    model = _load_model(args.checkpoint)
-    model.task_id(args.task)  # unknown task: error listing the model's tasks
-    labels = model.predict(args.texts, args.task)
-    for text, label in zip(args.texts, labels):
-        print(f"{label}\t{text}")
-        if args.attention:
-            from qattn_hybrid.plots import attention_map
-
-            tokens, _, w = attention_map(model, text, [args.task])
-            print("\t" + " ".join(f"{t}:{float(v):.2f}" for t, v in zip(tokens, w[0])))
-    if args.plot:
-        from qattn_hybrid.plots import plot_attention
-
-        print(f"Attention heatmap: {plot_attention(model, args.texts[0], args.plot)}")
-    return 0
-
-
-# --------------------------------------------------------------------------- serving
 def _export(args) -> int:
     from qattn_hybrid.serving.commands import export_command
 
@@ -328,36 +204,7 @@ def _serve(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- circuit
-def _spec(args):
-    from circuits import CircuitSpec
-
-    values = {}
-    n_tasks = 1
-    if args.config:
-        from qattn_hybrid.config import load_config
-
-        config = load_config(args.config)
-        m = config.model
-        values = {"n_qubits": m.n_qubits, "n_layers": m.n_layers, "ansatz": m.ansatz,
-                  "conditioning": m.conditioning, "rotation": m.rotation,
-                  "readout": m.readout, "reupload": m.reupload}
-        n_tasks = len(config.data.tasks)
-    for name in ("n_qubits", "n_layers", "ansatz", "conditioning", "rotation", "readout",
-                 "reupload"):
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    values["n_tasks"] = args.n_tasks if args.n_tasks is not None else n_tasks
-    return CircuitSpec(**values)
-
-
-def _draw(args) -> int:
-    from circuits import draw
-
-    print(draw(_spec(args)))
-    return 0
-
-
+# --------------------------------------------------------------------------- circuit options
 # The circuit's choices and defaults, written out so `--help` needs no PennyLane import;
 # tests/qattn_hybrid/test_cli.py checks them against circuits.spec.
 CIRCUIT_CHOICES = {"ansatz": ("hardware_efficient", "strongly_entangling", "no_entanglement"),
@@ -369,7 +216,7 @@ HARDWARE_DIFF_METHODS = ("parameter-shift", "spsa", "finite-diff")
 
 
 def _circuit_arguments(p) -> None:
-    """Circuit options; unset ones come from CONFIG's [model], else the defaults shown."""
+    """Circuit options; unset ones come from CONFIG's [model.circuit], else the defaults shown."""
     def default(name: str) -> str:
         return f"(default: the config's, else {CIRCUIT_DEFAULTS[name]})"
 
@@ -390,9 +237,11 @@ def _circuit_arguments(p) -> None:
 
 
 def _cost_arguments(p) -> None:
-    p.add_argument("--device", default="braket.aws.qubit",
-                   help="QPU device: braket.aws.qubit, qiskit.remote, qiskit.estimator, "
-                        "ionq.qpu, ... (default: %(default)s)")
+    p.add_argument("--qml-device", "--device", dest="qml_device", metavar="NAME",
+                   default="braket.aws.qubit",
+                   help="PennyLane QPU device: braket.aws.qubit, qiskit.remote, "
+                        "qiskit.estimator, ionq.qpu, ...; --device is the old name "
+                        "(default: %(default)s)")
     p.add_argument("--tokens", type=int, default=128, metavar="N",
                    help="circuit rows per batch: real tokens after deduplication "
                         "(default: %(default)s)")
@@ -409,69 +258,6 @@ def _cost_arguments(p) -> None:
     p.add_argument("--max-executables", type=int, metavar="N",
                    help="Braket program-set size (default: 100)")
 
-
-def _cost(args) -> int:
-    from circuits.hardware import PriceTable, estimate_cost
-
-    table = None
-    if args.price_per_task is not None or args.price_per_shot is not None:
-        table = PriceTable(args.price_per_task or 0.0, args.price_per_shot or 0.0, args.currency)
-    estimate = estimate_cost(_spec(args), args.tokens, args.diff_method, args.shots, args.device,
-                             table, max_executables=args.max_executables)
-    print(json.dumps(estimate.to_dict(), indent=2))
-    return 0
-
-
-def _resources(args) -> int:
-    from circuits import resources
-
-    print(json.dumps(resources(_spec(args)), indent=2))
-    return 0
-
-
-# --------------------------------------------------------------------------- output
-def _table(results: dict) -> str:
-    """task | metric columns; the header gives the unit: (%) for scores in [0, 1]."""
-    metrics = []
-    for scores in results.values():
-        metrics += [m for m in scores if m not in metrics and m != "loss"]
-    header = ["task"] + [m if m in ("mse", "mae") else f"{m}(%)" for m in metrics]
-    rows = [[task] + [_fmt(m, scores.get(m)) for m in metrics] for task, scores in results.items()]
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
-             for r in [header] + rows]
-    return "\n".join(lines)
-
-
-def _fmt(metric: str, value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isnan(value):
-        return "n/a"
-    if metric in ("mse", "mae", "rmse"):  # in the targets' own units
-        return f"{value:.4f}"
-    if metric in ("r2", "spearman"):  # can be negative: not a percentage
-        return f"{value:.3f}"
-    return f"{100 * value:.1f}"
-
-
-# --------------------------------------------------------------------------- rank
-def _rank(args) -> int:
-    from qattn_hybrid.ranking import rank_items, read_items
-
-    if args.top is not None and args.top < 1:
-        raise ValueError(f"--top must be >= 1; got {args.top}")
-    items = read_items(args.items)
-    model = _load_model(args.checkpoint)
-    ranked = rank_items(model, items, args.task, label=args.label)[: args.top]
-    if args.json:
-        for item in ranked:
-            print(json.dumps(item._asdict()))
-        return 0
-    print(f"{'rank':>4}  {'score':>7}  {'texts':>5}  id")
-    for item in ranked:
-        print(f"{item.rank:>4}  {item.score:>7.3f}  {item.n_texts:>5}  {item.id}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -6,29 +6,44 @@ sampling, read from TOML, YAML or JSON and validated with errors that name the f
 
 A file has up to five sections, each optional (missing fields keep their defaults)::
 
-    [model]     encoder, attention, qubits, layers, conditioning, ...   (ModelConfig)
+    [model]     encoder, attention, n_heads, dropout, value, ...        (ModelConfig)
+    [model.circuit]    n_qubits, n_layers, ansatz, conditioning, ...    (circuits.CircuitSpec)
+    [model.execution]  qml_device, shots, diff_method, device_options   (circuits.ExecutionSpec)
     [data]      tasks (preset names or tables of TaskSpec fields), ... (DataConfig)
     [training]  epochs, batch_size, lr, seed, output_dir, ...           (TrainingConfig)
     [weighting] method, options                                         (WeightingConfig)
     [sampling]  method, temperature                                     (SamplingConfig)
 
-Unknown sections or keys are errors that list the valid ones (a typo never passes silently).
+Unknown sections or keys are errors that list the valid ones (a typo never passes silently);
+keys of the older flat layout (``model.n_qubits``, ``model.device``, ``training.device``, ...)
+are errors that say where each one moved.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
-import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
 
-from circuits.plugins import check_device_options
-from circuits.spec import Ansatz, Conditioning, Readout, Rotation
+from circuits.spec import CircuitSpec, ExecutionSpec
 from qattn_hybrid.choices import choices
+from qattn_hybrid.config_checks import (
+    ConfigError,
+    check_choice,
+    check_nonempty,
+    check_range,
+    check_types,
+    reject_moved,
+    reject_unknown,
+)
+from qattn_hybrid.config_circuit import (
+    circuit_from_table,
+    circuit_table,
+    execution_from_table,
+    moved_keys,
+)
 from qattn_hybrid.presets import get_preset
 from qattn_hybrid.taskspec import TaskSpec
 
@@ -41,23 +56,22 @@ __all__ = [
     "TrainingConfig",
     "WeightingConfig",
     "load_config",
+    "moved_keys",
     "validate_section",
 ]
 
-# PennyLane's differentiation methods (qml.QNode's diff_method), checked before a QNode is built
-DIFF_METHODS = ("best", "device", "backprop", "adjoint", "parameter-shift", "hadamard",
-                "reversed-hadamard", "direct-hadamard", "reversed-direct-hadamard",
-                "finite-diff", "spsa")
 MAX_SEED = 2**63 - 1  # seeds go to torch.manual_seed (int64) and NumPy (mod 2**32)
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value, key or file; the message names the field."""
 
 
 @dataclass
 class ModelConfig:
-    """The network: shared encoder, attention pooling per task, one head per task."""
+    """The network: shared encoder, attention pooling per task, one head per task.
+
+    The circuit's settings are two records of their own, validated by themselves:
+    ``circuit`` (``[model.circuit]``, a :class:`circuits.CircuitSpec`) and ``execution``
+    (``[model.execution]``, a :class:`circuits.ExecutionSpec`). Both may be given as dicts
+    (TOML tables); they are converted on construction.
+    """
 
     encoder: str = "minilm"  # "minilm" (bundled all-MiniLM-L6-v2) or a local transformers dir
     freeze_encoder: bool = True  # frozen: token features computed once and cached
@@ -65,21 +79,13 @@ class ModelConfig:
     # a name in qattn_hybrid.attentions.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)
     attention: str = "quantum"
-    n_qubits: int = 4  # wires of the attention circuit
-    n_layers: int = 2  # variational layers
     n_heads: int = 1  # attention heads (scores per token)
-    ansatz: str = "hardware_efficient"  # | strongly_entangling | no_entanglement (ablation)
-    conditioning: str = "per_task_weights"  # | task_rotations
-    rotation: str = "Y"  # embedding axis
-    reupload: bool = False  # re-embed before every layer
-    readout: str = "z"  # | z_zz
-    device: str | None = None  # PennyLane device name (qattn.torch, default.qubit, ...);
-    #                            None: QuantumAttention's default
-    shots: int | None = None  # None: exact expectation values
-    # plugin options for a QPU (device_arn, s3_bucket, backend, execution_mode, ...); never
-    # credentials: those stay in the provider's own configuration (see README, QPU section)
-    device_options: dict = field(default_factory=dict)
-    diff_method: str = "best"
+    # [model.circuit]: n_qubits, n_layers, ansatz, conditioning, rotation, reupload, readout;
+    # n_tasks is not set here: the model's circuit has one task per data.tasks entry
+    circuit: CircuitSpec = field(default_factory=CircuitSpec)
+    # [model.execution]: qml_device (PennyLane device name; none: the fast exact default),
+    # shots, diff_method, device_options (plugin options for a QPU, never credentials)
+    execution: ExecutionSpec = field(default_factory=ExecutionSpec)
     dropout: float = 0.0  # on the pooled features, before each head
     head_hidden: int = 0  # 0: linear heads; >0: one hidden layer of this width (GELU)
     regression_loss: str = "mse"  # | "huber" (delta 1), on standardised regression targets
@@ -88,27 +94,41 @@ class ModelConfig:
     value: str = "identity"
     normalize_pooled: bool = True  # L2-normalise the pooled vector before the heads
 
+    def __post_init__(self) -> None:
+        self.circuit = circuit_from_table(self.circuit)
+        self.execution = execution_from_table(self.execution)
+
+    @classmethod
+    def from_dict(cls, values: dict, section: str = "model") -> ModelConfig:
+        """From a ``[model]`` table (with ``circuit`` and ``execution`` sub-tables); keys of
+        the old flat layout are refused with an error that says where each one moved."""
+        reject_moved(moved_keys(section, values))
+        reject_unknown(section, values, [f.name for f in dataclasses.fields(cls)])
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """The ``[model]`` table, with ``circuit`` and ``execution`` as plain sub-tables."""
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        data["circuit"] = circuit_table(self.circuit)
+        data["execution"] = self.execution.to_dict()
+        return data
+
+    def circuit_spec(self, n_tasks: int) -> CircuitSpec:
+        """The model's circuit: ``circuit`` with one task per task of the model."""
+        return dataclasses.replace(self.circuit, n_tasks=n_tasks)
+
     def _check(self, section: str) -> None:
-        _check_choice(section, "attention", self.attention, choices("attention"))
-        _check_choice(section, "value", self.value, ("identity", "linear"))
-        for name in ("max_length", "n_qubits", "n_layers", "n_heads"):
-            _check_range(section, name, getattr(self, name), low=1)
-        _check_range(section, "head_hidden", self.head_hidden, low=0)
-        _check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
-        _check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
-        if self.shots is not None:
-            _check_range(section, "shots", self.shots, low=1)
-        _check_nonempty(section, "encoder", self.encoder)
-        if self.device is not None:
-            _check_nonempty(section, "device", self.device)
-        _check_choice(section, "diff_method", self.diff_method, DIFF_METHODS)
-        for name, enum in (("ansatz", Ansatz), ("conditioning", Conditioning),
-                           ("rotation", Rotation), ("readout", Readout)):
-            _check_choice(section, name, getattr(self, name), [m.value for m in enum])
-        try:  # no secrets, and only options known not to be secret, whatever the attention
-            check_device_options(self.device, self.device_options, self.shots)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"{section}.{err}") from None
+        check_choice(section, "attention", self.attention, choices("attention"))
+        check_choice(section, "value", self.value, ("identity", "linear"))
+        for name in ("max_length", "n_heads"):
+            check_range(section, name, getattr(self, name), low=1)
+        check_range(section, "head_hidden", self.head_hidden, low=0)
+        check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
+        check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
+        check_nonempty(section, "encoder", self.encoder)
+        if self.circuit.n_tasks != 1:
+            raise ConfigError(f"{section}.circuit.n_tasks must be 1 (the model sets it to its "
+                              f"number of tasks); got {self.circuit.n_tasks}")
 
 
 @dataclass
@@ -132,8 +152,8 @@ class DataConfig:
                 raise ConfigError(f"{section}.tasks[{i}] must be a preset name or a table of "
                                   f"task fields; got {task!r}")
         if self.max_examples is not None:
-            _check_range(section, "max_examples", self.max_examples, low=1)
-        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
+            check_range(section, "max_examples", self.max_examples, low=1)
+        check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         self.task_specs()  # every table converts to a valid TaskSpec
 
     def task_specs(self) -> list[TaskSpec]:
@@ -143,7 +163,7 @@ class DataConfig:
         for i, task in enumerate(self.tasks):
             where = f"data.tasks[{i}]"
             table = {"preset": task} if isinstance(task, str) else dict(task)
-            _reject_unknown(where, table, valid)
+            reject_unknown(where, table, valid)
             preset = table.pop("preset", None)
             try:
                 if preset is not None:
@@ -189,7 +209,7 @@ class TrainingConfig:
     init_heads: str = "random"
     seed: int = 0
     output_dir: str = "runs/qattn"
-    device: str = "cpu"  # torch device of the model and features ("cpu", "cuda", "cuda:1")
+    torch_device: str = "cpu"  # torch device of the model and features ("cpu", "cuda", "cuda:1")
     keep_checkpoints: int = 2  # most recent resumable checkpoints kept (plus the best)
     progress: bool | None = None  # tqdm bars; None: only when stderr is a terminal
     num_threads: int | None = None  # torch.set_num_threads; None: leave torch's default
@@ -197,25 +217,25 @@ class TrainingConfig:
     def _check(self, section: str) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints",
                      "tasks_per_step"):
-            _check_range(section, name, getattr(self, name), low=1)
+            check_range(section, name, getattr(self, name), low=1)
         for name in ("lr", "encoder_lr"):
-            _check_range(section, name, getattr(self, name), low=0, low_open=True)
-        _check_range(section, "weight_decay", self.weight_decay, low=0)
-        _check_choice(section, "schedule", self.schedule, ("cosine", "linear", "constant"))
-        _check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
-        _check_choice(section, "selection", self.selection, ("joint", "per_task"))
-        _check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
+            check_range(section, name, getattr(self, name), low=0, low_open=True)
+        check_range(section, "weight_decay", self.weight_decay, low=0)
+        check_choice(section, "schedule", self.schedule, ("cosine", "linear", "constant"))
+        check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
+        check_choice(section, "selection", self.selection, ("joint", "per_task"))
+        check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
         for name in ("grad_clip",):
             if getattr(self, name) is not None:
-                _check_range(section, name, getattr(self, name), low=0, low_open=True)
+                check_range(section, name, getattr(self, name), low=0, low_open=True)
         for name in ("steps_per_epoch", "num_threads"):
             if getattr(self, name) is not None:
-                _check_range(section, name, getattr(self, name), low=1)
+                check_range(section, name, getattr(self, name), low=1)
         if self.patience is not None:
-            _check_range(section, "patience", self.patience, low=1)
-        _check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
-        _check_nonempty(section, "output_dir", self.output_dir)
-        _check_nonempty(section, "monitor", self.monitor)
+            check_range(section, "patience", self.patience, low=1)
+        check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
+        check_nonempty(section, "output_dir", self.output_dir)
+        check_nonempty(section, "monitor", self.monitor)
 
 
 @dataclass
@@ -226,7 +246,7 @@ class WeightingConfig:
     options: dict = field(default_factory=dict)  # keyword arguments of the method
 
     def _check(self, section: str) -> None:
-        _check_choice(section, "method", self.method, choices("weighting"))
+        check_choice(section, "method", self.method, choices("weighting"))
 
 
 @dataclass
@@ -237,8 +257,8 @@ class SamplingConfig:
     temperature: float = 2.0  # p(task) ∝ n^(1/temperature), for method = "temperature"
 
     def _check(self, section: str) -> None:
-        _check_choice(section, "method", self.method, choices("sampling"))
-        _check_range(section, "temperature", self.temperature, low=0, low_open=True)
+        check_choice(section, "method", self.method, choices("sampling"))
+        check_range(section, "temperature", self.temperature, low=0, low_open=True)
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
@@ -271,33 +291,44 @@ class Config:
         """Build from nested dicts ({"training": {"lr": 0.01}, ...}); unknown keys are errors."""
         if not isinstance(data, dict):
             raise ConfigError(f"a config must be a table of sections; got {type(data).__name__}")
-        _reject_unknown("config", data, SECTIONS)
+        reject_unknown("config", data, SECTIONS)
+        reject_moved([note for name in SECTIONS if isinstance(data.get(name), dict)
+                      for note in moved_keys(name, data[name])])  # every section at once
         sections = {}
         for name, section_cls in SECTIONS.items():
             values = data.get(name, {})
             if not isinstance(values, dict):
                 raise ConfigError(f"{name} must be a table of fields; got {values!r}")
-            _reject_unknown(name, values, [f.name for f in dataclasses.fields(section_cls)])
+            if section_cls is ModelConfig:
+                sections[name] = ModelConfig.from_dict(values, name)
+                continue
+            reject_unknown(name, values, [f.name for f in dataclasses.fields(section_cls)])
             sections[name] = section_cls(**values)
         return cls(**sections)
 
     def to_dict(self) -> dict:
         """Plain nested dicts (JSON/TOML-able); `Config.from_dict` rebuilds an equal config."""
-        return dataclasses.asdict(self)
+        data = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS
+                if name != "model"}
+        return {"model": self.model.to_dict(), **data}
 
     def replace(self, **sections: dict) -> Config:
-        """A copy with fields overridden per section: `config.replace(training={"epochs": 1})`."""
+        """A copy with fields overridden per section: `config.replace(training={"epochs": 1})`;
+        a sub-table is merged (`replace(model={"circuit": {"n_qubits": 3}})` keeps the rest)."""
         data = self.to_dict()
         for name, changes in sections.items():
-            _reject_unknown("config", {name: None}, SECTIONS)
-            data[name].update(changes)
+            reject_unknown("config", {name: None}, SECTIONS)
+            for key, value in changes.items():
+                if isinstance(value, dict) and isinstance(data[name].get(key), dict):
+                    value = {**data[name][key], **value}
+                data[name][key] = value
         return Config.from_dict(data)
 
 
 def validate_section(name: str, section) -> None:
     """Check one section's field types and values (e.g. a ModelConfig read back from a saved
     model); raises ConfigError naming the field as ``name.field``."""
-    _check_types(name, section)
+    check_types(name, section)
     section._check(name)
 
 
@@ -326,69 +357,3 @@ def load_config(path: str | Path) -> Config:
     except Exception as err:  # tomllib / yaml / json syntax errors
         raise ConfigError(f"config file {path} could not be parsed: {err}") from None
     return Config.from_dict(data)
-
-
-# --------------------------------------------------------------------------- checks
-def _reject_unknown(where: str, values: dict, valid) -> None:
-    unknown = sorted(set(values) - set(valid))
-    if unknown:
-        raise ConfigError(f"Unknown key{'s' if len(unknown) > 1 else ''} "
-                          f"{', '.join(map(repr, unknown))} in {where}. "
-                          f"Valid keys: {', '.join(valid)}")
-
-
-def _check_types(section: str, obj) -> None:
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if not _matches(value, hints[f.name]):
-            raise ConfigError(f"{section}.{f.name} must be {_type_name(hints[f.name])}; "
-                              f"got {type(value).__name__} {value!r}")
-
-
-def _matches(value, hint) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
-    if origin is Literal:
-        return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is float:  # ints are fine where a float is expected (lr = 1 in TOML)
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, origin or hint)
-
-
-def _type_name(hint) -> str:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return "None"
-    return {int: "an int", float: "a number", bool: "a bool", str: "a str", list: "a list",
-            dict: "a table"}.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def _check_range(section: str, name: str, value, low=None, high=None, low_open=False,
-                 high_open=False) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{section}.{name} must be finite; got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ConfigError(f"{section}.{name} must be {'>' if low_open else '>='} {low}; "
-                          f"got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ConfigError(f"{section}.{name} must be {'<' if high_open else '<='} {high}; "
-                          f"got {value}")
-
-
-def _check_choice(section: str, name: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"{section}.{name} must be one of {', '.join(map(repr, choices))}; "
-                          f"got {value!r}")
-
-
-def _check_nonempty(section: str, name: str, value: str) -> None:
-    if not value:
-        raise ConfigError(f"{section}.{name} must be a non-empty str; got {value!r}")

@@ -48,7 +48,7 @@ def build_trainer(config: Config, *, tasks: Mapping[str, TaskData] | None = None
     same config builds the same model.
     """
     t = config.training
-    dist = distributed.setup(t.device)  # torchrun's process group; no-op alone
+    dist = distributed.setup(t.torch_device)  # torchrun's process group; no-op alone
     if t.num_threads is not None:
         torch.set_num_threads(t.num_threads)
     seed_everything(t.seed)

@@ -40,7 +40,7 @@ from qattn_hybrid.attentions import (  # noqa: F401  (ATTENTIONS, register_atten
     build_attention,
     register_attention,
 )
-from qattn_hybrid.config import ModelConfig, validate_section
+from qattn_hybrid.config import ModelConfig, moved_keys, validate_section
 from qattn_hybrid.encoders import (
     EncodedText,
     TextEncoder,
@@ -217,7 +217,7 @@ class MultiTaskModel(nn.Module):
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "model": dataclasses.asdict(self.config),
+            "model": self.config.to_dict(),
             "tasks": [t.to_dict() for t in self.tasks.values()],
             "encoder": {
                 "source": None if store_encoder else self.encoder_source,
@@ -250,8 +250,12 @@ class MultiTaskModel(nn.Module):
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{directory / CONFIG_NAME} must describe a {FORMAT}; got "
                                   f"format {meta.get('format')!r}")
+        moved = moved_keys("model", meta.get("model") or {})
+        if moved:
+            raise CheckpointError(f"{directory / CONFIG_NAME} was saved in an older config "
+                                  f"layout this version does not read: {'; '.join(moved)}")
         try:
-            config = ModelConfig(**meta["model"])
+            config = ModelConfig.from_dict(meta["model"])
             validate_section("model", config)
             tasks = [task_from_dict(t) for t in meta["tasks"]]
         except (KeyError, TypeError, ValueError) as err:

@@ -59,7 +59,7 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
     n_params = _check_model(config, d_model, len(tasks))
     steps = _check_loop(config, tasks)
     output = _check_output(config, resume, overwrite)
-    m, t = config.model, config.training
+    m, t, c = config.model, config.training, config.model.circuit
     lines = ["Dry run: the config is valid; nothing was trained or written.", "Tasks:"]
     for name, task in tasks.items():
         rows = ", ".join(f"{s} {len(split)}" for s, split in task.splits.items())
@@ -69,10 +69,11 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
             else "a QPU device, not contacted in a dry run")
     lines += [
         f"Model: encoder {m.encoder!r} (hidden {d_model}), {m.attention} attention, "
-        f"{m.n_qubits} qubits x {m.n_layers} layers, {m.ansatz}, {m.conditioning}, device "
-        f"{m.device or 'default'}; {size}",
+        f"{c.n_qubits} qubits x {c.n_layers} layers, {c.ansatz.value}, {c.conditioning.value}, "
+        f"qml_device {m.execution.qml_device or 'default'}; {size}",
         f"Training: {t.epochs} epochs x {steps} steps of {t.batch_size} rows, "
-        f"{config.weighting.method} weighting, {config.sampling.method} sampling, on {t.device}",
+        f"{config.weighting.method} weighting, {config.sampling.method} sampling, on "
+        f"{t.torch_device}",
         f"Output: {output}",
     ]
     return lines
@@ -122,22 +123,20 @@ def _check_encoder(config: Config) -> int:
 
 
 def _check_model(config: Config, d_model: int, n_tasks: int) -> int:
-    """Build the attention layer and heads' sizes on a local simulator; count parameters."""
-    from circuits import CircuitSpec
+    """Build the attention layer (on a local simulator; a QPU is not built); count its
+    parameters."""
     from circuits.devices import check_device_name
 
-    m = config.model
+    m = config.model  # the circuit itself was checked by CircuitSpec when the config loaded
     with field("model"):
-        CircuitSpec(n_qubits=m.n_qubits, n_layers=m.n_layers, n_tasks=n_tasks,
-                    rotation=m.rotation, reupload=m.reupload, ansatz=m.ansatz,
-                    conditioning=m.conditioning, readout=m.readout)
         if d_model % m.n_heads:
             raise ValueError(f"model.n_heads must divide the encoder's hidden size {d_model}; "
                              f"got {m.n_heads}")
-    if m.device is not None:
-        with field("model.device"):
-            check_device_name(m.device)
-    if _is_remote(m.device):
+    device = m.execution.qml_device
+    if device is not None:
+        with field("model.execution.qml_device"):
+            check_device_name(device)
+    if _is_remote(device):
         return 0  # building it would contact the provider
     from qattn_hybrid.attentions import build_attention
 
@@ -168,11 +167,11 @@ def _check_loop(config: Config, tasks: dict) -> int:
         if t.monitor != "mean" and t.monitor not in tasks:
             raise ValueError(f"training.monitor must be 'mean' or a task name "
                              f"({', '.join(tasks)}); got {t.monitor!r}")
-    with field("training.device"):
-        device = torch.device(t.device)
+    with field("training.torch_device"):
+        device = torch.device(t.torch_device)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"training.device must be a device this machine has; got "
-                             f"{t.device!r} and CUDA is not available")
+            raise ValueError(f"training.torch_device must be a device this machine has; got "
+                             f"{t.torch_device!r} and CUDA is not available")
     with field("sampling"):
         sampler = build_sampler(config, tasks)
     return len(sampler)

@@ -32,9 +32,10 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from circuits import CircuitSpec, expectations, init_parameters, select
+from circuits import CircuitSpec, ExecutionSpec, expectations, init_parameters, select
 from circuits.fold import check_foldable
-from qattn_hybrid.attention import AttentionOutput, CircuitDevice, check_inputs, param_dtype
+from qattn_hybrid.attention import (AttentionOutput, CircuitDevice, check_inputs, layer_specs,
+                                    param_dtype)
 from qattn_hybrid.folded import Foldable, circuit_coefficients, fold_module, folded_outputs
 
 __all__ = [
@@ -152,19 +153,27 @@ class QuantumSelfAttention(CircuitDevice, Foldable, _SelfAttention):
     Both put every token through in the same call; the results are identical.
     """
 
-    def __init__(self, d_model: int, n_tasks: int, n_qubits: int = 4, n_layers: int = 2,
-                 n_heads: int = 1, score: Score = "gaussian", causal: bool = False,
-                 ansatz: str = "hardware_efficient", conditioning: str = "per_task_weights",
-                 device: str | None = None, shots: int | None = None, diff_method: str = "best",
-                 rotation: str = "Y", reupload: bool = False, readout: str = "z",
-                 batching: Batching = "stacked", device_options: dict | None = None):
-        spec = CircuitSpec(n_qubits=n_qubits, n_layers=n_layers, n_tasks=n_tasks,
-                           rotation=rotation, reupload=reupload, ansatz=ansatz,
-                           conditioning=conditioning, readout=readout)
-        super().__init__(d_model, n_tasks, n_heads, spec.n_outputs, score, causal)
+    def __init__(self, d_model: int, n_tasks: int | None = None, n_qubits: int | None = None,
+                 n_layers: int | None = None, n_heads: int = 1, score: Score = "gaussian",
+                 causal: bool = False, ansatz: str | None = None,
+                 conditioning: str | None = None, qml_device: str | None = None,
+                 shots: int | None = None, diff_method: str | None = None,
+                 rotation: str | None = None, reupload: bool | None = None,
+                 readout: str | None = None, batching: Batching = "stacked",
+                 device_options: dict | None = None, *, spec: CircuitSpec | None = None,
+                 execution: ExecutionSpec | None = None, guard=None):
+        # spec / execution: the circuit and where it runs (circuits.CircuitSpec and
+        # ExecutionSpec), or their flat keywords, as for QuantumAttention (never both).
+        spec, execution = layer_specs(
+            n_tasks, spec, execution, n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz,
+            conditioning=conditioning, rotation=rotation, reupload=reupload, readout=readout,
+            qml_device=qml_device, shots=shots, diff_method=diff_method,
+            device_options=device_options)
+        super().__init__(d_model, spec.n_tasks, n_heads, spec.n_outputs, score, causal)
         _check_choice("batching", batching, ("stacked", "per_circuit"))
-        self.spec, self.batching = spec, batching
-        self.init_circuit_device(device, shots, diff_method, device_options)
+        self.batching = batching
+        self.init_circuit_device(spec, execution, guard)
+        n_qubits = spec.n_qubits
 
         n_circuits = len(ROLES) * n_heads
         self.to_angles = nn.Linear(d_model, n_circuits * n_qubits)
@@ -208,7 +217,7 @@ class QuantumSelfAttention(CircuitDevice, Foldable, _SelfAttention):
         return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
                 f"n_layers={s.n_layers}, n_heads={self.n_heads}, score={self.score!r}, "
                 f"causal={self.causal}, ansatz={s.ansatz.value}, "
-                f"conditioning={s.conditioning.value}, device={self.device_name!r}, "
+                f"conditioning={s.conditioning.value}, qml_device={self.qml_device!r}, "
                 f"shots={self.shots}, batching={self.batching!r}")
 
 
@@ -228,8 +237,24 @@ class ClassicalSelfAttention(_SelfAttention):
     ansatz), and the projections, scores, masks and output are shared code.
     """
 
-    def __init__(self, d_model: int, n_tasks: int, n_heads: int = 1, hidden: int = 4,
-                 n_features: int = 4, score: Score = "gaussian", causal: bool = False):
+    def __init__(self, d_model: int, n_tasks: int | None = None, n_heads: int = 1,
+                 hidden: int | None = None, n_features: int | None = None,
+                 score: Score = "gaussian", causal: bool = False, *,
+                 spec: CircuitSpec | None = None):
+        # spec: the quantum layer's CircuitSpec to match (hidden = spec.n_qubits, n_features =
+        #   spec.n_outputs, n_tasks = spec.n_tasks); without it hidden and n_features default to 4
+        if spec is not None:
+            if not isinstance(spec, CircuitSpec):
+                raise TypeError(f"spec must be a circuits.CircuitSpec; got {type(spec).__name__}")
+            if hidden is not None or n_features is not None:
+                raise ValueError("spec= must be given alone, not with hidden or n_features "
+                                 "(it sets both); got both")
+            if n_tasks is not None and n_tasks != spec.n_tasks:
+                raise ValueError(f"n_tasks must equal spec.n_tasks={spec.n_tasks} (or be left "
+                                 f"out); got {n_tasks}")
+            n_tasks, hidden, n_features = spec.n_tasks, spec.n_qubits, spec.n_outputs
+        hidden = 4 if hidden is None else hidden
+        n_features = 4 if n_features is None else n_features
         _check_positive("hidden", hidden)
         _check_positive("n_features", n_features)
         super().__init__(d_model, n_tasks, n_heads, n_features, score, causal)
@@ -261,7 +286,7 @@ class FoldedSelfAttention(_SelfAttention):
     """QuantumSelfAttention with its 3·H circuits folded (same forward and outputs)."""
 
     def __init__(self, layer):
-        check_foldable(layer.spec, layer.device_name, layer.shots)
+        check_foldable(layer.spec, layer.qml_device, layer.shots)
         super().__init__(layer.d_model, layer.n_tasks, layer.n_heads, layer.n_features,
                          layer.score, layer.causal)
         self.spec, self._n_tasks = layer.spec, layer.n_tasks
@@ -296,10 +321,11 @@ class QuantumEncoderLayer(nn.Module):
     (B, T, D), weights (B, H, T, T)); padded positions of `out` are 0. Against
     `nn.TransformerEncoderLayer(batch_first=True)`: pass `mask=~src_key_padding_mask`, and
     `causal=True` at construction instead of a causal `src_mask`. Extra keyword arguments go
-    to :class:`QuantumSelfAttention` (n_qubits, n_layers, n_heads, score, causal, device, ...).
+    to :class:`QuantumSelfAttention` (spec, execution, n_heads, score, causal, batching, or
+    the flat n_qubits, qml_device, ...).
     """
 
-    def __init__(self, d_model: int, n_tasks: int, dim_feedforward: int = 2048,
+    def __init__(self, d_model: int, n_tasks: int | None = None, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: Literal["relu", "gelu"] = "relu",
                  layer_norm_eps: float = 1e-5, norm_first: bool = False, **attention_options):
         super().__init__()

@@ -89,7 +89,7 @@ def load_predictor(run_dir, fold: bool = True):
 
     model = load_model(run_dir)
     if fold and model.config.attention != "classical":
-        if model.config.reupload:
+        if model.config.circuit.reupload:
             raise ValueError("reupload must be False to serve the folded form; got True "
                              "(serve with --no-fold)")
         model = model.fold()

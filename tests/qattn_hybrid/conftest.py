@@ -83,8 +83,8 @@ def write_tasks(directory: Path, n_train: int = 24, n_eval: int = 9) -> dict[str
 def tiny_config_dict(data_dir: Path, output_dir: Path) -> dict:
     files = write_tasks(data_dir)
     return {
-        "model": {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16,
-                  "dropout": 0.1},
+        "model": {"encoder": "tiny", "circuit": {"n_qubits": 2, "n_layers": 1},
+                  "max_length": 16, "dropout": 0.1},
         "data": {"tasks": [
             {"name": "intent", "file": str(files["intent"])},
             {"name": "sentiment", "file": str(files["sentiment"]), "text_field": "sentence",

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from circuits import build_qnode, expectations, select
+from circuits import CircuitSpec, ExecutionSpec, build_qnode, expectations, select
 from qattn_hybrid import AttentionOutput, QuantumAttention
 
 DT = torch.float64
@@ -31,7 +31,7 @@ class TestParity:
     @pytest.mark.parametrize("conditioning", ["per_task_weights", "task_rotations"])
     @pytest.mark.parametrize("readout", ["z", "z_zz"])
     def test_scores_equal_per_token_loop(self, batch, device, conditioning, readout):
-        layer = make_layer(conditioning=conditioning, readout=readout, device=device)
+        layer = make_layer(conditioning=conditioning, readout=readout, qml_device=device)
         x, mask = batch
         tasks = torch.tensor([2, 0])
         scores = layer.scores(x, tasks, mask)
@@ -121,12 +121,12 @@ class TestTasks:
 
 class TestExecution:
     def test_default_is_the_fast_exact_path(self):
-        assert make_layer().device_name == "qattn.torch"
-        assert make_layer(shots=100).device_name == "default.qubit"
+        assert make_layer().qml_device == "qattn.torch"
+        assert make_layer(shots=100).qml_device == "default.qubit"
 
     @pytest.mark.parametrize("device", ["default.qubit", "qattn.torch"])
     def test_one_device_batch_per_forward(self, batch, device):
-        layer = make_layer(device=device)
+        layer = make_layer(qml_device=device)
         x, mask = batch
         with qml.Tracker(layer.qnode.device) as tracker:
             layer(x, torch.tensor([0, 2]), mask)
@@ -137,8 +137,8 @@ class TestExecution:
     def test_lightning_matches_default_qubit(self, batch):
         pytest.importorskip("pennylane_lightning")
         x, mask = batch
-        reference = make_layer(device="default.qubit")(x, torch.tensor([0, 2]), mask)
-        layer = make_layer(device="lightning.qubit")  # same seed, same parameters
+        reference = make_layer(qml_device="default.qubit")(x, torch.tensor([0, 2]), mask)
+        layer = make_layer(qml_device="lightning.qubit")  # same seed, same parameters
         previous = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)  # lightning answers in torch's default dtype
         try:
@@ -272,8 +272,73 @@ class TestInputs:
         (dict(conditioning="film"), r"conditioning must be one of 'per_task_weights', "
                                     r"'task_rotations'; got 'film'"),
         (dict(n_heads=4), r"d_model must be divisible by n_heads=4; got 6"),
-        (dict(device="lightning.gpx"), r"Unknown device 'lightning.gpx'. Available: "),
+        (dict(qml_device="lightning.gpx"), r"Unknown device 'lightning.gpx'. Available: "),
     ])
     def test_bad_construction(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
             make_layer(**kwargs)
+
+
+class TestSpec:
+    """`spec=` / `execution=` (what the model passes) and the flat keywords (the quick start)
+    build the same layer; giving a record and its keywords together is an error."""
+
+    CIRCUIT = dict(n_qubits=3, n_layers=2, ansatz="strongly_entangling",
+                   conditioning="task_rotations", rotation="X", readout="z_zz")
+
+    def test_spec_and_keywords_give_the_same_circuit(self, batch):
+        x, mask = batch
+        flat = make_layer(n_tasks=3, **self.CIRCUIT, qml_device="default.qubit")
+        spec = CircuitSpec(n_tasks=3, **self.CIRCUIT)
+        keyed = make_layer(n_tasks=None, n_qubits=None, n_layers=None, spec=spec,
+                           execution=ExecutionSpec(qml_device="default.qubit"))
+        assert keyed.spec == flat.spec == spec and keyed.execution == flat.execution
+        tasks = torch.tensor([2, 0])
+        assert torch.equal(keyed.scores(x, tasks, mask), flat.scores(x, tasks, mask))
+        # and both are the circuit itself, token by token on a fresh default.qubit QNode
+        reference = build_qnode(spec, device="default.qubit")
+        params = dict(keyed.circuit.items())
+        z = keyed.expectation_values(x, tasks, mask)
+        for b, t in [(0, 0), (0, 2), (1, 3)]:
+            angle = math.pi * torch.tanh(keyed.to_angles(x[b, t]))
+            expected = expectations(reference, angle[None], select(spec, params, int(tasks[b])))
+            assert torch.allclose(z[b, t], expected[0], atol=1e-10, rtol=0)
+
+    def test_execution_reaches_the_qnode(self):
+        layer = QuantumAttention(6, spec=CircuitSpec(n_qubits=2, n_layers=1, n_tasks=2),
+                                 execution=ExecutionSpec("default.qubit", shots=20,
+                                                         diff_method="parameter-shift",
+                                                         device_options={"seed": 3}))
+        assert (layer.qml_device, layer.shots, layer.diff_method) == (
+            "default.qubit", 20, "parameter-shift")
+        assert layer.device_options == {"seed": 3} and layer.dedup  # shots: dedup by default
+        assert layer.n_tasks == 2
+
+    @pytest.mark.parametrize("kwargs, match", [
+        (dict(spec=CircuitSpec(n_qubits=3, n_tasks=3), n_qubits=3),
+         r"spec= must be given alone, not with its keywords; got spec= and n_qubits"),
+        (dict(spec=CircuitSpec(n_tasks=3), readout="z_zz", reupload=True),
+         r"got spec= and reupload, readout"),
+        (dict(execution=ExecutionSpec(shots=10), shots=10),
+         r"execution= must be given alone, not with its keywords; got execution= and shots"),
+        (dict(execution=ExecutionSpec(), qml_device="default.qubit"),
+         r"got execution= and qml_device"),
+        (dict(spec=CircuitSpec(n_qubits=3, n_tasks=2)),
+         r"n_tasks must equal spec.n_tasks=2 \(or be left out\); got 3"),
+    ])
+    def test_record_and_its_keywords_is_an_error(self, kwargs, match):
+        options = dict(d_model=6, n_tasks=3, **kwargs)
+        with pytest.raises(ValueError, match=match):
+            QuantumAttention(**options)
+
+    @pytest.mark.parametrize("kwargs, match", [
+        (dict(spec={"n_qubits": 2}), r"spec must be a circuits.CircuitSpec; got dict"),
+        (dict(execution="default.qubit"), r"execution must be a circuits.ExecutionSpec; got str"),
+    ])
+    def test_records_must_be_records(self, kwargs, match):
+        with pytest.raises(TypeError, match=match):
+            QuantumAttention(6, 3, **kwargs)
+
+    def test_flat_defaults_are_the_records_defaults(self):
+        layer = QuantumAttention(6, 2)
+        assert layer.spec == CircuitSpec(n_tasks=2) and layer.execution == ExecutionSpec()

@@ -18,8 +18,9 @@ from qattn_hybrid.self_attention import QuantumEncoderLayer, SelfAttentionPoolin
 D, K = 8, 3  # d_model, tasks
 
 
-def config(**changes) -> ModelConfig:
-    return ModelConfig(**{"n_qubits": 2, "n_layers": 1, **changes})
+def config(circuit=None, execution=None, **changes) -> ModelConfig:
+    return ModelConfig(circuit={"n_qubits": 2, "n_layers": 1, **(circuit or {})},
+                       execution=execution or {}, **changes)
 
 
 @pytest.mark.parametrize("kind", ATTENTION_KINDS)
@@ -37,22 +38,24 @@ def test_every_kind_pools_with_the_model_interface(kind):
 
 
 def test_quantum_builder_passes_every_circuit_setting():
-    c = config(n_qubits=3, n_layers=2, n_heads=2, ansatz="strongly_entangling",
-               conditioning="task_rotations", rotation="X", reupload=True, readout="z_zz",
-               device="default.qubit", shots=20, device_options={"seed": 3})
+    c = config(n_heads=2, circuit=dict(n_qubits=3, n_layers=2, ansatz="strongly_entangling",
+                                       conditioning="task_rotations", rotation="X",
+                                       reupload=True, readout="z_zz"),
+               execution=dict(qml_device="default.qubit", shots=20, device_options={"seed": 3}))
     layer = build_attention(c, D, K)
     assert isinstance(layer, QuantumAttention)
     s = layer.spec
     assert (s.n_qubits, s.n_layers, s.n_tasks, s.ansatz.value, s.conditioning.value) == (
         3, 2, K, "strongly_entangling", "task_rotations")
     assert (s.rotation.value, s.reupload, s.readout.value) == ("X", True, "z_zz")
-    assert (layer.n_heads, layer.device_name, layer.shots) == (2, "default.qubit", 20)
+    assert (layer.n_heads, layer.qml_device, layer.shots) == (2, "default.qubit", 20)
     assert layer.device_options == {"seed": 3}
 
 
 def test_classical_control_matches_the_quantum_parameter_count():
-    quantum = build_attention(config(n_qubits=4, n_layers=2), 32, K)
-    classical = build_attention(config(n_qubits=4, n_layers=2, attention="classical"), 32, K)
+    circuit = {"n_qubits": 4, "n_layers": 2}
+    quantum = build_attention(config(circuit), 32, K)
+    classical = build_attention(config(circuit, attention="classical"), 32, K)
     assert isinstance(classical, ClassicalAttention)
     per_unit = 32 + 1 + K  # one more hidden unit of the classical layer
     assert abs(count_parameters(quantum) - count_parameters(classical)) <= per_unit // 2 + 1
@@ -67,12 +70,29 @@ def test_quantum_self_builds_an_encoder_layer_then_pools():
 def test_quantum_self_device_options_reach_the_circuit():
     """`quantum_self` dropped device_options (a QPU config lost its backend)."""
     options = {"seed": 7}  # a real default.qubit option, so the device is built with it
-    c = config(attention="quantum_self", n_heads=2, device="default.qubit", shots=50,
-               device_options=options)
+    c = config(attention="quantum_self", n_heads=2,
+               execution=dict(qml_device="default.qubit", shots=50, device_options=options))
     attention = build_attention(c, D, K).layer.self_attn
     quantum = build_attention(dataclasses.replace(c, attention="quantum"), D, K)
     assert attention.device_options == quantum.device_options == options
-    assert attention.device_name == "default.qubit" and attention.shots == 50
+    assert attention.qml_device == "default.qubit" and attention.shots == 50
+    assert attention.execution == quantum.execution == c.execution
+
+
+def test_quantum_self_device_options_reach_the_device():
+    """The seed in device_options seeds quantum_self's shot sampling: the same seed draws the
+    same shots, another seed other shots (so the device was built with the options)."""
+    def features(seed: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        c = config(attention="quantum_self", n_heads=2, execution=dict(
+            qml_device="default.qubit", shots=50, device_options={"seed": seed}))
+        layer = build_attention(c, D, K).layer.self_attn
+        x = torch.randn(2, 4, D, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            return layer.features(x, 0, torch.ones(2, 4, dtype=torch.bool))
+
+    first = features(7)
+    assert torch.equal(first, features(7)) and not torch.equal(first, features(8))
 
 
 def test_unknown_attention_lists_the_choices():

@@ -181,6 +181,14 @@ class TestTrainRuns:
         assert code == 0 and "resume from" in out and "epoch-0002" in out
 
 
+    @pytest.mark.parametrize("flag", ["--torch-device", "--device"])  # --device: old name
+    def test_torch_device_override(self, trained, capsys, flag):
+        code, out, err = run(capsys, "train", str(trained / "config.json"), "--dry-run",
+                             "--resume", flag, "meta")
+        assert code == 0, err
+        assert "sampling, on meta" in out and "qml_device default" in out
+
+
 class TestStartUp:
     def test_help_imports_no_heavy_module(self):
         """`qattn --help` must not import torch, PennyLane or transformers (7-15 s before)."""

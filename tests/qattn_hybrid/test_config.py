@@ -19,11 +19,12 @@ class TestLoading:
 
     def test_toml_yaml_and_json_agree(self, tmp_path):
         (tmp_path / "c.toml").write_text('[training]\nlr = 0.01\nepochs = 3\n'
-                                         '[model]\nconditioning = "task_rotations"\n')
+                                         '[model.circuit]\nconditioning = "task_rotations"\n')
         (tmp_path / "c.yaml").write_text("training:\n  lr: 0.01\n  epochs: 3\n"
-                                         "model:\n  conditioning: task_rotations\n")
+                                         "model:\n  circuit:\n    conditioning: task_rotations\n")
         (tmp_path / "c.json").write_text(json.dumps(
-            {"training": {"lr": 0.01, "epochs": 3}, "model": {"conditioning": "task_rotations"}}))
+            {"training": {"lr": 0.01, "epochs": 3},
+             "model": {"circuit": {"conditioning": "task_rotations"}}}))
         configs = [load_config(tmp_path / f"c.{ext}") for ext in ("toml", "yaml", "json")]
         assert configs[0] == configs[1] == configs[2]
         assert configs[0].training.epochs == 3 and configs[0].training.lr == 0.01
@@ -57,10 +58,13 @@ class TestValidation:
         ({"training": {"epochs": 1.5}}, r"training\.epochs must be an int; got float 1\.5"),
         ({"training": {"patience": "3"}}, r"training\.patience must be an int or None"),
         ({"model": {"dropout": 1.0}}, r"model\.dropout must be < 1; got 1\.0"),
-        ({"model": {"ansatz": "magic"}}, r"model\.ansatz must be one of 'hardware_efficient'"),
+        ({"model": {"circuit": {"ansatz": "magic"}}},
+         r"model\.circuit\.ansatz must be one of 'hardware_efficient'"),
         ({"model": {"attention": "sparse"}}, r"model\.attention must be one of 'quantum'"),
-        ({"model": {"n_qubits": 0}}, r"model\.n_qubits must be >= 1; got 0"),
-        ({"model": {"device_options": "arn"}}, r"model\.device_options must be a table; got str"),
+        ({"model": {"circuit": {"n_qubits": 0}}},
+         r"model\.circuit\.n_qubits must be between 1 and 20; got 0"),
+        ({"model": {"execution": {"device_options": "arn"}}},
+         r"model\.execution\.device_options must be a dict \(a table in a config\); got str"),
         ({"sampling": {"temperature": 0}}, r"sampling\.temperature must be > 0; got 0"),
         ({"training": {"grad_clip": float("nan")}}, r"training\.grad_clip must be finite"),
         ({"data": {"tasks": []}}, r"data\.tasks must name at least one task"),
@@ -69,8 +73,8 @@ class TestValidation:
         # holes the config fuzz test (test_config_fuzz.py) found: each crashed later
         ({"training": {"seed": -1}}, r"training\.seed must be >= 0; got -1"),
         ({"data": {"seed": 2**64}}, r"data\.seed must be <= 9223372036854775807"),
-        ({"model": {"diff_method": "magic"}},
-         r"model\.diff_method must be one of 'best', 'device', 'backprop'"),
+        ({"model": {"execution": {"diff_method": "magic"}}},
+         r"model\.execution\.diff_method must be one of 'best', 'device', 'backprop'"),
         ({"data": {"tasks": [{"preset": "clinc_oos", "split_values": "train"}]}},
          r"data\.tasks\[0\]: Task 'clinc_oos': split_values must be None or a table of str values"),
         ({"data": {"tasks": [{"preset": "clinc_oos", "label_map": [1, 2]}]}},

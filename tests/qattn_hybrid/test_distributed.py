@@ -40,7 +40,7 @@ class TinyModel(nn.Module):
     def __init__(self, device: str):
         super().__init__()
         self.attention = QuantumAttention(d_model=6, n_tasks=2, n_qubits=3, n_layers=2,
-                                          n_heads=2, device=device)
+                                          n_heads=2, qml_device=device)
         self.heads = nn.ModuleList([nn.Linear(6, 3), nn.Linear(6, 3)])
 
     def forward(self, x, task_ids, mask, head: int):
@@ -211,7 +211,8 @@ def trainer_runs(tmp_path_factory, encoder_dir, make_config_dict):
     gloo ranks stopped after epoch 1, then resumed for epoch 2 in one process."""
     root = tmp_path_factory.mktemp("ddp_trainer")
     config = make_config_dict(root / "data", root / "reference")
-    config["model"].update(encoder=str(encoder_dir), dropout=0.0, device="qattn.torch")
+    config["model"].update(encoder=str(encoder_dir), dropout=0.0,
+                           execution={"qml_device": "qattn.torch"})
     config["data"]["cache_dir"] = str(root / "feature_cache")  # shared: rank 0 fills it
     config["training"].update(num_threads=1, epochs=2, batch_size=8,  # 8 rows = 2 ranks x 4
                               # the torchrun run trains 1 epoch, then resumes to 2: a schedule

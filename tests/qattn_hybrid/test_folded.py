@@ -39,7 +39,7 @@ class TestQuantumAttention:
     def test_float64_parity(self, ansatz, conditioning, readout):
         layer = QuantumAttention(6, n_tasks=2, n_qubits=3, n_layers=2, n_heads=2, ansatz=ansatz,
                                  conditioning=conditioning, readout=readout,
-                                 device="default.qubit").double()
+                                 qml_device="default.qubit").double()
         seed = randomise(layer)
         folded = layer.fold()
         assert isinstance(folded, FoldedAttention)
@@ -54,7 +54,7 @@ class TestQuantumAttention:
     @pytest.mark.parametrize("rotation", ["X", "Z"])
     def test_rotations_and_no_mask(self, rotation):
         layer = QuantumAttention(6, n_tasks=1, n_qubits=2, rotation=rotation,
-                                 device="default.qubit").double()
+                                 qml_device="default.qubit").double()
         seed = randomise(layer)
         x, _ = inputs()
         ref, out = layer(x, 0), layer.fold()(x, 0)
@@ -62,7 +62,7 @@ class TestQuantumAttention:
 
     def test_float32_parity(self):
         layer = QuantumAttention(6, n_tasks=2, n_qubits=4, n_heads=2, readout="z_zz",
-                                 device="default.qubit")
+                                 qml_device="default.qubit")
         seed = randomise(layer)
         folded = layer.fold()
         assert folded.coefficients.dtype == torch.float32
@@ -104,7 +104,7 @@ class TestSelfAttention:
     def test_float64_parity(self, score, causal):
         layer = QuantumSelfAttention(6, n_tasks=2, n_qubits=2, n_heads=2, score=score,
                                      causal=causal, readout="z_zz",
-                                     device="default.qubit").double()
+                                     qml_device="default.qubit").double()
         seed = randomise(layer)
         folded = layer.fold()
         x, mask = inputs()
@@ -115,7 +115,7 @@ class TestSelfAttention:
 
     def test_encoder_layer(self):
         layer = QuantumEncoderLayer(6, n_tasks=2, dim_feedforward=8, n_qubits=2,
-                                    device="default.qubit").double().eval()
+                                    qml_device="default.qubit").double().eval()
         seed = randomise(layer)
         folded = layer.fold()
         assert not folded.training
@@ -134,8 +134,9 @@ class TestMultiTaskModel:
 
         tasks = [ClassificationTask("intent", ("card", "payment", "travel")),
                  RegressionTask("score")]
-        config = ModelConfig(encoder="tiny", attention=attention, n_qubits=3, n_layers=2,
-                             max_length=16, device="default.qubit", readout="z_zz")
+        config = ModelConfig(encoder="tiny", attention=attention, max_length=16,
+                             circuit={"n_qubits": 3, "n_layers": 2, "readout": "z_zz"},
+                             execution={"qml_device": "default.qubit"})
         model = MultiTaskModel(config, tasks, make_encoder()).eval()
         seed = randomise(model.attention)
         folded = model.fold()
@@ -159,7 +160,7 @@ class TestTrainingThroughFold:
     def test_outputs_and_gradients_match_default_qubit(self, ansatz, conditioning, readout):
         options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2, ansatz=ansatz,
                        conditioning=conditioning, readout=readout)
-        reference = QuantumAttention(device="default.qubit", **options).double()
+        reference = QuantumAttention(qml_device="default.qubit", **options).double()
         seed = randomise(reference)
         folded = QuantumAttention(exact_path="fold", **options).double()
         folded.load_state_dict(reference.state_dict())
@@ -180,7 +181,7 @@ class TestTrainingThroughFold:
     @pytest.mark.parametrize("tasks", [[2, 0, 2], [1, 1, 1]], ids=["mixed", "one-task"])
     def test_auto_matches_default_qubit_on_mixed_and_single_task_batches(self, tasks):
         options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2)
-        reference = QuantumAttention(device="default.qubit", **options).double()
+        reference = QuantumAttention(qml_device="default.qubit", **options).double()
         seed = randomise(reference)
         auto = QuantumAttention(**options).double()  # "mixed": folds the first batch only
         auto.load_state_dict(reference.state_dict())
@@ -195,7 +196,7 @@ class TestTrainingThroughFold:
         small, large = FOLD_TRAINING_MAX_QUBITS, FOLD_TRAINING_MAX_QUBITS + 1
         assert QuantumAttention(6, n_tasks=2, n_qubits=small).exact_path == "mixed"
         assert QuantumAttention(6, n_tasks=2, n_qubits=large).exact_path == "circuit"
-        named = QuantumAttention(6, n_tasks=2, n_qubits=small, device="qattn.torch")
+        named = QuantumAttention(6, n_tasks=2, n_qubits=small, qml_device="qattn.torch")
         assert named.exact_path == "circuit"  # a named device is simulated
         assert QuantumAttention(6, n_tasks=2, n_qubits=2, shots=10).exact_path == "circuit"
         assert QuantumAttention(6, n_tasks=2, n_qubits=2, reupload=True).exact_path == "circuit"

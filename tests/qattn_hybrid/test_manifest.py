@@ -37,7 +37,7 @@ def nan_bytes_in_place(path, tensor: str | None = None) -> str:
 @pytest.fixture
 def saved(make_encoder, tmp_path):
     torch.manual_seed(0)
-    config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, max_length=16)
+    config = ModelConfig(encoder="tiny", circuit={"n_qubits": 2, "n_layers": 1}, max_length=16)
     model = MultiTaskModel(config, TASKS, make_encoder())
     return model.save_pretrained(tmp_path / "model")
 

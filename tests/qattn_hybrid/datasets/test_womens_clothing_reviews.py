@@ -152,7 +152,8 @@ class TestScenario:
         from qattn_hybrid.factory import build_trainer
 
         config = Config.from_dict({
-            "model": {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16},
+            "model": {"encoder": "tiny", "circuit": {"n_qubits": 2, "n_layers": 1},
+                      "max_length": 16},
             "data": {"tasks": ["clothing_rating", "clothing_recommend", "clothing_department"],
                      "max_examples": 24},
             "training": {"epochs": 1, "batch_size": 8, "output_dir": str(tmp_path / "run"),

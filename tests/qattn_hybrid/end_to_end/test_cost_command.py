@@ -10,7 +10,7 @@ from qattn_hybrid.cli import main
 class TestCost:
     def test_step_counts_and_price(self, capsys):
         assert main(["cost", "--ansatz", "strongly_entangling", "--tokens", "8",
-                     "--device", "braket.aws.qubit", "--price-per-task", "0.3",
+                     "--qml-device", "braket.aws.qubit", "--price-per-task", "0.3",
                      "--price-per-shot", "0.00035"]) == 0
         out = json.loads(capsys.readouterr().out)
         assert out["gate_parameters"] == 28
@@ -19,8 +19,16 @@ class TestCost:
 
     def test_per_plugin_jobs(self, capsys):
         for device, jobs in (("qiskit.remote", 456), ("qiskit.estimator", 1), ("ionq.qpu", 2)):
-            main(["cost", "--ansatz", "strongly_entangling", "--tokens", "8", "--device", device])
+            main(["cost", "--ansatz", "strongly_entangling", "--tokens", "8", "--qml-device",
+                  device])
             assert json.loads(capsys.readouterr().out)["step"]["jobs"] == jobs
+
+    def test_device_is_the_old_name_of_qml_device(self, capsys):
+        outputs = []
+        for flag in ("--qml-device", "--device"):
+            assert main(["cost", "--tokens", "8", flag, "ionq.qpu"]) == 0
+            outputs.append(json.loads(capsys.readouterr().out))
+        assert outputs[0] == outputs[1] and outputs[0]["device"] == "ionq.qpu"
 
     def test_bad_diff_method(self, capsys):
         with pytest.raises(SystemExit) as exit_info:  # argparse lists the choices

@@ -81,7 +81,8 @@ def cuda():
 
 def make_layer(device_name: str, **kwargs) -> QuantumAttention:
     torch.manual_seed(0)
-    options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2, device=device_name)
+    options = dict(d_model=6, n_tasks=3, n_qubits=3, n_layers=2, n_heads=2,
+                   qml_device=device_name)
     options.update(kwargs)
     return QuantumAttention(**options).to(DT)
 

@@ -21,7 +21,7 @@ TEXTS = ["what is my card balance", "book a flight please", "shares rise today"]
 
 
 def small_config(**changes) -> ModelConfig:
-    base = {"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16}
+    base = {"encoder": "tiny", "circuit": {"n_qubits": 2, "n_layers": 1}, "max_length": 16}
     return ModelConfig(**{**base, **changes})
 
 

@@ -62,7 +62,8 @@ class TestStartsAsMeanPooling:
         from qattn_hybrid.model import build_attention
 
         x, mask = features
-        config = ModelConfig(attention="quantum_self", n_qubits=2, n_layers=1, dropout=0.1)
+        config = ModelConfig(attention="quantum_self", circuit={"n_qubits": 2, "n_layers": 1},
+                             dropout=0.1)
         layer = build_attention(config, 8, 3).double().eval()
         out = layer(x, torch.tensor([0, 1, 2]), mask)
         assert (out.pooled - masked_mean(x, mask)).abs().max() < 1e-6
@@ -100,7 +101,8 @@ class TestModel:
         from qattn_hybrid.model import MultiTaskModel
         from qattn_hybrid.tasks import ClassificationTask
 
-        config = ModelConfig(encoder="tiny", n_qubits=2, n_layers=1, max_length=16, **options)
+        config = ModelConfig(encoder="tiny", circuit={"n_qubits": 2, "n_layers": 1},
+                             max_length=16, **options)
         tasks = [ClassificationTask("a", ("x", "y", "z")), ClassificationTask("b", ("p", "q"))]
         return MultiTaskModel(config, tasks, make_encoder())
 

@@ -29,7 +29,7 @@ def batch():
 
 def layer(guard=None, **kwargs):
     torch.manual_seed(0)
-    attn = QuantumAttention(D, n_tasks=1, n_qubits=2, n_layers=1, device="ionq.qpu", shots=500,
+    attn = QuantumAttention(D, n_tasks=1, n_qubits=2, n_layers=1, qml_device="ionq.qpu", shots=500,
                             diff_method="parameter-shift", guard=guard, **kwargs)
     with torch.no_grad():  # the readout starts at 0, and a zero cotangent sends no gradient
         attn.readout.weight.normal_()  # circuits: draw it as after some training
@@ -108,7 +108,7 @@ class TestNoise:
             opt.zero_grad()
             torch.nn.functional.cross_entropy(head(attn(x, 0).pooled), y).backward()
             opt.step()
-        noisy = QuantumAttention(4, n_tasks=1, n_qubits=2, n_layers=1, device="qiskit.estimator",
+        noisy = QuantumAttention(4, n_tasks=1, n_qubits=2, n_layers=1, qml_device="qiskit.estimator",
                                  shots=1000, device_options={"backend": fake_backend(), "seed": 1})
         noisy.load_state_dict(attn.state_dict())
         with torch.no_grad():
@@ -139,10 +139,10 @@ class TestModelConfig:
         from qattn_hybrid.config import ModelConfig
         from qattn_hybrid.attentions import quantum_attention
 
-        config = ModelConfig(device="braket.local.qubit", shots=100,
-                             device_options={"backend": "default"})
+        config = ModelConfig(execution={"qml_device": "braket.local.qubit", "shots": 100,
+                                        "device_options": {"backend": "default"}})
         layer = quantum_attention(config, d_model=8, n_tasks=2)
-        assert layer.device_name == "braket.local.qubit" and layer.shots == 100
+        assert layer.qml_device == "braket.local.qubit" and layer.shots == 100
         assert layer.device_options == {"backend": "default"}
 
     def test_credentials_in_config_are_refused(self):
@@ -150,8 +150,9 @@ class TestModelConfig:
         from qattn_hybrid.config import ModelConfig
         from qattn_hybrid.attentions import quantum_attention
 
-        config = ModelConfig(device="braket.local.qubit", shots=100,
-                             device_options={"aws_secret_access_key": "x"})
         with pytest.raises(ValueError, match=r"device_options must not contain credentials; "
                                              r"got \['aws_secret_access_key'\]"):
+            config = ModelConfig(execution={
+                "qml_device": "braket.local.qubit", "shots": 100,
+                "device_options": {"aws_secret_access_key": "x"}})
             quantum_attention(config, d_model=8, n_tasks=2)

@@ -24,8 +24,8 @@ TASKS = [ClassificationTask("intent", ("card", "payment", "travel"))]
 
 
 def model_config(**changes) -> ModelConfig:
-    return ModelConfig(**{"encoder": "tiny", "n_qubits": 2, "n_layers": 1, "max_length": 16,
-                          **changes})
+    return ModelConfig(**{"encoder": "tiny", "circuit": {"n_qubits": 2, "n_layers": 1},
+                          "max_length": 16, **changes})
 
 
 def test_secrets_are_refused_everywhere(config_dict, make_encoder, tmp_path, caplog,
@@ -38,27 +38,29 @@ def test_secrets_are_refused_everywhere(config_dict, make_encoder, tmp_path, cap
         for device in devices:
             for kind in KINDS:
                 data = copy.deepcopy(config_dict)
-                data["model"].update(attention=kind, device=device,
-                                     device_options={name: secret_value})
-                with pytest.raises(ConfigError, match=rf"model\.device_options must not contain "
+                data["model"].update(attention=kind, execution={
+                    "qml_device": device, "device_options": {name: secret_value}})
+                with pytest.raises(ConfigError, match=rf"model\.execution\.device_options must "
+                                                      rf"not contain "
                                                       rf"credentials; got \['{name}'\]") as error:
                     Config.from_dict(data)
                 assert secret_value not in str(error.value)
-        for kind in KINDS:  # the model refuses too, when built from a ModelConfig directly
-            config = model_config(attention=kind, device="default.qubit",
-                                  device_options={name: secret_value})
+        for kind in KINDS:  # a ModelConfig built directly refuses too (its ExecutionSpec)
             with pytest.raises(ValueError, match="must not contain credentials") as error:
+                config = model_config(attention=kind, execution={
+                    "qml_device": "default.qubit", "device_options": {name: secret_value}})
                 MultiTaskModel(config, TASKS, encoder)
             assert secret_value not in str(error.value)
 
     # What does get built keeps only known, non-secret options, in every form it is kept in.
     torch.manual_seed(0)
-    model = MultiTaskModel(model_config(device="default.qubit", device_options={"seed": 7}),
+    model = MultiTaskModel(model_config(execution={"qml_device": "default.qubit",
+                                                   "device_options": {"seed": 7}}),
                            TASKS, encoder)
     model.save_pretrained(tmp_path / "saved")
     written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     saved = json.loads((tmp_path / "saved" / "config.json").read_text())
-    assert saved["model"]["device_options"] == {"seed": 7}
+    assert saved["model"]["execution"]["device_options"] == {"seed": 7}
     assert secret_value.encode() not in written
     assert secret_value.encode() not in pickle.dumps(model)
     assert secret_value not in caplog.text
@@ -67,7 +69,8 @@ def test_secrets_are_refused_everywhere(config_dict, make_encoder, tmp_path, cap
 @pytest.mark.parametrize("device", ["default.qubit", "braket.local.qubit"])
 def test_unknown_options_are_refused_by_the_config(config_dict, device):
     pytest.importorskip("braket.pennylane_plugin")
-    config_dict["model"].update(device=device, device_options={"pw": "x"})
-    with pytest.raises(ConfigError, match=rf"model\.device_options for '{device}' must be "
+    config_dict["model"]["execution"] = {"qml_device": device, "device_options": {"pw": "x"}}
+    with pytest.raises(ConfigError, match=rf"model\.execution\.device_options for '{device}' "
+                                          rf"must be "
                                           rf"among .*; got \['pw'\]"):
         Config.from_dict(config_dict)

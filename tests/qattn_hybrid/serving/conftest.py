@@ -33,8 +33,8 @@ def model_dir(tmp_path_factory, tokenizer_dir, make_config_dict) -> Path:
     tasks = [ClassificationTask("intent", ("card", "payment", "travel")),
              ClassificationTask("sentiment", ("negative", "positive")),
              RegressionTask("score", 3.5, 0.8)]  # standardised targets
-    model_config = ModelConfig(encoder="tiny", n_qubits=3, n_layers=2, n_heads=2,
-                               max_length=12, readout="z_zz")
+    model_config = ModelConfig(encoder="tiny", n_heads=2, max_length=12,
+                               circuit={"n_qubits": 3, "n_layers": 2, "readout": "z_zz"})
     state = torch.random.get_rng_state()
     torch.manual_seed(1234)
     model = MultiTaskModel(model_config, tasks, _tiny_encoder(tokenizer_dir, max_length=12))
