@@ -28,9 +28,11 @@ import json
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["main"]
+_START = time.perf_counter()  # this module loads first: ~the process start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,12 +193,17 @@ def _train(args) -> int:
     from qattn_hybrid.training import Trainer
 
     trainer = Trainer(config)
+    clock = {"start-up": time.perf_counter() - _START}  # imports, data, encoder, model
     if trainer.is_writer:
         tasks = ", ".join(f"{n} ({len(t.train)} train)" for n, t in trainer.tasks.items())
         print(f"Training {config.model.attention} attention on {tasks}")
+    _print_warmup(trainer.warm_features(), trainer.is_writer)  # before fit: the count first
+    mark = time.perf_counter()
     result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
+    clock["fit"] = time.perf_counter() - mark
     if not trainer.is_writer:
         return 0
+    mark = time.perf_counter()
     if not args.no_plots and result.history:
         try:
             from qattn_hybrid.plots import plot_training_curves
@@ -206,6 +213,7 @@ def _train(args) -> int:
             print(f"Training curves: {png}")
         except ImportError as err:
             print(f"(no plots: {err})", file=sys.stderr)
+    clock["plots"] = time.perf_counter() - mark
     epoch_s = [r["seconds"] for r in result.history]  # training + validation
     print(f"Best epoch {result.best_epoch} of {len(result.history)}"
           f"{' (early stop)' if result.stopped_early else ''}; "
@@ -219,13 +227,42 @@ def _train(args) -> int:
         from qattn_hybrid.probe import beside, train_baselines
 
         print("Baselines on the same data: linear probe, and the same recipe on mean pooling")
+        mark = time.perf_counter()
         try:
             metrics = beside(metrics, train_baselines(trainer), split)
         except ImportError as err:  # scikit-learn is the extra `probe`
             print(f"(no baselines: {err})", file=sys.stderr)
+        clock["baselines"] = time.perf_counter() - mark
     print(f"\n{split.capitalize()} results (best model, {result.output_dir / 'best'}):")
     print(_table(metrics))
+    print(_phases(clock, trainer, result))
     return 0
+
+
+def _phases(clock: dict, trainer, result) -> str:
+    """One line: where the wall time of `qattn train` went."""
+    stats = trainer.warmup_stats
+    probe_s = sum(r.seconds for r in (trainer.probes or {}).values())
+    epochs_s = sum(r["seconds"] for r in result.history)
+    parts = {"start-up": clock["start-up"], "encoding": stats.seconds if stats else 0.0,
+             "probe fits": probe_s, f"{len(result.history)} epochs": epochs_s,
+             "test and files": clock["fit"] - probe_s - epochs_s,
+             "plots": clock.get("plots", 0.0), "baselines": clock.get("baselines", 0.0)}
+    return (f"Wall time {time.perf_counter() - _START:.1f} s: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items() if v >= 0.05))
+
+
+def _print_warmup(stats, writer: bool) -> None:
+    """How many distinct texts the frozen encoder saw, and how many it had to encode."""
+    if stats is None or not writer:
+        return
+    if stats.encoded:
+        print(f"Encoded {stats.encoded:,} distinct texts in {stats.seconds:.1f} s "
+              f"({stats.threads} torch threads; {stats.distinct:,} distinct texts in all, "
+              f"features cached)")
+    else:
+        print(f"Token features of {stats.distinct:,} distinct texts read from the cache "
+              f"(0 encoded)")
 
 
 def _probe(args) -> int:

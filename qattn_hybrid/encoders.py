@@ -152,15 +152,24 @@ def model_fingerprint(model: nn.Module, tokenizer) -> str:
     return h.hexdigest()[:16]
 
 
-def truncated(tokenizer, texts: Sequence[str], max_length: int) -> list[tuple[int, int]]:
-    """(index, tokens) of each text longer than ``max_length`` tokens (special tokens included)."""
-    lengths = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-    return [(i, len(ids)) for i, ids in enumerate(lengths) if len(ids) > max_length]
+def token_lengths(tokenizer, texts: Sequence[str]) -> list[int]:
+    """Tokens of each text, uncut (special tokens included)."""
+    return [len(ids) for ids in tokenizer(list(texts), truncation=False,
+                                           verbose=False)["input_ids"]]
 
 
-def warn_truncated(tokenizer, texts: Sequence[str], max_length: int) -> int:
+def truncated(tokenizer, texts: Sequence[str], max_length: int,
+              lengths: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """(index, tokens) of each text longer than ``max_length`` tokens (special tokens included);
+    ``lengths``: the texts' :func:`token_lengths`, when already known."""
+    lengths = token_lengths(tokenizer, texts) if lengths is None else lengths
+    return [(i, n) for i, n in enumerate(lengths) if n > max_length]
+
+
+def warn_truncated(tokenizer, texts: Sequence[str], max_length: int,
+                   lengths: Sequence[int] | None = None) -> int:
     """Log one warning naming the longest text cut to ``max_length``; returns how many were."""
-    cut = truncated(tokenizer, texts, max_length)
+    cut = truncated(tokenizer, texts, max_length, lengths)
     if cut:
         i, n = max(cut, key=lambda item: item[1])
         preview = texts[i] if len(texts[i]) <= 60 else texts[i][:57] + "..."
@@ -249,9 +258,10 @@ class TokenFeatureCache:
     def _compute(self, texts: list[str]) -> list[torch.Tensor]:
         was_training = self.model.training
         self.model.eval()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        lengths = token_lengths(self.tokenizer, texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])  # batches of equal length
         rows: list[torch.Tensor] = [None] * len(texts)  # type: ignore[list-item]
-        warn_truncated(self.tokenizer, texts, self.max_length)
+        warn_truncated(self.tokenizer, texts, self.max_length, lengths)
         progress = ProgressLog(len(texts), "Encoding texts", "texts", logger=log)
         try:
             for start in range(0, len(order), self.batch_size):

@@ -170,7 +170,9 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
 
     Returns ``{"probe": {task: {split: metrics}}, "mean": {...}}`` and writes it to the run's
     ``baselines.json``. The mean-pool model is the same config with ``attention = "mean"``
-    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data.
+    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data. The
+    probe fits of the run (``trainer.probes``, from ``init_heads = "probe"``) are reused for
+    the table and for the mean-pool model's heads: the same fit on the same features.
     """
     import dataclasses
     import json
@@ -180,20 +182,22 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
 
     config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
     out = {"probe": {}, "mean": {}}
-    if encoder.cache is not None:  # the probe needs frozen features
+    probes = getattr(trainer, "probes", None)  # fitted once per run (LP-FT's heads), reused
+    if encoder.cache is not None and probes is None:  # the probe needs frozen features
         try:
             probes = run_probe(config, tasks, encoder)
         except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
             log.warning("No probe baseline: %s", err)
             probes = {}
-        for name, result in probes.items():
-            out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
+    for name, result in (probes or {}).items():
+        out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
     if config.model.attention != "mean":
         mean_config = config.replace(
             model={"attention": "mean"},
             training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
                       "progress": False})
         mean = type(trainer)(mean_config, tasks=tasks, encoder=encoder)  # no import loop
+        mean.probes = probes or None  # same features and splits: its heads start as these fits
         mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
         for split in splits:
             for name, metrics in evaluate(mean.model, tasks, split).items():
@@ -227,14 +231,18 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
 
     With ``normalize_pooled`` and attention that starts as mean pooling (every kind does), the
     model at step 0 computes exactly the probe's predictions; training then moves the
-    attention and heads from there. Returns task -> the chosen C (or alpha).
+    attention and heads from there. The fits are kept in ``trainer.probes`` (fitted here only
+    when the trainer has none yet), so the baselines reuse them. Returns task -> the chosen C
+    (or alpha).
     """
     model, config = trainer.model, trainer.config
     if not config.model.normalize_pooled or config.model.head_hidden:
         raise ValueError("training.init_heads = 'probe' needs model.normalize_pooled = true and "
                          f"linear heads (model.head_hidden = 0); got normalize_pooled = "
                          f"{config.model.normalize_pooled}, head_hidden = {config.model.head_hidden}")
-    results = run_probe(config, trainer.tasks, model.encoder)
+    results = getattr(trainer, "probes", None)
+    if results is None:
+        results = trainer.probes = run_probe(config, trainer.tasks, model.encoder)
     for name, result in results.items():
         head, fitted = model.heads[name], result.model
         coef = torch.as_tensor(np.atleast_2d(fitted.coef_), dtype=head.weight.dtype)

@@ -135,13 +135,24 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score, self.best_epoch, self.bad_epochs = -math.inf, 0, 0
+        # task -> qattn_hybrid.probe.ProbeResult: fitted once (init_heads = "probe"), reused by
+        # the baselines (the table's probe, the mean-pool run's heads): same features and splits
+        self.probes: dict | None = None
+        self.warmup_stats = None  # qattn_hybrid.warmup.WarmupStats, once the cache is warm
 
     # ---- construction
     def _make_optimizer(self) -> torch.optim.AdamW:
         t, model = self.config.training, self.model
-        groups = [{"params": [p for n, p in model.named_parameters()
-                              if not n.startswith("encoder.") and p.requires_grad],
+        trainable = [(n, p) for n, p in model.named_parameters()
+                     if not n.startswith("encoder.") and p.requires_grad]
+        own = t.head_lr is not None or t.head_weight_decay is not None  # heads: own group
+        groups = [{"params": [p for n, p in trainable if not (own and n.startswith("heads."))],
                    "lr": t.lr, "weight_decay": t.weight_decay}]
+        if own:
+            groups.append({"params": [p for n, p in trainable if n.startswith("heads.")],
+                           "lr": t.lr if t.head_lr is None else t.head_lr,
+                           "weight_decay": t.weight_decay if t.head_weight_decay is None
+                           else t.head_weight_decay})
         if model.encoder.finetune:
             groups.append({"params": [p for p in model.encoder.parameters() if p.requires_grad],
                            "lr": t.encoder_lr, "weight_decay": t.weight_decay})
@@ -196,7 +207,7 @@ class Trainer:
         if self.is_writer:
             atomic_write_text(self.output_dir / "run_config.json",
                               json.dumps(self.config.to_dict(), indent=2) + "\n")
-        self._warm_cache()
+        self.warm_features()
         t = self.config.training
         if t.init_heads == "probe" and self.epoch == 0:  # LP-FT: heads start as the probes
             from qattn_hybrid.probe import init_heads_from_probe
@@ -211,27 +222,16 @@ class Trainer:
                 on_epoch_end(self.epoch, record)
         return self._finish(stopped)
 
-    def _warm_cache(self) -> None:
-        """Frozen encoder: encode every text once, before the first step."""
-        cache = self.model.encoder.cache
-        if cache is None:
-            return
-        texts = [text for task in self.tasks.values() for split in task.splits.values()
-                 for text in split.texts]
-        if self.is_writer:
-            log.info("Token features of %d texts: from the cache %s, else encoded once now",
-                     len(set(texts)), cache.dir or "(in memory)")
-        start = time.perf_counter()
-        shared = self.world_size > 1 and cache.dir is not None
-        if shared and not self.is_writer:  # rank 0 encodes and fills the disk cache first
-            distributed.barrier()
-            cache.load_shards()
-        n = cache.warm(texts)
-        if shared and self.is_writer:
-            distributed.barrier()
-        if n:
-            log.info("Encoded %d texts in %.1f s (cached for later epochs)", n,
-                     time.perf_counter() - start)
+    def warm_features(self):
+        """Frozen encoder: encode every distinct text of the run once (with
+        ``training.encode_threads`` threads), before the first step; see
+        :mod:`qattn_hybrid.warmup`. Returns its WarmupStats (None for a fine-tuned encoder);
+        later calls return the first call's."""
+        if self.warmup_stats is None:
+            from qattn_hybrid.warmup import warm_features
+
+            self.warmup_stats = warm_features(self)
+        return self.warmup_stats
 
     def _train_epoch(self) -> dict:
         from tqdm.auto import tqdm
