@@ -29,7 +29,8 @@ from torch.nn import functional as F
 from qattn_hybrid.metrics import compute_metrics, task_metrics
 
 __all__ = ["ALPHA_GRID", "BASELINES_NAME", "C_GRID", "ProbeResult", "beside", "fit_probe",
-           "init_heads_from_probe", "pooled_features", "run_probe", "train_baselines"]
+           "init_heads_from_probe", "pooled_features", "probe_penalties", "run_probe",
+           "train_baselines"]
 
 log = logging.getLogger(__name__)
 C_GRID = (0.1, 1.0, 10.0, 100.0)  # inverse L2 strength of the logistic regression
@@ -253,3 +254,26 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
         head.weight.copy_(coef.to(head.weight.device))
         head.bias.copy_(bias.to(head.bias.device))
     return {name: r.param for name, r in results.items()}
+
+
+def probe_penalties(trainer) -> dict[str, float]:
+    """``training.head_penalty = "probe"``: task -> the coefficient c of the L2 term
+    c * |W|^2 that each head's loss keeps, the one its probe was fitted with.
+
+    scikit-learn's logistic regression minimises C * sum(CE) + |w|^2 / 2, i.e. per row
+    mean(CE) + |w|^2 / (2 C N); ridge minimises sum((y - Xw)^2) + alpha |w|^2, i.e. on the
+    model's standardised targets mean(z error^2) + (alpha / N) |w_z|^2 (N = train rows). With
+    heads that start as the probes, the model then starts at a stationary point of each head's
+    objective, instead of drifting toward the unregularised fit of the train rows.
+    """
+    if trainer.config.model.head_hidden:
+        raise ValueError("training.head_penalty = 'probe' needs linear heads (model.head_hidden "
+                         f"= 0); got head_hidden = {trainer.config.model.head_hidden}")
+    if trainer.probes is None:
+        trainer.probes = run_probe(trainer.config, trainer.tasks, trainer.model.encoder)
+    out = {}
+    for name, result in trainer.probes.items():
+        n = len(trainer.tasks[name].train)
+        regression = trainer.tasks[name].spec.task_type == "regression"
+        out[name] = result.param / n if regression else 1.0 / (2.0 * result.param * n)
+    return out
