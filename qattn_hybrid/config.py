@@ -172,14 +172,10 @@ class TrainingConfig:
     lr: float = 1e-2  # AdamW learning rate (attention and heads), peak of the schedule
     schedule: str = "cosine"  # learning rate after warm-up: "cosine" | "linear" | "constant"
     warmup: float = 0.05  # fraction of all steps with a linear warm-up from ~0 to lr
-    # AdamW learning rate and weight decay of the task heads; None: lr / weight_decay. With
-    # init_heads = "probe" a lower head lr keeps the heads near the fitted probes
+    # AdamW learning rate and weight decay of the task heads; None: lr / weight_decay. 0 with
+    # init_heads = "probe": the heads stay the fitted probes and only the attention trains
     head_lr: float | None = None
     head_weight_decay: float | None = None
-    # "probe": each linear head's loss keeps its probe's L2 term (logistic: |W|^2 / (2 C N),
-    # ridge: alpha |W|^2 / N, N = train rows), so a head that starts as the probe starts at a
-    # stationary point of its own objective; "none": the loss alone
-    head_penalty: str = "none"
     encoder_lr: float = 2e-5  # AdamW learning rate of the encoder when it is fine-tuned
     weight_decay: float = 0.01
     grad_clip: float | None = 1.0  # max gradient norm; None: no clipping
@@ -215,12 +211,9 @@ class TrainingConfig:
         _check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
         _check_choice(section, "selection", self.selection, ("joint", "per_task"))
         _check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
-        _check_choice(section, "head_penalty", self.head_penalty, ("none", "probe"))
-        for name in ("head_lr",):
+        for name in ("head_lr", "head_weight_decay"):
             if getattr(self, name) is not None:
-                _check_range(section, name, getattr(self, name), low=0, low_open=True)
-        if self.head_weight_decay is not None:
-            _check_range(section, "head_weight_decay", self.head_weight_decay, low=0)
+                _check_range(section, name, getattr(self, name), low=0)
         for name in ("grad_clip",):
             if getattr(self, name) is not None:
                 _check_range(section, name, getattr(self, name), low=0, low_open=True)

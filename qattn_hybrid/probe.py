@@ -29,8 +29,7 @@ from torch.nn import functional as F
 from qattn_hybrid.metrics import compute_metrics, task_metrics
 
 __all__ = ["ALPHA_GRID", "BASELINES_NAME", "C_GRID", "ProbeResult", "beside", "fit_probe",
-           "init_heads_from_probe", "pooled_features", "probe_penalties", "run_probe",
-           "train_baselines"]
+           "init_heads_from_probe", "pooled_features", "run_probe", "train_baselines"]
 
 log = logging.getLogger(__name__)
 C_GRID = (0.1, 1.0, 10.0, 100.0)  # inverse L2 strength of the logistic regression
@@ -199,7 +198,13 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
                       "progress": False})
         mean = type(trainer)(mean_config, tasks=tasks, encoder=encoder)  # no import loop
         mean.probes = probes or None  # same features and splits: its heads start as these fits
-        mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
+        if _nothing_to_train(mean):  # e.g. heads fixed at the probe (head_lr = 0), no attention
+            log.info("Mean-pool baseline: every learning rate is 0, nothing to train; "
+                     "evaluated as initialised")
+            if mean_config.training.init_heads == "probe":
+                init_heads_from_probe(mean)
+        else:
+            mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
         for split in splits:
             for name, metrics in evaluate(mean.model, tasks, split).items():
                 out["mean"].setdefault(name, {})[split] = metrics
@@ -210,6 +215,12 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
                           json.dumps({"model": dataclasses.asdict(config.model)["attention"],
                                       **out}, indent=2) + "\n")
     return out
+
+
+def _nothing_to_train(trainer) -> bool:
+    """Whether no parameter of the trainer's optimizer could move (every group's lr is 0)."""
+    return all(group["base_lr"] == 0 for group in trainer.optimizer.param_groups
+               if group["params"])
 
 
 def beside(results: dict, baselines: dict, split: str = "test") -> dict:
@@ -255,25 +266,3 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
         head.bias.copy_(bias.to(head.bias.device))
     return {name: r.param for name, r in results.items()}
 
-
-def probe_penalties(trainer) -> dict[str, float]:
-    """``training.head_penalty = "probe"``: task -> the coefficient c of the L2 term
-    c * |W|^2 that each head's loss keeps, the one its probe was fitted with.
-
-    scikit-learn's logistic regression minimises C * sum(CE) + |w|^2 / 2, i.e. per row
-    mean(CE) + |w|^2 / (2 C N); ridge minimises sum((y - Xw)^2) + alpha |w|^2, i.e. on the
-    model's standardised targets mean(z error^2) + (alpha / N) |w_z|^2 (N = train rows). With
-    heads that start as the probes, the model then starts at a stationary point of each head's
-    objective, instead of drifting toward the unregularised fit of the train rows.
-    """
-    if trainer.config.model.head_hidden:
-        raise ValueError("training.head_penalty = 'probe' needs linear heads (model.head_hidden "
-                         f"= 0); got head_hidden = {trainer.config.model.head_hidden}")
-    if trainer.probes is None:
-        trainer.probes = run_probe(trainer.config, trainer.tasks, trainer.model.encoder)
-    out = {}
-    for name, result in trainer.probes.items():
-        n = len(trainer.tasks[name].train)
-        regression = trainer.tasks[name].spec.task_type == "regression"
-        out[name] = result.param / n if regression else 1.0 / (2.0 * result.param * n)
-    return out

@@ -139,7 +139,6 @@ class Trainer:
         # the baselines (the table's probe, the mean-pool run's heads): same features and splits
         self.probes: dict | None = None
         self.warmup_stats = None  # qattn_hybrid.warmup.WarmupStats, once the cache is warm
-        self.head_l2: dict[str, float] | None = None  # task -> coefficient (head_penalty)
 
     # ---- construction
     def _make_optimizer(self) -> torch.optim.AdamW:
@@ -215,10 +214,6 @@ class Trainer:
 
             log.info("Heads initialised from the linear probe (C / alpha: %s)",
                      init_heads_from_probe(self))
-        if t.head_penalty == "probe" and self.head_l2 is None:  # also after a resume
-            from qattn_hybrid.probe import probe_penalties
-
-            self.head_l2 = probe_penalties(self)
         stopped = False
         while self.epoch < t.epochs and not stopped:
             record = self._train_epoch()
@@ -282,9 +277,6 @@ class Trainer:
             loss = model.loss(out, model_targets(model, self.tasks[task], labels).to(device), task)
             per_task.setdefault(task, []).append(loss)
         losses = {task: torch.stack(ls).mean() for task, ls in per_task.items()}
-        if self.head_l2:  # the probe's own regularisation of each head (head_penalty)
-            losses = {task: loss + self.head_l2[task] * model.heads[task].weight.square().sum()
-                      for task, loss in losses.items()}
         self.optimizer.zero_grad(set_to_none=True)
         shared = [p for n, p in model.named_parameters() if not n.startswith("heads.")]
         heads = list(model.heads.parameters())
