@@ -258,7 +258,7 @@ def _print_warmup(stats, writer: bool) -> None:
         return
     if stats.encoded:
         print(f"Encoded {stats.encoded:,} distinct texts in {stats.seconds:.1f} s "
-              f"({stats.threads} torch threads; {stats.distinct:,} distinct texts in all, "
+              f"({stats.threads} batches at once; {stats.distinct:,} distinct texts in all, "
               f"features cached)")
     else:
         print(f"Token features of {stats.distinct:,} distinct texts read from the cache "

@@ -196,8 +196,8 @@ class TrainingConfig:
     keep_checkpoints: int = 2  # most recent resumable checkpoints kept (plus the best)
     progress: bool | None = None  # tqdm bars; None: only when stderr is a terminal
     num_threads: int | None = None  # torch.set_num_threads; None: leave torch's default
-    # torch threads while the frozen encoder fills the feature cache (before training; then
-    # num_threads again); None: the same as training
+    # batches the frozen encoder encodes at once while it fills the feature cache, each in its
+    # own thread with one torch thread (qattn_hybrid.warmup); None: 1
     encode_threads: int | None = None
 
     def _check(self, section: str) -> None:

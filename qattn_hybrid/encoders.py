@@ -24,6 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -183,9 +184,16 @@ def warn_truncated(tokenizer, texts: Sequence[str], max_length: int,
 def _run_encoder(model, tokenizer, texts: Sequence[str], max_length: int) -> EncodedText:
     """One batch through the encoder (grad as the caller's context allows)."""
     device = next(model.parameters()).device
+    return _forward(model, _tokenize(tokenizer, texts, max_length, device))
+
+
+def _tokenize(tokenizer, texts: Sequence[str], max_length: int, device) -> dict:
     enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length,
                     return_tensors="pt")
-    enc = {k: v.to(device) for k, v in enc.items()}
+    return {k: v.to(device) for k, v in enc.items()}
+
+
+def _forward(model, enc: dict) -> EncodedText:
     hidden = model(**enc).last_hidden_state  # (B, T, D)
     mask = enc["attention_mask"].bool()  # (B, T)
     return EncodedText(hidden * mask[..., None], mask)
@@ -210,6 +218,10 @@ class TokenFeatureCache:
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.batch_size = max_length, batch_size
         self.storage_dtype, self.shard_size = storage_dtype, shard_size
+        # batches encoded at once, each by its own Python thread (torch ops release the GIL):
+        # both cores at ~1 torch thread each, which degrades gracefully on a busy machine where
+        # one forward split over 2 intra-op threads waits for the slower one at every op
+        self.workers = 1
         self.fingerprint = model_fingerprint(model, tokenizer)
         self.hits = self.misses = 0
         self._store: dict[str, torch.Tensor] = {}  # text key -> (L, D) features of real tokens
@@ -263,15 +275,26 @@ class TokenFeatureCache:
         rows: list[torch.Tensor] = [None] * len(texts)  # type: ignore[list-item]
         warn_truncated(self.tokenizer, texts, self.max_length, lengths)
         progress = ProgressLog(len(texts), "Encoding texts", "texts", logger=log)
+        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        device = next(self.model.parameters()).device
+        # the tokenizer runs here, in this thread (a fast tokenizer is not thread-safe)
+        encodings = (_tokenize(self.tokenizer, [texts[i] for i in idx], self.max_length, device)
+                     for idx in batches)
+
+        def forward(enc: dict) -> EncodedText:
+            with torch.no_grad():  # grad mode is per thread
+                return _forward(self.model, enc)
+
+        pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         try:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                feats, mask = _run_encoder(self.model, self.tokenizer, [texts[i] for i in idx],
-                                           self.max_length)
+            outputs = pool.map(forward, encodings) if pool else map(forward, encodings)
+            for idx, (feats, mask) in zip(batches, outputs):
                 for j, i in enumerate(idx):
                     rows[i] = feats[j, mask[j]].to("cpu", self.storage_dtype)
                 progress.update(len(idx))
         finally:
+            if pool:
+                pool.shutdown(cancel_futures=True)
             self.model.train(was_training)
         return rows
 

@@ -5,10 +5,13 @@
 
 Every distinct text of a run (all tasks, all splits; tasks on one file share their texts) is
 encoded once, length-sorted, and its token features kept in the cache (memory and
-``data.cache_dir``). The encoder runs with ``training.encode_threads`` torch threads (None:
-as many as training uses, ``training.num_threads``), then training gets its own count back:
-encoding is one big matrix product per batch and uses every core well, while the small
-training steps run steadier on one thread of a busy machine.
+``data.cache_dir``). ``training.encode_threads`` (None: 1) batches are encoded at once, each
+by its own Python thread running the encoder with one torch thread (torch releases the GIL
+inside its ops), so both cores of a 2-core machine work; then training gets its own
+``training.num_threads`` back. Independent batches, rather than one forward split over two
+intra-op threads, keep working when other jobs share the cores: measured on the shared
+2-core machine at load ~15, 2 intra-op threads encoded ~10 texts/s where 1 thread did ~50
+(benchmarks/RESULTS.md, issue 11/15 section).
 
 Under ``torchrun`` rank 0 encodes and writes the disk cache, the other ranks wait and read it.
 """
@@ -34,7 +37,7 @@ class WarmupStats(NamedTuple):
     distinct: int  # distinct texts of the run (all tasks and splits)
     encoded: int  # of those, how many were not cached and went through the encoder
     seconds: float  # wall time of the encoding
-    threads: int  # torch threads the encoder ran with
+    threads: int  # batches encoded at once (each with one torch thread)
 
 
 @contextlib.contextmanager
@@ -48,6 +51,15 @@ def torch_threads(n: int | None) -> Iterator[int]:
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _workers(cache, n: int) -> Iterator[None]:
+    before, cache.workers = cache.workers, n
+    try:
+        yield
+    finally:
+        cache.workers = before
 
 
 def warm_features(trainer) -> WarmupStats | None:
@@ -64,7 +76,8 @@ def warm_features(trainer) -> WarmupStats | None:
                  "now", distinct, cache.dir or "(in memory)")
     shared = trainer.world_size > 1 and cache.dir is not None
     start = time.perf_counter()
-    with torch_threads(trainer.config.training.encode_threads) as threads:
+    threads = trainer.config.training.encode_threads or 1
+    with torch_threads(1 if threads > 1 else None), _workers(cache, threads):
         if shared and not trainer.is_writer:  # rank 0 encodes and fills the disk cache first
             distributed.barrier()
             cache.load_shards()
@@ -73,6 +86,6 @@ def warm_features(trainer) -> WarmupStats | None:
             distributed.barrier()
     seconds = time.perf_counter() - start
     if n:
-        log.info("Encoded %d texts in %.1f s with %d torch threads (cached for later epochs)",
+        log.info("Encoded %d texts in %.1f s, %d batches at once (cached for later epochs)",
                  n, seconds, threads)
     return WarmupStats(distinct, n, seconds, threads)

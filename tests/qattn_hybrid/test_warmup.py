@@ -1,5 +1,5 @@
-"""The main job's speed paths: the feature cache filled once with training.encode_threads
-threads (count printed), and one probe fit per run shared by the heads and the baselines."""
+"""The main job's speed paths: the feature cache filled once, training.encode_threads batches
+at once (count printed), and one probe fit per run shared by the heads and the baselines."""
 
 from __future__ import annotations
 
@@ -32,33 +32,55 @@ class TestEncodeThreads:
         with pytest.raises((ConfigError, TypeError), match="training.encode_threads"):
             Config.from_dict({"training": {"encode_threads": "two"}})
 
-    def test_encoder_runs_with_them_then_training_gets_its_own(self, make_trainer, monkeypatch):
-        from qattn_hybrid.encoders import TokenFeatureCache
+    def test_batches_run_in_parallel_threads_then_training_gets_its_own(self, make_trainer,
+                                                                         monkeypatch):
+        import threading
+
+        import qattn_hybrid.encoders as encoders
 
         seen = []
-        compute = TokenFeatureCache._compute
+        forward = encoders._forward
 
-        def spy(self, texts):
-            seen.append(torch.get_num_threads())
-            return compute(self, texts)
+        def spy(model, enc):
+            seen.append((threading.get_ident(), torch.get_num_threads(), torch.is_grad_enabled()))
+            return forward(model, enc)
 
-        monkeypatch.setattr(TokenFeatureCache, "_compute", spy)
+        monkeypatch.setattr(encoders, "_forward", spy)
         before = torch.get_num_threads()
         try:
-            trainer = make_trainer(training={"epochs": 1, "num_threads": 1,
-                                             "encode_threads": 2})
-            assert torch.get_num_threads() == 1
+            trainer = make_trainer(training={"epochs": 1, "num_threads": 2,
+                                             "encode_threads": 2, "batch_size": 8})
+            trainer.model.encoder.cache.batch_size = 4  # several batches from the tiny data
             stats = trainer.warm_features()
-            assert seen == [2] and stats.threads == 2
-            assert torch.get_num_threads() == 1  # training's count back after encoding
+            assert stats.threads == 2 and len(seen) > 2
+            assert len({ident for ident, _, _ in seen}) == 2  # two worker threads
+            assert threading.get_ident() not in {ident for ident, _, _ in seen}
+            assert {(n, grad) for _, n, grad in seen} == {(1, False)}  # 1 torch thread each
+            assert torch.get_num_threads() == 2  # training's count back after encoding
+            assert trainer.model.encoder.cache.workers == 1
         finally:
             torch.set_num_threads(before)
+
+    def test_parallel_batches_give_the_sequential_features(self, make_encoder, config_dict):
+        from qattn_hybrid.encoders import TokenFeatureCache
+
+        tasks = load_tasks(Config.from_dict(config_dict).data.task_specs())
+        texts = sorted({t for task in tasks.values() for t in task.train.texts})
+        encoder = make_encoder()
+        one = TokenFeatureCache(encoder.model, encoder.tokenizer, max_length=16, batch_size=4,
+                                storage_dtype=torch.float32)
+        two = TokenFeatureCache(encoder.model, encoder.tokenizer, max_length=16, batch_size=4,
+                                storage_dtype=torch.float32)
+        two.workers = 2
+        a, b = one.encode(texts), two.encode(texts)
+        assert torch.equal(a.mask, b.mask)
+        assert torch.allclose(a.features, b.features, atol=1e-6)
 
     def test_none_keeps_the_training_threads(self, make_trainer):
         before = torch.get_num_threads()
         try:
             trainer = make_trainer(training={"epochs": 1, "num_threads": 1})
-            assert trainer.warm_features().threads == 1
+            assert trainer.warm_features().threads == 1 and torch.get_num_threads() == 1
         finally:
             torch.set_num_threads(before)
 
@@ -124,13 +146,13 @@ class TestLengthSortedBatches:
                  "z", "one two three four five six seven eight"]
         tokens = {t: len(tokenizer(t)["input_ids"]) for t in texts}  # reference, one at a time
         seen = []
-        run = encoders._run_encoder
+        tokenize = encoders._tokenize
 
-        def spy(model, tok, batch, max_length):
+        def spy(tok, batch, max_length, device):
             seen.append([tokens[t] for t in batch])
-            return run(model, tok, batch, max_length)
+            return tokenize(tok, batch, max_length, device)
 
-        monkeypatch.setattr(encoders, "_run_encoder", spy)
+        monkeypatch.setattr(encoders, "_tokenize", spy)
         cache = encoders.TokenFeatureCache(encoder.model, tokenizer, max_length=64, batch_size=2)
         cache.warm(texts)
         flat = [n for batch in seen for n in batch]
