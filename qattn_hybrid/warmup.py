@@ -9,9 +9,9 @@ encoded once, length-sorted, and its token features kept in the cache (memory an
 by its own Python thread running the encoder with one torch thread (torch releases the GIL
 inside its ops), so both cores of a 2-core machine work; then training gets its own
 ``training.num_threads`` back. Independent batches, rather than one forward split over two
-intra-op threads, keep working when other jobs share the cores: measured on the shared
-2-core machine at load ~15, 2 intra-op threads encoded ~10 texts/s where 1 thread did ~50
-(benchmarks/RESULTS.md, issue 11/15 section).
+intra-op threads, keep working when other jobs share the cores: on the shared 2-core
+machine at load ~15, one forward over 2 intra-op threads encoded the shortest texts at ~10
+texts/s, 2 such workers at ~75 (benchmarks/RESULTS.md, "Main job (issue 11/15)").
 
 Under ``torchrun`` rank 0 encodes and writes the disk cache, the other ranks wait and read it.
 """
