@@ -28,10 +28,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from qattn_hybrid.commands.tables import table as _table  # noqa: F401  (stdlib only)
 
 __all__ = ["main"]
+_START = time.perf_counter()  # this module loads first: ~the process start
 
 
 # Each handler imports its command's module when it runs (so `--help` stays light); plain
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "quiet", False))
+    args.started = _START  # `qattn train` reports where the wall time went
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:

@@ -30,25 +30,35 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
 
     Returns ``{"probe": {task: {split: metrics}}, "mean": {...}}`` and writes it to the run's
     ``baselines.json``. The mean-pool model is the same config with ``attention = "mean"``
-    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data.
+    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data. The
+    probe fits of the run (``trainer.probes``, from ``init_heads = "probe"``) are reused for
+    the table and for the mean-pool model's heads: the same fit on the same features.
     """
     config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
     out = {"probe": {}, "mean": {}}
-    if encoder.cache is not None:  # the probe needs frozen features
+    probes = trainer.probes  # fitted once per run (LP-FT's heads), reused
+    if encoder.cache is not None and probes is None:  # the probe needs frozen features
         try:
             probes = run_probe(config, tasks, encoder)
         except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
             log.warning("No probe baseline: %s", err)
             probes = {}
-        for name, result in probes.items():
-            out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
+    for name, result in (probes or {}).items():
+        out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
     if config.model.attention != "mean":
         mean_config = config.replace(
             model={"attention": "mean"},
             training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
                       "progress": False})
         mean = build_trainer(mean_config, tasks=tasks, encoder=encoder)
-        mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
+        mean.probes = probes or None  # same features and splits: its heads start as these fits
+        if _nothing_to_train(mean):  # e.g. heads fixed at the probe (head_lr = 0), no attention
+            log.info("Mean-pool baseline: every learning rate is 0, nothing to train; "
+                     "evaluated as initialised")
+            if mean.init_heads is not None:
+                mean.init_heads(mean)
+        else:
+            mean.fit(overwrite=True)  # a derived baseline: rerun whole with its run
         for split in splits:
             for name, metrics in evaluate(mean.model, tasks, split).items():
                 out["mean"].setdefault(name, {})[split] = metrics
@@ -59,6 +69,12 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
                           json.dumps({"model": dataclasses.asdict(config.model)["attention"],
                                       **out}, indent=2) + "\n")
     return out
+
+
+def _nothing_to_train(trainer) -> bool:
+    """Whether no parameter of the trainer's optimizer could move (every group's lr is 0)."""
+    return all(group["base_lr"] == 0 for group in trainer.optimizer.param_groups
+               if group["params"])
 
 
 def beside(results: dict, baselines: dict, split: str = "test") -> dict:

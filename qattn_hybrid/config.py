@@ -193,6 +193,10 @@ class TrainingConfig:
     lr: float = 1e-2  # AdamW learning rate (attention and heads), peak of the schedule
     schedule: str = "cosine"  # learning rate after warm-up: "cosine" | "linear" | "constant"
     warmup: float = 0.05  # fraction of all steps with a linear warm-up from ~0 to lr
+    # AdamW learning rate and weight decay of the task heads; None: lr / weight_decay. 0 with
+    # init_heads = "probe": the heads stay the fitted probes and only the attention trains
+    head_lr: float | None = None
+    head_weight_decay: float | None = None
     encoder_lr: float = 2e-5  # AdamW learning rate of the encoder when it is fine-tuned
     weight_decay: float = 0.01
     grad_clip: float | None = 1.0  # max gradient norm; None: no clipping
@@ -213,6 +217,9 @@ class TrainingConfig:
     keep_checkpoints: int = 2  # most recent resumable checkpoints kept (plus the best)
     progress: bool | None = None  # tqdm bars; None: only when stderr is a terminal
     num_threads: int | None = None  # torch.set_num_threads; None: leave torch's default
+    # batches the frozen encoder encodes at once while it fills the feature cache, each in its
+    # own thread with one torch thread (qattn_hybrid.warmup); None: 1
+    encode_threads: int | None = None
 
     def _check(self, section: str) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints",
@@ -225,10 +232,13 @@ class TrainingConfig:
         check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
         check_choice(section, "selection", self.selection, ("joint", "per_task"))
         check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
+        for name in ("head_lr", "head_weight_decay"):
+            if getattr(self, name) is not None:
+                check_range(section, name, getattr(self, name), low=0)
         for name in ("grad_clip",):
             if getattr(self, name) is not None:
                 check_range(section, name, getattr(self, name), low=0, low_open=True)
-        for name in ("steps_per_epoch", "num_threads"):
+        for name in ("steps_per_epoch", "num_threads", "encode_threads"):
             if getattr(self, name) is not None:
                 check_range(section, name, getattr(self, name), low=1)
         if self.patience is not None:

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -152,15 +153,24 @@ def model_fingerprint(model: nn.Module, tokenizer) -> str:
     return h.hexdigest()[:16]
 
 
-def truncated(tokenizer, texts: Sequence[str], max_length: int) -> list[tuple[int, int]]:
-    """(index, tokens) of each text longer than ``max_length`` tokens (special tokens included)."""
-    lengths = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-    return [(i, len(ids)) for i, ids in enumerate(lengths) if len(ids) > max_length]
+def token_lengths(tokenizer, texts: Sequence[str]) -> list[int]:
+    """Tokens of each text, uncut (special tokens included)."""
+    return [len(ids) for ids in tokenizer(list(texts), truncation=False,
+                                           verbose=False)["input_ids"]]
 
 
-def warn_truncated(tokenizer, texts: Sequence[str], max_length: int) -> int:
+def truncated(tokenizer, texts: Sequence[str], max_length: int,
+              lengths: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """(index, tokens) of each text longer than ``max_length`` tokens (special tokens included);
+    ``lengths``: the texts' :func:`token_lengths`, when already known."""
+    lengths = token_lengths(tokenizer, texts) if lengths is None else lengths
+    return [(i, n) for i, n in enumerate(lengths) if n > max_length]
+
+
+def warn_truncated(tokenizer, texts: Sequence[str], max_length: int,
+                   lengths: Sequence[int] | None = None) -> int:
     """Log one warning naming the longest text cut to ``max_length``; returns how many were."""
-    cut = truncated(tokenizer, texts, max_length)
+    cut = truncated(tokenizer, texts, max_length, lengths)
     if cut:
         i, n = max(cut, key=lambda item: item[1])
         preview = texts[i] if len(texts[i]) <= 60 else texts[i][:57] + "..."
@@ -174,9 +184,16 @@ def warn_truncated(tokenizer, texts: Sequence[str], max_length: int) -> int:
 def _run_encoder(model, tokenizer, texts: Sequence[str], max_length: int) -> EncodedText:
     """One batch through the encoder (grad as the caller's context allows)."""
     device = next(model.parameters()).device
+    return _forward(model, _tokenize(tokenizer, texts, max_length, device))
+
+
+def _tokenize(tokenizer, texts: Sequence[str], max_length: int, device) -> dict:
     enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length,
                     return_tensors="pt")
-    enc = {k: v.to(device) for k, v in enc.items()}
+    return {k: v.to(device) for k, v in enc.items()}
+
+
+def _forward(model, enc: dict) -> EncodedText:
     hidden = model(**enc).last_hidden_state  # (B, T, D)
     mask = enc["attention_mask"].bool()  # (B, T)
     return EncodedText(hidden * mask[..., None], mask)
@@ -201,6 +218,10 @@ class TokenFeatureCache:
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.batch_size = max_length, batch_size
         self.storage_dtype, self.shard_size = storage_dtype, shard_size
+        # batches encoded at once, each by its own Python thread (torch ops release the GIL):
+        # both cores at ~1 torch thread each, which degrades gracefully on a busy machine where
+        # one forward split over 2 intra-op threads waits for the slower one at every op
+        self.workers = 1
         self.fingerprint = model_fingerprint(model, tokenizer)
         self.hits = self.misses = 0
         self._store: dict[str, torch.Tensor] = {}  # text key -> (L, D) features of real tokens
@@ -249,19 +270,31 @@ class TokenFeatureCache:
     def _compute(self, texts: list[str]) -> list[torch.Tensor]:
         was_training = self.model.training
         self.model.eval()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        lengths = token_lengths(self.tokenizer, texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])  # batches of equal length
         rows: list[torch.Tensor] = [None] * len(texts)  # type: ignore[list-item]
-        warn_truncated(self.tokenizer, texts, self.max_length)
+        warn_truncated(self.tokenizer, texts, self.max_length, lengths)
         progress = ProgressLog(len(texts), "Encoding texts", "texts", logger=log)
+        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        device = next(self.model.parameters()).device
+        # the tokenizer runs here, in this thread (a fast tokenizer is not thread-safe)
+        encodings = (_tokenize(self.tokenizer, [texts[i] for i in idx], self.max_length, device)
+                     for idx in batches)
+
+        def forward(enc: dict) -> EncodedText:
+            with torch.no_grad():  # grad mode is per thread
+                return _forward(self.model, enc)
+
+        pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         try:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                feats, mask = _run_encoder(self.model, self.tokenizer, [texts[i] for i in idx],
-                                           self.max_length)
+            outputs = pool.map(forward, encodings) if pool else map(forward, encodings)
+            for idx, (feats, mask) in zip(batches, outputs):
                 for j, i in enumerate(idx):
                     rows[i] = feats[j, mask[j]].to("cpu", self.storage_dtype)
                 progress.update(len(idx))
         finally:
+            if pool:
+                pool.shutdown(cancel_futures=True)
             self.model.train(was_training)
         return rows
 

@@ -79,13 +79,21 @@ def build_weighting(config: Config, tasks: Mapping[str, TaskData] | list[str]) -
 
 def build_optimizer(training: TrainingConfig, model: nn.Module,
                     weighting: LossWeighting | None = None) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters: the model's (lr), a fine-tuned encoder's
+    """AdamW over the trainable parameters: the model's (lr; the heads' head_lr and
+    head_weight_decay when set), a fine-tuned encoder's
     (encoder_lr) and the weighting's (lr, no weight decay). Each group keeps its ``base_lr``,
     which the trainer's schedule scales."""
     t = training
-    groups = [{"params": [p for n, p in model.named_parameters()
-                          if not n.startswith("encoder.") and p.requires_grad],
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if not n.startswith("encoder.") and p.requires_grad]
+    own = t.head_lr is not None or t.head_weight_decay is not None  # heads: a group of their own
+    groups = [{"params": [p for n, p in trainable if not (own and n.startswith("heads."))],
                "lr": t.lr, "weight_decay": t.weight_decay}]
+    if own:
+        groups.append({"params": [p for n, p in trainable if n.startswith("heads.")],
+                       "lr": t.lr if t.head_lr is None else t.head_lr,
+                       "weight_decay": t.weight_decay if t.head_weight_decay is None
+                       else t.head_weight_decay})
     if model.encoder.finetune:
         groups.append({"params": [p for p in model.encoder.parameters() if p.requires_grad],
                        "lr": t.encoder_lr, "weight_decay": t.weight_decay})

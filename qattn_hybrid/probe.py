@@ -170,14 +170,18 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
 
     With ``normalize_pooled`` and attention that starts as mean pooling (every kind does), the
     model at step 0 computes exactly the probe's predictions; training then moves the
-    attention and heads from there. Returns task -> the chosen C (or alpha).
+    attention and heads from there. The fits are kept in ``trainer.probes`` (fitted here only
+    when the trainer has none yet), so the baselines reuse them. Returns task -> the chosen C
+    (or alpha).
     """
     model, config = trainer.model, trainer.config
     if not config.model.normalize_pooled or config.model.head_hidden:
         raise ValueError("training.init_heads = 'probe' needs model.normalize_pooled = true and "
                          f"linear heads (model.head_hidden = 0); got normalize_pooled = "
                          f"{config.model.normalize_pooled}, head_hidden = {config.model.head_hidden}")
-    results = run_probe(config, trainer.tasks, model.encoder)
+    results = getattr(trainer, "probes", None)
+    if results is None:
+        results = trainer.probes = run_probe(config, trainer.tasks, model.encoder)
     for name, result in results.items():
         head, fitted = model.heads[name], result.model
         coef = torch.as_tensor(np.atleast_2d(fitted.coef_), dtype=head.weight.dtype)
@@ -188,3 +192,4 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
         head.weight.copy_(coef.to(head.weight.device))
         head.bias.copy_(bias.to(head.bias.device))
     return {name: r.param for name, r in results.items()}
+

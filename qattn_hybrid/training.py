@@ -147,6 +147,10 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score, self.best_epoch, self.bad_epochs = -math.inf, 0, 0
+        # task -> qattn_hybrid.probe.ProbeResult: fitted once (init_heads = "probe"), reused by
+        # the baselines (the table's probe, the mean-pool run's heads): same features and splits
+        self.probes: dict | None = None
+        self.warmup_stats = None  # qattn_hybrid.warmup.WarmupStats, once the cache is warm
 
     @property
     def is_writer(self) -> bool:
@@ -182,7 +186,7 @@ class Trainer:
         if self.is_writer:
             atomic_write_text(self.output_dir / "run_config.json",
                               json.dumps(self.config.to_dict(), indent=2) + "\n")
-        self._warm_cache()
+        self.warm_features()
         t = self.config.training
         if self.init_heads is not None and self.epoch == 0:  # e.g. LP-FT: heads = the probes
             log.info("Heads initialised by %s: %s", getattr(self.init_heads, "__name__", "?"),
@@ -195,27 +199,16 @@ class Trainer:
                 on_epoch_end(self.epoch, record)
         return self._finish(stopped)
 
-    def _warm_cache(self) -> None:
-        """Frozen encoder: encode every text once, before the first step."""
-        cache = self.model.encoder.cache
-        if cache is None:
-            return
-        texts = [text for task in self.tasks.values() for split in task.splits.values()
-                 for text in split.texts]
-        if self.is_writer:
-            log.info("Token features of %d texts: from the cache %s, else encoded once now",
-                     len(set(texts)), cache.dir or "(in memory)")
-        start = time.perf_counter()
-        shared = self.world_size > 1 and cache.dir is not None
-        if shared and not self.is_writer:  # rank 0 encodes and fills the disk cache first
-            distributed.barrier()
-            cache.load_shards()
-        n = cache.warm(texts)
-        if shared and self.is_writer:
-            distributed.barrier()
-        if n:
-            log.info("Encoded %d texts in %.1f s (cached for later epochs)", n,
-                     time.perf_counter() - start)
+    def warm_features(self):
+        """Frozen encoder: encode every distinct text of the run once (with
+        ``training.encode_threads`` threads), before the first step; see
+        :mod:`qattn_hybrid.warmup`. Returns its WarmupStats (None for a fine-tuned encoder);
+        later calls return the first call's."""
+        if self.warmup_stats is None:
+            from qattn_hybrid.warmup import warm_features
+
+            self.warmup_stats = warm_features(self)
+        return self.warmup_stats
 
     def _train_epoch(self) -> dict:
         from tqdm.auto import tqdm

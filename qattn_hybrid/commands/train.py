@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from qattn_hybrid.commands.models import quiet_transformers
 from qattn_hybrid.commands.tables import table
@@ -34,17 +35,51 @@ def train(args) -> int:
     quiet_transformers()
     from qattn_hybrid.factory import build_trainer
 
+    started = getattr(args, "started", time.perf_counter())
     trainer = build_trainer(config)
+    clock = {"start-up": time.perf_counter() - started}  # imports, data, encoder, model
     if trainer.is_writer:
         tasks = ", ".join(f"{n} ({len(t.train)} train)" for n, t in trainer.tasks.items())
         print(f"Training {config.model.attention} attention on {tasks}")
+    _print_warmup(trainer.warm_features(), trainer.is_writer)  # before fit: the count first
+    mark = time.perf_counter()
     result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
+    clock["fit"] = time.perf_counter() - mark
     if not trainer.is_writer:
         return 0
+    mark = time.perf_counter()
     if not args.no_plots and result.history:
         _plot_curves(result.output_dir)
-    _report(args, trainer, result)
+    clock["plots"] = time.perf_counter() - mark
+    _report(args, trainer, result, clock)
+    print(_phases(clock, trainer, result, started))
     return 0
+
+
+def _phases(clock: dict, trainer, result, started: float) -> str:
+    """One line: where the wall time of `qattn train` went."""
+    stats = trainer.warmup_stats
+    probe_s = sum(r.seconds for r in (trainer.probes or {}).values())
+    epochs_s = sum(r["seconds"] for r in result.history)
+    parts = {"start-up": clock["start-up"], "encoding": stats.seconds if stats else 0.0,
+             "probe fits": probe_s, f"{len(result.history)} epochs": epochs_s,
+             "test and files": clock["fit"] - probe_s - epochs_s,
+             "plots": clock.get("plots", 0.0), "baselines": clock.get("baselines", 0.0)}
+    return (f"Wall time {time.perf_counter() - started:.1f} s: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items() if v >= 0.05))
+
+
+def _print_warmup(stats, writer: bool) -> None:
+    """How many distinct texts the frozen encoder saw, and how many it had to encode."""
+    if stats is None or not writer:
+        return
+    if stats.encoded:
+        print(f"Encoded {stats.encoded:,} distinct texts in {stats.seconds:.1f} s "
+              f"({stats.threads} batches at once; {stats.distinct:,} distinct texts in all, "
+              f"features cached)")
+    else:
+        print(f"Token features of {stats.distinct:,} distinct texts read from the cache "
+              f"(0 encoded)")
 
 
 def _plot_curves(output_dir) -> None:
@@ -57,7 +92,7 @@ def _plot_curves(output_dir) -> None:
         print(f"(no plots: {err})", file=sys.stderr)
 
 
-def _report(args, trainer, result) -> None:
+def _report(args, trainer, result, clock: dict) -> None:
     """Epoch time, then the best model's results beside the baselines."""
     epoch_s = [r["seconds"] for r in result.history]  # training + validation
     print(f"Best epoch {result.best_epoch} of {len(result.history)}"
@@ -72,10 +107,12 @@ def _report(args, trainer, result) -> None:
         from qattn_hybrid.comparison import beside, train_baselines
 
         print("Baselines on the same data: linear probe, and the same recipe on mean pooling")
+        mark = time.perf_counter()
         try:
             metrics = beside(metrics, train_baselines(trainer), split)
         except ImportError as err:  # scikit-learn is the extra `probe`
             print(f"(no baselines: {err})", file=sys.stderr)
+        clock["baselines"] = time.perf_counter() - mark
     print(f"\n{split.capitalize()} results (best model, {result.output_dir / 'best'}):")
     print(table(metrics))
 
