@@ -60,6 +60,7 @@ import torch
 from torch import nn
 
 from qattn_hybrid import checkpoints, distributed, selection
+from qattn_hybrid.buckets import token_lengths
 from qattn_hybrid.config import Config
 from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
@@ -156,6 +157,11 @@ class Trainer:
         s, t = self.config.sampling, self.config.training
         sizes = {name: len(task.train) for name, task in self.tasks.items()}
         kwargs = {"temperature": s.temperature} if s.method == "temperature" else {}
+        if self.model.encoder.finetune and t.length_buckets:  # little padding per batch
+            encoder = self.model.encoder
+            kwargs.update(length_buckets=t.length_buckets, lengths={
+                name: token_lengths(encoder.tokenizer, task.train.texts, encoder.max_length)
+                for name, task in self.tasks.items()})
         if t.batch_size % self.world_size:
             raise ValueError(f"training.batch_size (the global batch) must be divisible by the "
                              f"world size {self.world_size}; got {t.batch_size}")
