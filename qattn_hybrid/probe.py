@@ -170,7 +170,9 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
 
     Returns ``{"probe": {task: {split: metrics}}, "mean": {...}}`` and writes it to the run's
     ``baselines.json``. The mean-pool model is the same config with ``attention = "mean"``
-    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data.
+    (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data. A run
+    that fine-tuned its encoder gets the probe of the pretrained encoder (frozen, the shared
+    feature cache) and no mean-pool model (that would be a second fine-tuning run).
     """
     import dataclasses
     import json
@@ -179,16 +181,20 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
     from qattn_hybrid.evaluation import evaluate
 
     config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
+    finetuned = encoder.cache is None
     out = {"probe": {}, "mean": {}}
-    if encoder.cache is not None:  # the probe needs frozen features
-        try:
-            probes = run_probe(config, tasks, encoder)
-        except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
-            log.warning("No probe baseline: %s", err)
-            probes = {}
-        for name, result in probes.items():
-            out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
-    if config.model.attention != "mean":
+    try:
+        probes = _baseline_probes(trainer) if finetuned else run_probe(config, tasks, encoder)
+    except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
+        log.warning("No probe baseline: %s", err)
+        probes = {}
+    for name, result in probes.items():
+        out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
+    if finetuned:  # its mean-pool twin would be a second fine-tuning run
+        log.info("No mean-pool baseline for a fine-tuned encoder (it would fine-tune again); "
+                 "the probe on the frozen pretrained encoder is the baseline")
+        out.pop("mean")
+    elif config.model.attention != "mean":
         mean_config = config.replace(
             model={"attention": "mean"},
             training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
@@ -205,6 +211,19 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
                           json.dumps({"model": dataclasses.asdict(config.model)["attention"],
                                       **out}, indent=2) + "\n")
     return out
+
+
+def _baseline_probes(trainer) -> dict:
+    """A fine-tuned run's probe, on the pretrained encoder: the one LP-FT fitted at the start
+    of training, else one fitted now on the encoder the config names, loaded frozen."""
+    fitted = getattr(trainer, "probe_results", None)
+    if fitted:
+        return fitted
+    if trainer.model.encoder_source is None:
+        log.warning("No probe baseline: the encoder was fine-tuned in memory and its "
+                    "pretrained weights are gone (build it from model.encoder to get one)")
+        return {}
+    return run_probe(trainer.config, trainer.tasks, None)  # loads the pretrained one, frozen
 
 
 def beside(results: dict, baselines: dict, split: str = "test") -> dict:
@@ -245,6 +264,7 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
             encoder.model, encoder.tokenizer, cache_dir=config.data.cache_dir,
             max_length=encoder.max_length))
     results = run_probe(config, trainer.tasks, encoder)
+    trainer.probe_results = results  # the baseline beside a fine-tuned run (train_baselines)
     for name, result in results.items():
         head, fitted = model.heads[name], result.model
         coef = torch.as_tensor(np.atleast_2d(fitted.coef_), dtype=head.weight.dtype)
