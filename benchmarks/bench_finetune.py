@@ -119,8 +119,10 @@ def summarize(path: str, probe_path: str | None) -> str:
     for r in rows:
         epochs = ", ".join(f"{t:.0f} + {v:.0f}" for t, v in
                            zip(r["train_seconds"], r["validation_seconds"]))
-        lines.append(f"| {r['variant']} fine-tuned, seed {r['seed']}, {len(r['epoch_seconds'])} "
-                     f"epochs | " + " | ".join(cells(r["test"]))
+        n = len(r["epoch_seconds"])
+        lines.append(f"| {r['variant']} fine-tuned, encoder_lr {r['recipe']['encoder_lr']:g}, "
+                     f"seed {r['seed']}, {n} epoch{'s' if n > 1 else ''} | "
+                     + " | ".join(cells(r["test"]))
                      + f" | {r['best_epoch']} | {epochs} |")
     return "\n".join(lines)
 
