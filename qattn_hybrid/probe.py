@@ -247,7 +247,8 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
     With ``normalize_pooled`` and attention that starts as mean pooling (every kind does), the
     model at step 0 computes exactly the probe's predictions; training then moves the
     attention and heads from there. A fine-tuned encoder is probed on its weights at this
-    point (the pretrained ones at epoch 0: the shared feature cache applies), then trained. Returns task -> the chosen C (or alpha).
+    point (the pretrained ones at epoch 0: the shared feature cache applies), then trained.
+    Returns task -> the chosen C (or alpha).
     """
     model, config = trainer.model, trainer.config
     if not config.model.normalize_pooled or config.model.head_hidden:
