@@ -32,20 +32,27 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
     ``baselines.json``. The mean-pool model is the same config with ``attention = "mean"``
     (trained in ``<output_dir>/baselines/mean``), on the same shared encoder and data. The
     probe fits of the run (``trainer.probes``, from ``init_heads = "probe"``) are reused for
-    the table and for the mean-pool model's heads: the same fit on the same features.
+    the table and for the mean-pool model's heads: the same fit on the same features. A run
+    that fine-tuned its encoder gets the probe of the pretrained encoder (frozen, the shared
+    feature cache) and no mean-pool model (that would be a second fine-tuning run).
     """
     config, tasks, encoder = trainer.config, trainer.tasks, trainer.model.encoder
+    finetuned = encoder.cache is None
     out = {"probe": {}, "mean": {}}
     probes = trainer.probes  # fitted once per run (LP-FT's heads), reused
-    if encoder.cache is not None and probes is None:  # the probe needs frozen features
+    if probes is None:
         try:
-            probes = run_probe(config, tasks, encoder)
+            probes = _baseline_probes(trainer) if finetuned else run_probe(config, tasks, encoder)
         except ImportError as err:  # scikit-learn missing: the mean-pool baseline still runs
             log.warning("No probe baseline: %s", err)
             probes = {}
     for name, result in (probes or {}).items():
         out["probe"][name] = {s: m for s, m in result.metrics.items() if s in splits}
-    if config.model.attention != "mean":
+    if finetuned:  # its mean-pool twin would be a second fine-tuning run
+        log.info("No mean-pool baseline for a fine-tuned encoder (it would fine-tune again); "
+                 "the probe on the frozen pretrained encoder is the baseline")
+        out.pop("mean")
+    elif config.model.attention != "mean":
         mean_config = config.replace(
             model={"attention": "mean"},
             training={"output_dir": str(trainer.output_dir / "baselines" / "mean"),
@@ -69,6 +76,16 @@ def train_baselines(trainer, splits=("validation", "test")) -> dict:
                           json.dumps({"model": dataclasses.asdict(config.model)["attention"],
                                       **out}, indent=2) + "\n")
     return out
+
+
+def _baseline_probes(trainer) -> dict:
+    """A fine-tuned run's probe on the pretrained encoder, fitted now on the encoder the config
+    names, loaded frozen (LP-FT runs have theirs in ``trainer.probes`` already)."""
+    if trainer.model.encoder_source is None:
+        log.warning("No probe baseline: the encoder was fine-tuned in memory and its "
+                    "pretrained weights are gone (build it from model.encoder to get one)")
+        return {}
+    return run_probe(trainer.config, trainer.tasks, None)  # loads the pretrained one, frozen
 
 
 def _nothing_to_train(trainer) -> bool:

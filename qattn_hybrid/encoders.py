@@ -374,6 +374,14 @@ class TextEncoder(nn.Module):
                                            max_length=max_length, batch_size=batch_size,
                                            storage_dtype=storage_dtype)
 
+    def freeze_embeddings(self) -> int:
+        """Fine-tuning: keep the token / position embeddings fixed (the layers above train);
+        returns how many parameters were frozen."""
+        model = self.model
+        embeddings = getattr(model, "embeddings", None) or model.get_input_embeddings()
+        embeddings.requires_grad_(False)
+        return sum(p.numel() for p in embeddings.parameters())
+
     def forward(self, texts: Sequence[str]) -> EncodedText:
         if self.finetune:
             if isinstance(texts, str) or len(texts) == 0:

@@ -55,6 +55,8 @@ def evaluate_task(model: MultiTaskModel, task: TaskData, split: str,
     world = distributed.world_size() if len(data) >= distributed.world_size() else 1
     rank = distributed.rank() if world > 1 else 0
     texts, targets = data.texts[rank::world], targets[rank::world]  # this rank's share
+    order = _by_length(model, texts)  # a fine-tuned encoder: batches of similar length
+    texts, targets = [texts[i] for i in order], targets[order]
     outputs, loss_sum = [], 0.0
     device = device_of(model)
     for start in range(0, len(texts), batch_size):
@@ -62,12 +64,21 @@ def evaluate_task(model: MultiTaskModel, task: TaskData, split: str,
         y = targets[start : start + batch_size].to(device)
         loss_sum += float(model.loss(out, y, task.name)) * len(y)
         outputs.append(out.logits.float().cpu())
-    outputs = torch.cat(outputs)
+    back = torch.argsort(order)  # to row order again
+    outputs, targets = torch.cat(outputs)[back], targets[back]
     if world > 1:  # every rank gets every row's outputs: metrics like macro F1 need them all
         outputs, targets = distributed.gather_cat(outputs), distributed.gather_cat(targets)
         loss_sum = distributed.all_reduce_sums({"loss": loss_sum})["loss"]
     scores = model.tasks[task.name].evaluate(outputs, targets)
     return {"loss": loss_sum / len(data), **scores}
+
+
+def _by_length(model: MultiTaskModel, texts) -> torch.Tensor:
+    """Row order for evaluation: by text length when the encoder runs on every batch (less
+    padding computed), else as given (cached features: padding is cheap)."""
+    if getattr(model.encoder, "finetune", False):
+        return torch.argsort(torch.tensor([len(t) for t in texts]), stable=True)
+    return torch.arange(len(texts))
 
 
 def model_targets(model: MultiTaskModel, task: TaskData, labels: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from torch import nn
 
 from qattn_hybrid import distributed
 from qattn_hybrid.config import Config, TrainingConfig
+from qattn_hybrid.buckets import token_lengths
 from qattn_hybrid.data import TaskData, load_tasks
 from qattn_hybrid.encoders import TextEncoder
 from qattn_hybrid.model import MultiTaskModel
@@ -58,7 +59,8 @@ def build_trainer(config: Config, *, tasks: Mapping[str, TaskData] | None = None
     weighting = build_weighting(config, tasks).to(dist.device)
     return Trainer(config, model=model, tasks=tasks, weighting=weighting,
                    optimizer=build_optimizer(t, model, weighting),
-                   sampler=build_sampler(config, tasks, dist.rank, dist.world_size), dist=dist,
+                   sampler=build_sampler(config, tasks, dist.rank, dist.world_size, model.encoder),
+                   dist=dist,
                    init_heads=init_heads_from_probe if t.init_heads == "probe" else None)
 
 
@@ -106,16 +108,22 @@ def build_optimizer(training: TrainingConfig, model: nn.Module,
 
 
 def build_sampler(config: Config, tasks: Mapping[str, TaskData], rank: int = 0,
-                  world_size: int = 1) -> TaskSampler:
+                  world_size: int = 1, encoder=None) -> TaskSampler:
     """``sampling.method`` over the tasks' train rows: ``training.batch_size`` is the global
     batch (batch_size / world_size rows per rank and step); the options the sampler class names
-    (``TaskSampler.options``, e.g. ``temperature``) come from the ``[sampling]`` table."""
+    (``TaskSampler.options``, e.g. ``temperature``) come from the ``[sampling]`` table. With a
+    fine-tuned ``encoder`` and ``training.length_buckets``, batches hold rows of similar token
+    counts (little padding per step)."""
     s, t = config.sampling, config.training
     if t.batch_size % world_size:
         raise ValueError(f"training.batch_size (the global batch) must be divisible by the "
                          f"world size {world_size}; got {t.batch_size}")
     sizes = {name: len(task.train) for name, task in tasks.items()}
     options = {name: getattr(s, name) for name in SAMPLERS.get(s.method, TaskSampler).options}
+    if encoder is not None and encoder.finetune and t.length_buckets:
+        options.update(length_buckets=t.length_buckets, lengths={
+            name: token_lengths(encoder.tokenizer, task.train.texts, encoder.max_length)
+            for name, task in tasks.items()})
     return make_sampler(s.method, sizes, t.batch_size // world_size, seed=t.seed,
                         steps_per_epoch=t.steps_per_epoch, rank=rank, world_size=world_size,
                         **options)

@@ -130,6 +130,9 @@ class MultiTaskModel(nn.Module):
         # Where the encoder came from ("minilm" or a folder): a frozen one is saved as this
         # reference; None (built in memory) means its weights are saved with the model.
         self.encoder_source = getattr(self.encoder, "source", None)
+        if self.encoder.finetune and not config.finetune_embeddings:
+            log.debug("Fine-tuning without the embeddings (%d parameters fixed)",
+                      self.encoder.freeze_embeddings())
         d_model = self.encoder.hidden_size
         self.attention = build_attention(config, d_model, len(tasks))
         self.dropout = nn.Dropout(config.dropout)

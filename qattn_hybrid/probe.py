@@ -170,18 +170,28 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
 
     With ``normalize_pooled`` and attention that starts as mean pooling (every kind does), the
     model at step 0 computes exactly the probe's predictions; training then moves the
-    attention and heads from there. The fits are kept in ``trainer.probes`` (fitted here only
-    when the trainer has none yet), so the baselines reuse them. Returns task -> the chosen C
-    (or alpha).
+    attention and heads from there. A fine-tuned encoder is probed on its weights at this
+    point (the pretrained ones at epoch 0: the shared feature cache applies), then trained.
+    The fits are kept in ``trainer.probes`` (fitted here only when the trainer has none yet),
+    so the baselines reuse them. Returns task -> the chosen C (or alpha).
     """
     model, config = trainer.model, trainer.config
     if not config.model.normalize_pooled or config.model.head_hidden:
         raise ValueError("training.init_heads = 'probe' needs model.normalize_pooled = true and "
                          f"linear heads (model.head_hidden = 0); got normalize_pooled = "
                          f"{config.model.normalize_pooled}, head_hidden = {config.model.head_hidden}")
-    results = getattr(trainer, "probes", None)
+    results = trainer.probes
     if results is None:
-        results = trainer.probes = run_probe(config, trainer.tasks, model.encoder)
+        encoder = model.encoder
+        if encoder.cache is None:  # fine-tuned: probe the encoder's weights as they are now
+            from types import SimpleNamespace
+
+            from qattn_hybrid.encoders import TokenFeatureCache
+
+            encoder = SimpleNamespace(cache=TokenFeatureCache(
+                encoder.model, encoder.tokenizer, cache_dir=config.data.cache_dir,
+                max_length=encoder.max_length))
+        results = trainer.probes = run_probe(config, trainer.tasks, encoder)
     for name, result in results.items():
         head, fitted = model.heads[name], result.model
         coef = torch.as_tensor(np.atleast_2d(fitted.coef_), dtype=head.weight.dtype)

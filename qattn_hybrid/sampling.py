@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
+
+from qattn_hybrid.buckets import bucket_order
 
 __all__ = [
     "SAMPLERS",
@@ -46,6 +48,14 @@ class TaskSampler:
 
     ``steps_per_epoch`` defaults to sum over tasks of ceil(rows per rank / batch_size): the steps
     a proportional sampler needs to show every row about once.
+
+    ``lengths`` (task -> length of every row) with ``length_buckets`` = k >= 1: each pass of a
+    task's stream is reordered by :func:`qattn_hybrid.buckets.bucket_order` (chunks of k batches
+    sorted by length, batches shuffled, seeded), and a batch never runs over into the next pass
+    (the last batch of a pass may be short), so one pass shows every row exactly once in batches
+    of similar length (each rank buckets its own shard; a resume with another world size
+    continues from the same number of rows, not the same rows). ``length_buckets = 0``
+    (default): plain random batches.
     """
 
     name: ClassVar[str] = ""
@@ -61,8 +71,11 @@ class TaskSampler:
         steps_per_epoch: int | None = None,
         rank: int = 0,
         world_size: int = 1,
+        lengths: Mapping[str, Sequence[int]] | None = None,
+        length_buckets: int = 0,
     ) -> None:
         _check_sampler_args(sizes, batch_size, steps_per_epoch, rank, world_size)
+        self.length_buckets, self.lengths = _check_buckets(sizes, lengths, length_buckets)
         self.sizes = {str(k): int(v) for k, v in sizes.items()}
         self.tasks = list(self.sizes)
         self.batch_size, self.seed = batch_size, seed
@@ -104,6 +117,11 @@ class TaskSampler:
         perm = torch.randperm(self.sizes[task], generator=g)  # same on every rank
         usable = (self.sizes[task] // self.world_size) * self.world_size
         shard = perm[:usable][self.rank :: self.world_size]
+        if self.length_buckets:  # batches of similar length (seeded per rank and pass)
+            g = torch.Generator().manual_seed(_mix(self.seed, self.tasks.index(task), pass_,
+                                                   self.rank, -2))
+            shard = bucket_order(shard, self.lengths[task], self.batch_size,
+                                 self.length_buckets, g)
         self._shards[task] = (pass_, shard)
         return shard
 
@@ -118,6 +136,8 @@ class TaskSampler:
             offset += len(chunk)
             if offset >= len(shard):
                 pass_, offset = pass_ + 1, 0
+                if self.length_buckets:  # a bucketed batch never mixes two passes
+                    break
         self._cursor[task] = (pass_, offset)
         return torch.cat(parts)
 
@@ -130,6 +150,7 @@ class TaskSampler:
             "seed": self.seed,
             "world_size": self.world_size,
             "steps_per_epoch": self.steps_per_epoch,
+            "length_buckets": self.length_buckets,
             "epoch": self.epoch,
             "step": self.step,
             "cursor": {t: list(c) for t, c in self._cursor.items()},
@@ -137,9 +158,10 @@ class TaskSampler:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue from a :meth:`state_dict` of a sampler built the same way (rank may differ)."""
-        for key in ("name", "sizes", "batch_size", "seed", "world_size", "steps_per_epoch"):
+        for key in ("name", "sizes", "batch_size", "seed", "world_size", "steps_per_epoch",
+                    "length_buckets"):
             mine = self.state_dict()[key]
-            theirs = state.get(key)
+            theirs = state.get(key, 0 if key == "length_buckets" else None)  # older states: 0
             if theirs != mine:
                 raise ValueError(
                     f"Sampler state {key} must match this sampler's ({mine!r}); got {theirs!r}"
@@ -152,6 +174,24 @@ def _mix(*numbers: int) -> int:
     """A 63-bit seed from several integers (stable across runs and machines)."""
     digest = hashlib.sha256(",".join(map(str, numbers)).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _check_buckets(sizes, lengths, length_buckets) -> tuple[int, dict]:
+    if not (isinstance(length_buckets, int) and not isinstance(length_buckets, bool)
+            and length_buckets >= 0):
+        raise ValueError(f"length_buckets must be an int >= 0; got {length_buckets!r}")
+    if not length_buckets:
+        return 0, {}
+    if lengths is None:
+        raise ValueError("lengths must be given (task -> length of every row) when "
+                         "length_buckets >= 1; got None")
+    for task, n in sizes.items():
+        if task not in lengths or len(lengths[task]) != n:
+            got = len(lengths[task]) if task in lengths else "none"
+            raise ValueError(f"Task {task!r}: lengths must have one entry per row ({n}); "
+                             f"got {got}")
+    return length_buckets, {str(t): torch.as_tensor(list(lengths[t]), dtype=torch.long)
+                            for t in sizes}
 
 
 def _check_sampler_args(sizes, batch_size, steps_per_epoch, rank, world_size) -> None:
