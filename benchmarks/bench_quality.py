@@ -40,8 +40,10 @@ VARIANTS = {  # name -> [model] overrides
     "quantum_linear": {"attention": "quantum", "value": "linear"},
     "quantum_lpft": {"attention": "quantum"},  # heads start as the probes (init_heads)
     "classical_lpft": {"attention": "classical"},
+    "quantum_rot_lpft": {"attention": "quantum", "conditioning": "task_rotations"},
+    "quantum_noent_lpft": {"attention": "quantum", "ansatz": "no_entanglement"},
 }
-TRAINING = {"quantum_lpft": {"init_heads": "probe"}, "classical_lpft": {"init_heads": "probe"}}
+TRAINING = {v: {"init_heads": "probe"} for v in VARIANTS if v.endswith("_lpft")}
 METRICS = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
 
 
@@ -99,8 +101,13 @@ def plan(args) -> list[tuple[str, list[str], int]]:
     return runs
 
 
-def key(variant, tasks, seed) -> str:
-    return f"{variant}|{','.join(tasks)}|{seed}"
+def key(variant, tasks, seed, epochs) -> str:
+    """A run's identity in the output file; the probe does not train, so has no epochs."""
+    return f"{variant}|{','.join(tasks)}|{seed}|{'' if variant == 'probe' else epochs}"
+
+
+def run_epochs(args) -> int:
+    return config_for("mean", args.tasks, 0, args, "-").training.epochs
 
 
 def main_runs(args) -> None:
@@ -113,7 +120,7 @@ def main_runs(args) -> None:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done.add(key(r["variant"], r["tasks"], r["seed"]))
+            done.add(key(r["variant"], r["tasks"], r["seed"], r["recipe"]["epochs"]))
     data = load_tasks(config_for("mean", args.tasks, 0, args, "-").data.task_specs())
     encoder = load_text_encoder(config_for("mean", args.tasks, 0, args, "-").model,
                                 args.cache_dir)
@@ -121,8 +128,9 @@ def main_runs(args) -> None:
     n = encoder.cache.warm([t for d in data.values() for s in d.splits.values() for t in s.texts])
     print(f"encoder ready: {len(encoder.cache)} texts cached, {n} encoded "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    epochs = run_epochs(args)
     for variant, tasks, seed in plan(args):
-        if key(variant, tasks, seed) in done:
+        if key(variant, tasks, seed, epochs) in done:
             continue
         record = run_one(variant, tasks, seed, args, data, encoder)
         record["machine"] = args.machine
@@ -135,35 +143,42 @@ def main_runs(args) -> None:
 
 # --------------------------------------------------------------------------- summary
 def summarize(path: str) -> str:
+    """Markdown table: one row per (variant, epochs, setting); Δm at the same epochs."""
     records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    cells: dict[tuple, list[float]] = {}  # (variant, setting, task, metric) -> values over seeds
+    cells: dict[tuple, list[float]] = {}  # (group, setting, task, metric) -> values over seeds
+    secs: dict[tuple, list[float]] = {}
     for r in records:
+        group = (r["variant"], "" if r["variant"] == "probe" else r["recipe"]["epochs"])
+        secs.setdefault((group, r["setting"]), []).append(r["seconds"])
         for task, metrics in r["test"].items():
             for m, v in metrics.items():
                 if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                    cells.setdefault((r["variant"], r["setting"], task, m), []).append(100 * v)
-    variants = list(dict.fromkeys(r["variant"] for r in records))
+                    cells.setdefault((group, r["setting"], task, m), []).append(100 * v)
+    groups = sorted(dict.fromkeys(k[0] for k in cells),
+                    key=lambda g: (_first_seen(records, g[0]), str(g[1])))
     tasks = list(dict.fromkeys(t for r in records for t in r["test"]))
-    lines = ["| variant | setting | seeds | " + " | ".join(f"{t} acc / F1" for t in tasks)
+    lines = ["| variant | epochs | setting | seeds | " + " | ".join(f"{t} acc / F1" for t in tasks)
              + " | CLINC in-scope / OOS recall | Δm | s per run |",
-             "|---|---|---|" + "---|" * len(tasks) + "---|---|---|"]
-    for v in variants:
+             "|---|---|---|---|" + "---|" * len(tasks) + "---|---|---|"]
+    for g in groups:
         for setting in ("single", "multi"):
-            if not any(k[0] == v and k[1] == setting for k in cells):
+            if (g, setting) not in secs:
                 continue
-            row = [v, setting]
-            n = max(len(cells.get((v, setting, t, "accuracy"), [])) for t in tasks)
-            row.append(str(n))
+            n = max(len(cells.get((g, setting, t, "accuracy"), [])) for t in tasks)
+            row = [g[0], str(g[1]) or "–", setting, str(n)]
             for t in tasks:
-                row.append(f"{_ms(cells.get((v, setting, t, 'accuracy')))} / "
-                           f"{_ms(cells.get((v, setting, t, 'macro_f1')))}")
-            row.append(f"{_ms(cells.get((v, setting, 'clinc_intent', 'in_scope_accuracy')))} / "
-                       f"{_ms(cells.get((v, setting, 'clinc_intent', 'oos_recall')))}")
-            row.append(_delta_m(cells, v, tasks) if setting == "multi" else "")
-            secs = [r["seconds"] for r in records if r["variant"] == v and r["setting"] == setting]
-            row.append(f"{statistics.mean(secs):.0f}" if secs else "")
+                row.append(f"{_ms(cells.get((g, setting, t, 'accuracy')))} / "
+                           f"{_ms(cells.get((g, setting, t, 'macro_f1')))}")
+            row.append(f"{_ms(cells.get((g, setting, 'clinc_intent', 'in_scope_accuracy')))} / "
+                       f"{_ms(cells.get((g, setting, 'clinc_intent', 'oos_recall')))}")
+            row.append(_delta_m(cells, g, tasks) if setting == "multi" else "")
+            row.append(f"{statistics.mean(secs[(g, setting)]):.0f}")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def _first_seen(records, variant) -> int:
+    return next(i for i, r in enumerate(records) if r["variant"] == variant)
 
 
 def _ms(values) -> str:
@@ -178,7 +193,7 @@ def _delta_m(cells, variant, tasks) -> str:
     """Mean over tasks and metrics of (multi - single) / single, in percent (Maninis et al.)."""
     terms = []
     if not all(cells.get((variant, "single", t, "accuracy")) for t in tasks):
-        return "– (no single-task run of every task)"
+        return "not measured"
     for t in tasks:
         for m in METRICS:
             multi, single = cells.get((variant, "multi", t, m)), cells.get((variant, "single", t, m))

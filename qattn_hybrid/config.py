@@ -60,6 +60,9 @@ class ModelConfig:
 
     encoder: str = "minilm"  # "minilm" (bundled all-MiniLM-L6-v2) or a local transformers dir
     freeze_encoder: bool = True  # frozen: token features computed once and cached
+    # None: float32; "int8": dynamic int8 Linear layers in the frozen encoder (faster encoding,
+    # features cached apart; see qattn_hybrid/encoder_quantize.py and RESULTS.md)
+    encoder_quantize: str | None = None
     max_length: int = 64  # tokens per text after truncation
     # a name in qattn_hybrid.attentions.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)
@@ -90,6 +93,12 @@ class ModelConfig:
     def _check(self, section: str) -> None:
         _check_choice(section, "attention", self.attention, choices("attention"))
         _check_choice(section, "value", self.value, ("identity", "linear"))
+        if self.encoder_quantize is not None:
+            _check_choice(section, "encoder_quantize", self.encoder_quantize, ("int8",))
+            if not self.freeze_encoder:
+                raise ConfigError(f"{section}.encoder_quantize must be None when "
+                                  f"freeze_encoder is false (a quantized encoder is not "
+                                  f"trained); got {self.encoder_quantize!r}")
         for name in ("max_length", "n_qubits", "n_layers", "n_heads"):
             _check_range(section, name, getattr(self, name), low=1)
         _check_range(section, "head_hidden", self.head_hidden, low=0)
