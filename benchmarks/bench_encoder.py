@@ -141,8 +141,30 @@ def differences(rows, reference) -> dict:
     return {"max_abs_diff_pooled": pooled, "max_abs_diff_tokens": token}
 
 
+def summarize(path: str) -> str:
+    """Markdown table of a runs file: one row per (runtime, threads), both max_lengths."""
+    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    lengths = sorted({r["max_length"] for r in records})
+    rows: dict[tuple, dict] = {}
+    for r in records:
+        rows.setdefault((r["runtime"], r["threads"]), {})[r["max_length"]] = r
+    head = " | ".join(f"L={n} texts/s (x torch-fp32 1t) | L={n} CPU s | L={n} pooled max abs diff"
+                      for n in lengths)
+    lines = [f"| runtime | threads | {head} |", "|---|---|" + "---|---|---|" * len(lengths)]
+    for (name, threads), by_length in rows.items():
+        cells = []
+        for n in lengths:
+            r = by_length.get(n)
+            cells += ([f"{r['texts_per_s']:,.0f} (x{r['speedup_vs_torch_fp32_1thread']:.2f})",
+                       f"{r['cpu_s']:.1f}", f"{r['max_abs_diff_pooled']:.1e}"]
+                      if r else ["–"] * 3)
+        lines.append(f"| {name} | {threads} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--summarize", metavar="JSONL", help="print the table of a runs file")
     p.add_argument("--texts", type=int, default=1000, help="tweets and CLINC queries, each")
     p.add_argument("--max-lengths", default="32,64")
     p.add_argument("--repeats", type=int, default=3)
@@ -150,6 +172,9 @@ def main(argv=None) -> int:
     p.add_argument("--machine", default="")
     p.add_argument("--out", default="benchmarks/encoder_runs.jsonl")
     args = p.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("qattn_hybrid.encoders").setLevel(logging.ERROR)  # truncation notes
     from qattn_hybrid.encoders import load_encoder

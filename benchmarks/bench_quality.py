@@ -51,6 +51,8 @@ def config_for(variant: str, tasks: list[str], seed: int, args, output_dir: str)
     from qattn_hybrid.config import Config
 
     model = {"max_length": args.max_length, **VARIANTS.get(variant, {"attention": "mean"})}
+    if args.encoder_quantize:
+        model["encoder_quantize"] = args.encoder_quantize
     training = {"seed": seed, "output_dir": output_dir, "progress": False, "num_threads": 1,
                 "keep_checkpoints": 1, **TRAINING.get(variant, {})}
     for key in ("epochs", "lr", "batch_size", "warmup", "schedule", "weight_decay"):
@@ -86,7 +88,8 @@ def run_one(variant, tasks, seed, args, data, encoder) -> dict:
             "test": {t: {k: v for k, v in m.items() if k != "loss"} for t, m in test.items()},
             "seconds": round(time.perf_counter() - start, 1),
             "recipe": config_for(variant, tasks, seed, args, "-").to_dict()["training"]
-            | {"max_length": args.max_length}, **extra}
+            | {"max_length": args.max_length}, **extra,
+            **({"encoder_quantize": args.encoder_quantize} if args.encoder_quantize else {})}
 
 
 def plan(args) -> list[tuple[str, list[str], int]]:
@@ -101,9 +104,10 @@ def plan(args) -> list[tuple[str, list[str], int]]:
     return runs
 
 
-def key(variant, tasks, seed, epochs) -> str:
+def key(variant, tasks, seed, epochs, quantize=None) -> str:
     """A run's identity in the output file; the probe does not train, so has no epochs."""
-    return f"{variant}|{','.join(tasks)}|{seed}|{'' if variant == 'probe' else epochs}"
+    return (f"{variant}|{','.join(tasks)}|{seed}|{'' if variant == 'probe' else epochs}"
+            f"|{quantize or ''}")
 
 
 def run_epochs(args) -> int:
@@ -120,7 +124,8 @@ def main_runs(args) -> None:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done.add(key(r["variant"], r["tasks"], r["seed"], r["recipe"]["epochs"]))
+            done.add(key(r["variant"], r["tasks"], r["seed"], r["recipe"]["epochs"],
+                         r.get("encoder_quantize")))
     data = load_tasks(config_for("mean", args.tasks, 0, args, "-").data.task_specs())
     encoder = load_text_encoder(config_for("mean", args.tasks, 0, args, "-").model,
                                 args.cache_dir)
@@ -130,7 +135,7 @@ def main_runs(args) -> None:
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     epochs = run_epochs(args)
     for variant, tasks, seed in plan(args):
-        if key(variant, tasks, seed, epochs) in done:
+        if key(variant, tasks, seed, epochs, args.encoder_quantize) in done:
             continue
         record = run_one(variant, tasks, seed, args, data, encoder)
         record["machine"] = args.machine
@@ -148,7 +153,7 @@ def summarize(path: str) -> str:
     cells: dict[tuple, list[float]] = {}  # (group, setting, task, metric) -> values over seeds
     secs: dict[tuple, list[float]] = {}
     for r in records:
-        group = (r["variant"], "" if r["variant"] == "probe" else r["recipe"]["epochs"])
+        group = (_name(r), "" if r["variant"] == "probe" else r["recipe"]["epochs"])
         secs.setdefault((group, r["setting"]), []).append(r["seconds"])
         for task, metrics in r["test"].items():
             for m, v in metrics.items():
@@ -177,8 +182,13 @@ def summarize(path: str) -> str:
     return "\n".join(lines)
 
 
-def _first_seen(records, variant) -> int:
-    return next(i for i, r in enumerate(records) if r["variant"] == variant)
+def _name(record) -> str:
+    quantize = record.get("encoder_quantize")
+    return record["variant"] + (f" ({quantize} encoder)" if quantize else "")
+
+
+def _first_seen(records, name) -> int:
+    return next(i for i, r in enumerate(records) if _name(r) == name)
 
 
 def _ms(values) -> str:
@@ -212,6 +222,9 @@ def main(argv=None) -> int:
     p.add_argument("--settings", default="single,multi")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--encoder-quantize", choices=("int8",),
+                   help="model.encoder_quantize (use its own --cache-dir or share one: the "
+                        "quantized features are cached in their own folder either way)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)
