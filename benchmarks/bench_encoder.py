@@ -142,21 +142,25 @@ def differences(rows, reference) -> dict:
 
 
 def summarize(path: str) -> str:
-    """Markdown table of a runs file: one row per (runtime, threads), both max_lengths."""
+    """Markdown table of a runs file: one row per (runtime, threads), both max_lengths; (x) is
+    the speed-up over torch-fp32 with 1 thread (wall, and CPU time: the whole process's)."""
     records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     lengths = sorted({r["max_length"] for r in records})
     rows: dict[tuple, dict] = {}
     for r in records:
         rows.setdefault((r["runtime"], r["threads"]), {})[r["max_length"]] = r
-    head = " | ".join(f"L={n} texts/s (x torch-fp32 1t) | L={n} CPU s | L={n} pooled max abs diff"
+    head = " | ".join(f"L={n} texts/s wall (x) | L={n} CPU s (x) | L={n} pooled max abs diff"
                       for n in lengths)
+    base = {r["max_length"]: r["cpu_s"] for r in records
+            if r["runtime"] == "torch-fp32" and r["threads"] == 1}
     lines = [f"| runtime | threads | {head} |", "|---|---|" + "---|---|---|" * len(lengths)]
     for (name, threads), by_length in rows.items():
         cells = []
         for n in lengths:
             r = by_length.get(n)
             cells += ([f"{r['texts_per_s']:,.0f} (x{r['speedup_vs_torch_fp32_1thread']:.2f})",
-                       f"{r['cpu_s']:.1f}", f"{r['max_abs_diff_pooled']:.1e}"]
+                       f"{r['cpu_s']:.1f} (x{base[n] / r['cpu_s']:.2f})",
+                       f"{r['max_abs_diff_pooled']:.1e}"]
                       if r else ["–"] * 3)
         lines.append(f"| {name} | {threads} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
