@@ -46,7 +46,6 @@ def quantize_encoder(model: nn.Module, tokenizer, mode: str) -> nn.Module:
             copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
     quantized.requires_grad_(False)
     quantized.qattn_fingerprint = hashlib.sha256(f"{base}-{mode}".encode()).hexdigest()[:16]
-    n = sum(1 for m in quantized.modules() if type(m).__name__ == "DynamicQuantizedLinear"
-            or type(m).__name__ == "Linear" and m.__module__.startswith("torch.ao"))
+    n = sum(isinstance(m, nn.Linear) for m in model.modules())
     log.info("Encoder quantized (%s): %d Linear layers with int8 weights", mode, n)
     return quantized

@@ -3,10 +3,9 @@ own feature-cache folder, and a saved model that reloads with the same quantized
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
-
-import pytest
 
 from qattn_hybrid.config import Config, ConfigError, ModelConfig
 from qattn_hybrid.encoder_quantize import quantize_encoder
