@@ -163,8 +163,8 @@ def summarize(path: str) -> str:
                     key=lambda g: (_first_seen(records, g[0]), str(g[1])))
     tasks = list(dict.fromkeys(t for r in records for t in r["test"]))
     lines = ["| variant | epochs | setting | seeds | " + " | ".join(f"{t} acc / F1" for t in tasks)
-             + " | CLINC in-scope / OOS recall | Δm | s per run |",
-             "|---|---|---|---|" + "---|" * len(tasks) + "---|---|---|"]
+             + " | CLINC in-scope / OOS recall | Δm | Δm acc, F1 | s per run |",
+             "|---|---|---|---|" + "---|" * len(tasks) + "---|---|---|---|"]
     for g in groups:
         for setting in ("single", "multi"):
             if (g, setting) not in secs:
@@ -177,6 +177,7 @@ def summarize(path: str) -> str:
             row.append(f"{_ms(cells.get((g, setting, 'clinc_intent', 'in_scope_accuracy')))} / "
                        f"{_ms(cells.get((g, setting, 'clinc_intent', 'oos_recall')))}")
             row.append(_delta_m(cells, g, tasks) if setting == "multi" else "")
+            row.append(_delta_m(cells, g, tasks, METRICS[:2]) if setting == "multi" else "")
             row.append(f"{statistics.mean(secs[(g, setting)]):.0f}")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -199,13 +200,14 @@ def _ms(values) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
-def _delta_m(cells, variant, tasks) -> str:
-    """Mean over tasks and metrics of (multi - single) / single, in percent (Maninis et al.)."""
+def _delta_m(cells, variant, tasks, metrics=METRICS) -> str:
+    """Mean over tasks and metrics of (multi - single) / single, in percent (Maninis et al.);
+    ``metrics``: which (all by default: in-scope accuracy and OOS recall too)."""
     terms = []
     if not all(cells.get((variant, "single", t, "accuracy")) for t in tasks):
         return "not measured"
     for t in tasks:
-        for m in METRICS:
+        for m in metrics:
             multi, single = cells.get((variant, "multi", t, m)), cells.get((variant, "single", t, m))
             if multi and single:
                 s = statistics.mean(single)
