@@ -160,7 +160,7 @@ def summarize(path: str) -> str:
                 if v is not None and not (isinstance(v, float) and math.isnan(v)):
                     cells.setdefault((group, r["setting"], task, m), []).append(100 * v)
     groups = sorted(dict.fromkeys(k[0] for k in cells),
-                    key=lambda g: (_first_seen(records, g[0]), str(g[1])))
+                    key=lambda g: (_first_seen(records, g[0]), g[1] or 0))
     tasks = list(dict.fromkeys(t for r in records for t in r["test"]))
     lines = ["| variant | epochs | setting | seeds | " + " | ".join(f"{t} acc / F1" for t in tasks)
              + " | CLINC in-scope / OOS recall | Δm | Δm acc, F1 | s per run |",
