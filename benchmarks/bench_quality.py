@@ -40,8 +40,15 @@ VARIANTS = {  # name -> [model] overrides
     "quantum_linear": {"attention": "quantum", "value": "linear"},
     "quantum_lpft": {"attention": "quantum"},  # heads start as the probes (init_heads)
     "classical_lpft": {"attention": "classical"},
+    "quantum_rot_lpft": {"attention": "quantum", "circuit": {"conditioning": "task_rotations"}},
+    "quantum_noent_lpft": {"attention": "quantum", "circuit": {"ansatz": "no_entanglement"}},
+    # the main job's recipe: heads start as the probes and stay there, attention at lr 3e-3
+    "quantum_held": {"attention": "quantum"},
+    "classical_held": {"attention": "classical"},
 }
-TRAINING = {"quantum_lpft": {"init_heads": "probe"}, "classical_lpft": {"init_heads": "probe"}}
+TRAINING = {v: {"init_heads": "probe"} for v in VARIANTS if v.endswith("_lpft")}
+TRAINING.update({v: {"init_heads": "probe", "head_lr": 0.0, "lr": 3e-3}
+                 for v in VARIANTS if v.endswith("_held")})
 METRICS = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
 
 
@@ -49,10 +56,12 @@ def config_for(variant: str, tasks: list[str], seed: int, args, output_dir: str)
     from qattn_hybrid.config import Config
 
     model = {"max_length": args.max_length, **VARIANTS.get(variant, {"attention": "mean"})}
+    if args.encoder_quantize:
+        model["encoder_quantize"] = args.encoder_quantize
     training = {"seed": seed, "output_dir": output_dir, "progress": False, "num_threads": 1,
                 "keep_checkpoints": 1, **TRAINING.get(variant, {})}
     for key in ("epochs", "lr", "batch_size", "warmup", "schedule", "weight_decay"):
-        if getattr(args, key) is not None:
+        if getattr(args, key) is not None and not (key == "lr" and variant.endswith("_held")):
             training[key] = getattr(args, key)
     return Config.from_dict({"model": model, "data": {"tasks": tasks, "cache_dir": args.cache_dir},
                              "training": training})
@@ -84,7 +93,8 @@ def run_one(variant, tasks, seed, args, data, encoder) -> dict:
             "test": {t: {k: v for k, v in m.items() if k != "loss"} for t, m in test.items()},
             "seconds": round(time.perf_counter() - start, 1),
             "recipe": config_for(variant, tasks, seed, args, "-").to_dict()["training"]
-            | {"max_length": args.max_length}, **extra}
+            | {"max_length": args.max_length}, **extra,
+            **({"encoder_quantize": args.encoder_quantize} if args.encoder_quantize else {})}
 
 
 def plan(args) -> list[tuple[str, list[str], int]]:
@@ -99,8 +109,14 @@ def plan(args) -> list[tuple[str, list[str], int]]:
     return runs
 
 
-def key(variant, tasks, seed) -> str:
-    return f"{variant}|{','.join(tasks)}|{seed}"
+def key(variant, tasks, seed, epochs, quantize=None) -> str:
+    """A run's identity in the output file; the probe does not train, so has no epochs."""
+    return (f"{variant}|{','.join(tasks)}|{seed}|{'' if variant == 'probe' else epochs}"
+            f"|{quantize or ''}")
+
+
+def run_epochs(args) -> int:
+    return config_for("mean", args.tasks, 0, args, "-").training.epochs
 
 
 def main_runs(args) -> None:
@@ -113,7 +129,8 @@ def main_runs(args) -> None:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done.add(key(r["variant"], r["tasks"], r["seed"]))
+            done.add(key(r["variant"], r["tasks"], r["seed"], r["recipe"]["epochs"],
+                         r.get("encoder_quantize")))
     data = load_tasks(config_for("mean", args.tasks, 0, args, "-").data.task_specs())
     encoder = load_text_encoder(config_for("mean", args.tasks, 0, args, "-").model,
                                 args.cache_dir)
@@ -121,8 +138,9 @@ def main_runs(args) -> None:
     n = encoder.cache.warm([t for d in data.values() for s in d.splits.values() for t in s.texts])
     print(f"encoder ready: {len(encoder.cache)} texts cached, {n} encoded "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    epochs = run_epochs(args)
     for variant, tasks, seed in plan(args):
-        if key(variant, tasks, seed) in done:
+        if key(variant, tasks, seed, epochs, args.encoder_quantize) in done:
             continue
         record = run_one(variant, tasks, seed, args, data, encoder)
         record["machine"] = args.machine
@@ -135,35 +153,48 @@ def main_runs(args) -> None:
 
 # --------------------------------------------------------------------------- summary
 def summarize(path: str) -> str:
+    """Markdown table: one row per (variant, epochs, setting); Δm at the same epochs."""
     records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    cells: dict[tuple, list[float]] = {}  # (variant, setting, task, metric) -> values over seeds
+    cells: dict[tuple, list[float]] = {}  # (group, setting, task, metric) -> values over seeds
+    secs: dict[tuple, list[float]] = {}
     for r in records:
+        group = (_name(r), "" if r["variant"] == "probe" else r["recipe"]["epochs"])
+        secs.setdefault((group, r["setting"]), []).append(r["seconds"])
         for task, metrics in r["test"].items():
             for m, v in metrics.items():
                 if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                    cells.setdefault((r["variant"], r["setting"], task, m), []).append(100 * v)
-    variants = list(dict.fromkeys(r["variant"] for r in records))
+                    cells.setdefault((group, r["setting"], task, m), []).append(100 * v)
+    groups = sorted(dict.fromkeys(k[0] for k in cells),
+                    key=lambda g: (_first_seen(records, g[0]), g[1] or 0))
     tasks = list(dict.fromkeys(t for r in records for t in r["test"]))
-    lines = ["| variant | setting | seeds | " + " | ".join(f"{t} acc / F1" for t in tasks)
-             + " | CLINC in-scope / OOS recall | Δm | s per run |",
-             "|---|---|---|" + "---|" * len(tasks) + "---|---|---|"]
-    for v in variants:
+    lines = ["| variant | epochs | setting | seeds | " + " | ".join(f"{t} acc / F1" for t in tasks)
+             + " | CLINC in-scope / OOS recall | Δm | Δm acc, F1 | s per run |",
+             "|---|---|---|---|" + "---|" * len(tasks) + "---|---|---|---|"]
+    for g in groups:
         for setting in ("single", "multi"):
-            if not any(k[0] == v and k[1] == setting for k in cells):
+            if (g, setting) not in secs:
                 continue
-            row = [v, setting]
-            n = max(len(cells.get((v, setting, t, "accuracy"), [])) for t in tasks)
-            row.append(str(n))
+            n = max(len(cells.get((g, setting, t, "accuracy"), [])) for t in tasks)
+            row = [g[0], str(g[1]) or "–", setting, str(n)]
             for t in tasks:
-                row.append(f"{_ms(cells.get((v, setting, t, 'accuracy')))} / "
-                           f"{_ms(cells.get((v, setting, t, 'macro_f1')))}")
-            row.append(f"{_ms(cells.get((v, setting, 'clinc_intent', 'in_scope_accuracy')))} / "
-                       f"{_ms(cells.get((v, setting, 'clinc_intent', 'oos_recall')))}")
-            row.append(_delta_m(cells, v, tasks) if setting == "multi" else "")
-            secs = [r["seconds"] for r in records if r["variant"] == v and r["setting"] == setting]
-            row.append(f"{statistics.mean(secs):.0f}" if secs else "")
+                row.append(f"{_ms(cells.get((g, setting, t, 'accuracy')))} / "
+                           f"{_ms(cells.get((g, setting, t, 'macro_f1')))}")
+            row.append(f"{_ms(cells.get((g, setting, 'clinc_intent', 'in_scope_accuracy')))} / "
+                       f"{_ms(cells.get((g, setting, 'clinc_intent', 'oos_recall')))}")
+            row.append(_delta_m(cells, g, tasks) if setting == "multi" else "")
+            row.append(_delta_m(cells, g, tasks, METRICS[:2]) if setting == "multi" else "")
+            row.append(f"{statistics.mean(secs[(g, setting)]):.0f}")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def _name(record) -> str:
+    quantize = record.get("encoder_quantize")
+    return record["variant"] + (f" ({quantize} encoder)" if quantize else "")
+
+
+def _first_seen(records, name) -> int:
+    return next(i for i, r in enumerate(records) if _name(r) == name)
 
 
 def _ms(values) -> str:
@@ -174,13 +205,14 @@ def _ms(values) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
-def _delta_m(cells, variant, tasks) -> str:
-    """Mean over tasks and metrics of (multi - single) / single, in percent (Maninis et al.)."""
+def _delta_m(cells, variant, tasks, metrics=METRICS) -> str:
+    """Mean over tasks and metrics of (multi - single) / single, in percent (Maninis et al.);
+    ``metrics``: which (all by default: in-scope accuracy and OOS recall too)."""
     terms = []
     if not all(cells.get((variant, "single", t, "accuracy")) for t in tasks):
-        return "– (no single-task run of every task)"
+        return "not measured"
     for t in tasks:
-        for m in METRICS:
+        for m in metrics:
             multi, single = cells.get((variant, "multi", t, m)), cells.get((variant, "single", t, m))
             if multi and single:
                 s = statistics.mean(single)
@@ -197,6 +229,9 @@ def main(argv=None) -> int:
     p.add_argument("--settings", default="single,multi")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--encoder-quantize", choices=("int8",),
+                   help="model.encoder_quantize (use its own --cache-dir or share one: the "
+                        "quantized features are cached in their own folder either way)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)

@@ -79,6 +79,9 @@ class ModelConfig:
     # Off by default: AdamW over MiniLM's 11.7M-parameter word-embedding matrix was a third of
     # a CPU step (0.5 of 1.6 s at batch 32), and the transformer layers above are trained
     finetune_embeddings: bool = False
+    # None: float32; "int8": dynamic int8 Linear layers in the frozen encoder (faster encoding,
+    # features cached apart; see qattn_hybrid/encoder_quantize.py and RESULTS.md)
+    encoder_quantize: str | None = None
     max_length: int = 64  # tokens per text after truncation
     # a name in qattn_hybrid.attentions.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)
@@ -124,6 +127,12 @@ class ModelConfig:
     def _check(self, section: str) -> None:
         check_choice(section, "attention", self.attention, choices("attention"))
         check_choice(section, "value", self.value, ("identity", "linear"))
+        if self.encoder_quantize is not None:
+            check_choice(section, "encoder_quantize", self.encoder_quantize, ("int8",))
+            if not self.freeze_encoder:
+                raise ConfigError(f"{section}.encoder_quantize must be None when "
+                                  f"freeze_encoder is false (a quantized encoder is not "
+                                  f"trained); got {self.encoder_quantize!r}")
         for name in ("max_length", "n_heads"):
             check_range(section, name, getattr(self, name), low=1)
         check_range(section, "head_hidden", self.head_hidden, low=0)

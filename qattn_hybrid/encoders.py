@@ -138,7 +138,10 @@ def _load_encoder(name_or_path, config, tokenizer):
 
 
 def model_fingerprint(model: nn.Module, tokenizer) -> str:
-    """16 hex digits identifying the weights, the config and the vocabulary."""
+    """16 hex digits identifying the weights, the config and the vocabulary (a quantized copy
+    made by :mod:`qattn_hybrid.encoder_quantize` carries its own, tagged with the mode)."""
+    if getattr(model, "qattn_fingerprint", None):
+        return model.qattn_fingerprint
     h = hashlib.sha256()
     config = getattr(model, "config", None)
     if config is not None:  # minus where it was loaded from and by which version

@@ -95,6 +95,10 @@ def load_text_encoder(config: ModelConfig, cache_dir: str | None = None) -> Text
             f"local transformers model directory (nothing is downloaded); got {source!r}, "
             "which is not a directory")
     model, tokenizer = load_encoder(source)
+    if config.encoder_quantize is not None:
+        from qattn_hybrid.encoder_quantize import quantize_encoder
+
+        model = quantize_encoder(model, tokenizer, config.encoder_quantize)
     encoder = TextEncoder(model, tokenizer, max_length=config.max_length,
                           finetune=not config.freeze_encoder, cache_dir=cache_dir)
     encoder.source = config.encoder
@@ -287,7 +291,10 @@ class MultiTaskModel(nn.Module):
             raise CheckpointError(f"{directory / WEIGHTS_NAME} does not match its config: "
                                   f"missing {missing[:5]}, unexpected {unexpected[:5]}, "
                                   f"wrong shape {bad_shape[:5]}")
-        self.load_state_dict(state, strict=False)
+        # the encoder's current entries where it was not stored: a quantized encoder's modules
+        # need every one of theirs (scale, zero point, packed weights) to load
+        own.update(state)  # (own keeps its _metadata: the quantized modules read versions)
+        self.load_state_dict(own, strict=False)
         cache = self.encoder.cache
         if cache is not None and any(k.startswith("encoder.") for k in state):
             if model_fingerprint(self.encoder.model, self.encoder.tokenizer) != cache.fingerprint:
