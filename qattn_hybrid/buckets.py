@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["bucket_order", "token_lengths"]
+__all__ = ["bucket_order"]
 
 
 def bucket_order(perm: torch.Tensor, lengths: Sequence[int] | torch.Tensor, batch_size: int,
@@ -45,8 +45,3 @@ def bucket_order(perm: torch.Tensor, lengths: Sequence[int] | torch.Tensor, batc
     shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
     return torch.cat(shuffled + short) if batches else perm.clone()
 
-
-def token_lengths(tokenizer, texts: Sequence[str], max_length: int) -> list[int]:
-    """Tokens per text (special tokens included), capped at ``max_length`` (what is computed)."""
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length, verbose=False)
-    return [len(x) for x in ids["input_ids"]]

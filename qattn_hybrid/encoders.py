@@ -156,10 +156,12 @@ def model_fingerprint(model: nn.Module, tokenizer) -> str:
     return h.hexdigest()[:16]
 
 
-def token_lengths(tokenizer, texts: Sequence[str]) -> list[int]:
-    """Tokens of each text, uncut (special tokens included)."""
-    return [len(ids) for ids in tokenizer(list(texts), truncation=False,
-                                           verbose=False)["input_ids"]]
+def token_lengths(tokenizer, texts: Sequence[str], max_length: int | None = None) -> list[int]:
+    """Tokens of each text (special tokens included): uncut, or capped at ``max_length`` (what
+    the encoder computes)."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False,
+                                              verbose=False)["input_ids"]]
+    return lengths if max_length is None else [min(n, max_length) for n in lengths]
 
 
 def truncated(tokenizer, texts: Sequence[str], max_length: int,

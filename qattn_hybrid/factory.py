@@ -26,9 +26,8 @@ from torch import nn
 
 from qattn_hybrid import distributed
 from qattn_hybrid.config import Config, TrainingConfig
-from qattn_hybrid.buckets import token_lengths
 from qattn_hybrid.data import TaskData, load_tasks
-from qattn_hybrid.encoders import TextEncoder
+from qattn_hybrid.encoders import TextEncoder, token_lengths
 from qattn_hybrid.model import MultiTaskModel
 from qattn_hybrid.tasks import task_from_data
 from qattn_hybrid.probe import init_heads_from_probe

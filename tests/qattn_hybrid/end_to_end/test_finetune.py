@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from qattn_hybrid.buckets import bucket_order, token_lengths
+from qattn_hybrid.buckets import bucket_order
+from qattn_hybrid.encoders import token_lengths
 from qattn_hybrid.config import Config, ConfigError
 from qattn_hybrid.sampling import make_sampler
 
