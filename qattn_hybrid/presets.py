@@ -4,7 +4,9 @@ a task's data file is.
 ``clinc_intent`` (151-way), ``clinc_domain`` (11-way), ``clinc_oos`` (binary) and
 ``fin_sentiment`` (3-way, test held out from train by a seeded hash of the text);
 ``clothing_rating`` (regression on the 1-5 rating), ``clothing_recommend`` (binary) and
-``clothing_department`` (6-way) on the women's clothing reviews, split by item.
+``clothing_department`` (6-way) on the women's clothing reviews, split by item;
+``mams_food``, ``mams_service``, ... (one per MAMS aspect category in :data:`MAMS_ASPECTS`,
+3-way polarity), each on the MAMS-ACSA sentences that mention its aspect.
 Importing this module loads no torch.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from qattn_hybrid.taskspec import TaskSpec
 
-__all__ = ["DATASETS_DIR", "PRESETS", "get_preset", "resolve_data_file"]
+__all__ = ["DATASETS_DIR", "MAMS_ASPECTS", "PRESETS", "get_preset", "resolve_data_file"]
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 _BUNDLED = {  # short names for the bundled files
@@ -24,7 +26,11 @@ _BUNDLED = {  # short names for the bundled files
         "twitter_financial_news_sentiment/twitter_financial_news_sentiment.jsonl"
     ),
     "womens_clothing_reviews": "womens_clothing_reviews/womens_clothing_reviews.jsonl",
+    "mams_acsa": "mams_acsa/mams_acsa.jsonl",
 }
+# MAMS-ACSA's aspect categories: one field each, a polarity or null where not mentioned
+MAMS_ASPECTS = ("food", "service", "staff", "price", "ambience", "menu", "place",
+                "miscellaneous")
 
 PRESETS: dict[str, TaskSpec] = {  # the CLINC tasks stratify by intent: one shared subset
     "clinc_intent": TaskSpec("clinc_intent", "clinc150", label_field="label",
@@ -46,6 +52,9 @@ PRESETS: dict[str, TaskSpec] = {  # the CLINC tasks stratify by intent: one shar
                                    label_field="recommended"),
     "clothing_department": TaskSpec("clothing_department", "womens_clothing_reviews",
                                     label_field="department", skip_missing_labels=True),
+    # MAMS-ACSA: one task per aspect, its rows the sentences that mention it (3-way polarity)
+    **{f"mams_{aspect}": TaskSpec(f"mams_{aspect}", "mams_acsa", label_field=aspect,
+                                  skip_missing_labels=True) for aspect in MAMS_ASPECTS},
 }
 
 
