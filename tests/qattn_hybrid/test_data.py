@@ -22,6 +22,10 @@ def write_jsonl(path, rows):
     return path
 
 
+# (sentence, aspect) pairs per split, counted from MAMS-ACSA's raw XML (paper: 7,090 / 888 / 901)
+MAMS_COUNTS = {"food": (2307, 290, 291), "service": (631, 84, 78), "staff": (1383, 165, 169),
+               "price": (322, 45, 38), "ambience": (324, 36, 32), "menu": (475, 51, 76),
+               "place": (694, 88, 81), "miscellaneous": (954, 129, 136)}
 ROWS = [
     {"text": "b one", "label": "b", "split": "train"},
     {"text": "a one", "label": "a", "split": "train"},
@@ -270,6 +274,8 @@ class TestBundledData:
                 ("clothing_rating", 1, {"train": 15728, "validation": 2260, "test": 4653}),
                 ("clothing_recommend", 2, {"train": 15728, "validation": 2260, "test": 4653}),
                 ("clothing_department", 6, {"train": 15719, "validation": 2259, "test": 4650})]},
+            **{f"mams_{aspect}": (3, dict(zip(("train", "validation", "test"), n)))
+               for aspect, n in MAMS_COUNTS.items()},
         }
         oos = tasks["clinc_oos"]
         assert oos.labels == ("in_scope", "oos")
@@ -278,4 +284,8 @@ class TestBundledData:
         assert "oos" in tasks["clinc_domain"].labels
         fin = tasks["fin_sentiment"]
         assert fin.labels == ("Bearish", "Bullish", "Neutral")
+        food, staff = tasks["mams_food"], tasks["mams_staff"]
+        assert food.labels == staff.labels == ("negative", "neutral", "positive")
+        shared = set(food.split("test").texts) & set(staff.split("test").texts)
+        assert len(shared) > 50  # one sentence, two aspects: a task per aspect reads its part
         assert set(fin.split("test").texts).isdisjoint(fin.train.texts)
