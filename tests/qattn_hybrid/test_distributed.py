@@ -98,6 +98,10 @@ def worker(out_dir: Path) -> None:
             train(qdist.wrap(model, ctx), rows)
             torch.save(model.state_dict(), out_dir / f"{device}-rank{ctx.rank}.pt")
         torch.save(collectives(ctx.rank), out_dir / f"collectives-rank{ctx.rank}.pt")
+        # Both ranks done before either leaves: a rank tearing gloo down while its peer is
+        # still in a collective aborted the peer once in CI ("terminate called without an
+        # active exception", SIGABRT)
+        torch.distributed.barrier()
     finally:
         qdist.teardown()
 
