@@ -1,9 +1,15 @@
 """Task-conditioned quantum attention pooling.
 
-    x (B, T, D) ─Linear─> π·tanh ─> angles (B, T, Q)
-    angles, task ─circuit (one batched call)─> ⟨Z⟩ (B, T, n_out)
+    x (B, T, D) ─Linear─> π·tanh ─> angles (B, T, G·Q)
+    angles, task ─G circuits of the task (one batched call)─> ⟨Z⟩ (B, T, G·n_out)
     ⟨Z⟩ ─Linear─> scores (B, H, T) ─mask, softmax over T─> weights (B, H, T)
     weights · value(x) split in H heads ─> pooled (B, D)
+
+G = ``n_circuits`` (default 1): each token is read by G circuits per task, circuit g on its own
+Q angles and with its own task-conditioned weights; the readout sums their ⟨Z⟩ into the score.
+The angle map is shared by the tasks (a key) and the circuits are the task's own (its query),
+so with G > 1 tasks can look at G·Q directions of the features instead of the same Q. The G
+circuits of task k run as conditioning sets k·G ... k·G + G - 1 of one circuit (``spec``).
 
 Angles are squashed with π·tanh: bounded to (-π, π), so one turn of the rotation is never
 exceeded (no wrap-around where far-apart features land on the same angle), smooth, and with
@@ -13,6 +19,7 @@ a non-zero gradient everywhere (unlike clamping).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import numbers
 from typing import NamedTuple
@@ -224,15 +231,37 @@ class CircuitDevice:
 
 
 class AngleMap:
-    """What QuantumAttention and its folded form share: a `spec` and a `to_angles` Linear."""
+    """What QuantumAttention and its folded form share: a `spec` (the circuit as run, with
+    n_tasks · n_circuits conditioning sets), `n_circuits` and a `to_angles` Linear."""
 
     @property
     def n_tasks(self) -> int:
-        return self.spec.n_tasks
+        return self.spec.n_tasks // self.n_circuits
 
     def angles(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) -> (B, T, Q) rotation angles in (-π, π)."""
+        """(B, T, D) -> (B, T, G·Q) rotation angles in (-π, π)."""
         return math.pi * torch.tanh(self.to_angles(x))
+
+    def circuit_tasks(self, tasks: int | torch.Tensor) -> int | torch.Tensor:
+        """Conditioning sets of the G circuits: task k -> k·G + g, as (G,) for an int task
+        or (G, B) for a LongTensor (B,) (an int when G = 1)."""
+        G = self.n_circuits
+        if G == 1:
+            return tasks
+        offsets = torch.arange(G, device=None if isinstance(tasks, int) else tasks.device)
+        return tasks * G + (offsets if isinstance(tasks, int) else offsets[:, None])
+
+    def circuit_outputs(self, angles: torch.Tensor, tasks, evaluate) -> torch.Tensor:
+        """(N, G·n_out) ⟨Z⟩ of rows `angles` (N, G·Q) with tasks (an int or (N,)): `evaluate`
+        (rows (M, Q), row tasks) -> (M, n_out) runs all G circuits of every row in one call."""
+        G, N = self.n_circuits, angles.shape[0]
+        if G == 1:
+            return evaluate(angles, tasks)
+        rows = angles.view(N, G, -1).transpose(0, 1).reshape(G * N, -1)  # circuit-major
+        sets = self.circuit_tasks(tasks)  # (G,) or (G, N)
+        sets = (sets[:, None] if sets.dim() == 1 else sets).expand(G, N).reshape(-1)
+        z = evaluate(rows, sets)  # (G·N, n_out)
+        return z.view(G, N, -1).transpose(0, 1).reshape(N, -1)  # (N, G·n_out)
 
 
 class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
@@ -249,8 +278,8 @@ class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
                  rotation: str | None = None, reupload: bool | None = None,
                  readout: str | None = None, device_options: dict | None = None,
                  dedup: bool | None = None, guard=None, exact_path: str = "auto",
-                 value: str = "identity", *, spec: CircuitSpec | None = None,
-                 execution: ExecutionSpec | None = None):
+                 value: str = "identity", n_circuits: int = 1, *,
+                 spec: CircuitSpec | None = None, execution: ExecutionSpec | None = None):
         # spec: the circuit (a circuits.CircuitSpec), or the flat keywords n_qubits, n_layers,
         #   ansatz, conditioning, rotation, reupload, readout (unset: CircuitSpec's defaults,
         #   4 qubits, 2 layers, ...); n_tasks may be left out with a spec.
@@ -264,8 +293,10 @@ class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
         # exact_path: "fold" evaluates the circuit as its exact folded polynomial, coefficients
         #   recomputed (with autograd) every forward; "circuit" simulates it; "auto" folds on
         #   the default device where that measured faster (circuits.fold.resolve_exact_path).
+        # n_circuits: G circuits per task and token, each on its own Q angles (module docstring)
         super().__init__()
-        for name, number in (("d_model", d_model), ("n_heads", n_heads)):
+        for name, number in (("d_model", d_model), ("n_heads", n_heads),
+                             ("n_circuits", n_circuits)):
             if isinstance(number, bool) or not isinstance(number, int) or number < 1:
                 raise ValueError(f"{name} must be a positive int; got {number!r}")
         if d_model % n_heads:
@@ -275,41 +306,47 @@ class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
             conditioning=conditioning, rotation=rotation, reupload=reupload, readout=readout,
             qml_device=qml_device, shots=shots, diff_method=diff_method,
             device_options=device_options)
-        self.d_model, self.n_heads = d_model, n_heads
+        self.d_model, self.n_heads, self.n_circuits = d_model, n_heads, n_circuits
         self.dedup = execution.shots is not None if dedup is None else bool(dedup)
+        spec = dataclasses.replace(spec, n_tasks=spec.n_tasks * n_circuits)  # sets k·G + g
         self.init_circuit_device(spec, execution, guard)
         self.exact_path = resolve_exact_path(exact_path, spec, execution.qml_device,
                                              execution.shots)
 
-        self.to_angles = nn.Linear(d_model, spec.n_qubits)  # features -> angles before the squash
+        # features -> the G circuits' angles before the squash
+        self.to_angles = nn.Linear(d_model, n_circuits * spec.n_qubits)
         self.circuit = nn.ParameterDict(
             {k: nn.Parameter(v) for k, v in init_parameters(self.spec).items()}
         )
         # ⟨Z⟩ -> one score per head; no bias: a softmax over tokens ignores a constant shift.
         # Zero at init: every score is 0, the weights uniform over real tokens, so the layer
         # starts as masked mean pooling and training moves away only where that lowers the loss.
-        self.readout = nn.Linear(self.spec.n_outputs, n_heads, bias=False)
+        self.readout = nn.Linear(n_circuits * self.spec.n_outputs, n_heads, bias=False)
         nn.init.zeros_(self.readout.weight)
         self.value = value_path(value, d_model)
 
     def expectation_values(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
-        """(B, T, n_out) circuit outputs; masked tokens are not simulated and read 0."""
+        """(B, T, G·n_out) circuit outputs; masked tokens are not simulated and read 0."""
         tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks, param_dtype(self))
         B, T, _ = x.shape
         keep = mask if mask is not None else torch.ones(B, T, dtype=torch.bool, device=x.device)
-        rows = self.angles(x)[keep]  # (N, Q): the real tokens of every row, in one batch
+        rows = self.angles(x)[keep]  # (N, G·Q): the real tokens of every row, in one batch
         row_tasks = tasks if isinstance(tasks, int) else tasks[:, None].expand(B, T)[keep]  # (N,)
         params = {k: v.to(rows.dtype) for k, v in self.circuit.items()}
         if self.guard is None and (self.exact_path == "fold" or (
                 self.exact_path == "mixed" and not _one_task(tasks))):  # same values, no simulation
-            z = task_expectations(rows, fold_coefficients(self.spec, params, rows.dtype),
-                                  row_tasks)  # (N, n_out)
+            coefficients = fold_coefficients(self.spec, params, rows.dtype)
+
+            def evaluate(angles, sets):
+                return task_expectations(angles, coefficients, sets)
         elif self.dedup:  # identical rows (repeated tokens) become one circuit
-            z = dedup_expectations(self.qnode, self.spec, rows, row_tasks, params)  # (N, n_out)
+            def evaluate(angles, sets):
+                return dedup_expectations(self.qnode, self.spec, angles, sets, params)
         else:
-            z = expectations(self.qnode, rows, select(self.spec, params, row_tasks))  # (N, n_out)
-        out = rows.new_zeros(B, T, self.spec.n_outputs)
-        out[keep] = z
+            def evaluate(angles, sets):
+                return expectations(self.qnode, angles, select(self.spec, params, sets))
+        out = rows.new_zeros(B, T, self.n_circuits * self.spec.n_outputs)
+        out[keep] = self.circuit_outputs(rows, row_tasks, evaluate)  # (N, G·n_out)
         return out
 
     def scores(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
@@ -328,8 +365,9 @@ class QuantumAttention(AngleMap, CircuitDevice, Foldable, nn.Module):
 
     def extra_repr(self) -> str:
         s = self.spec
-        return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
-                f"n_layers={s.n_layers}, n_heads={self.n_heads}, ansatz={s.ansatz.value}, "
+        return (f"d_model={self.d_model}, n_tasks={self.n_tasks}, n_qubits={s.n_qubits}, "
+                f"n_layers={s.n_layers}, n_heads={self.n_heads}, n_circuits={self.n_circuits}, "
+                f"ansatz={s.ansatz.value}, "
                 f"conditioning={s.conditioning.value}, qml_device={self.qml_device!r}, "
                 f"shots={self.shots}")
 
@@ -345,6 +383,7 @@ class FoldedAttention(AngleMap, nn.Module):
         super().__init__()
         check_foldable(layer.spec, layer.qml_device, layer.shots)
         self.spec, self.d_model, self.n_heads = layer.spec, layer.d_model, layer.n_heads
+        self.n_circuits = layer.n_circuits
         self.to_angles = copy.deepcopy(layer.to_angles)
         self.readout = copy.deepcopy(layer.readout)
         self.value = copy.deepcopy(layer.value)
@@ -352,9 +391,15 @@ class FoldedAttention(AngleMap, nn.Module):
         self.register_buffer("coefficients", circuit_coefficients(layer.spec, layer.circuit, dtype))
 
     def expectation_values(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
-        """(B, T, n_out) circuit outputs; masked tokens read 0, as in the circuit layer."""
+        """(B, T, G·n_out) circuit outputs; masked tokens read 0, as in the circuit layer."""
         tasks = check_inputs(x, task_id, mask, self.d_model, self.n_tasks)
-        z = folded_outputs(self.angles(x), self.coefficients, tasks)  # (B, T, n_out)
+        B, T, _ = x.shape
+        angles = self.angles(x).view(B, T, self.n_circuits, -1).permute(2, 0, 1, 3)  # (G,B,T,Q)
+        sets = self.circuit_tasks(tasks)  # int, (G,) or (G, B): a prefix of angles' lead axes
+        if not isinstance(sets, int) and self.n_circuits == 1:
+            sets = sets[None]  # (1, B)
+        z = folded_outputs(angles, self.coefficients, sets)  # (G, B, T, n_out)
+        z = z.permute(1, 2, 0, 3).reshape(B, T, -1)  # (B, T, G·n_out)
         return z if mask is None else z * mask[..., None]
 
     def scores(self, x: torch.Tensor, task_id, mask=None) -> torch.Tensor:
@@ -366,5 +411,6 @@ class FoldedAttention(AngleMap, nn.Module):
 
     def extra_repr(self) -> str:
         s = self.spec
-        return (f"d_model={self.d_model}, n_tasks={s.n_tasks}, n_qubits={s.n_qubits}, "
-                f"n_heads={self.n_heads}, coefficients={tuple(self.coefficients.shape)}")
+        return (f"d_model={self.d_model}, n_tasks={self.n_tasks}, n_qubits={s.n_qubits}, "
+                f"n_heads={self.n_heads}, n_circuits={self.n_circuits}, "
+                f"coefficients={tuple(self.coefficients.shape)}")

@@ -46,7 +46,8 @@ def register_attention(name: str) -> Callable[[AttentionBuilder], AttentionBuild
 @register_attention("quantum")
 def quantum_attention(config: ModelConfig, d_model: int, n_tasks: int) -> nn.Module:
     return QuantumAttention(d_model, n_heads=config.n_heads, value=config.value,
-                            spec=config.circuit_spec(n_tasks), execution=config.execution)
+                            n_circuits=config.n_circuits, spec=config.circuit_spec(n_tasks),
+                            execution=config.execution)
 
 
 @register_attention("classical")

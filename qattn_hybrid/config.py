@@ -83,10 +83,16 @@ class ModelConfig:
     # features cached apart; see qattn_hybrid/encoder_quantize.py and RESULTS.md)
     encoder_quantize: str | None = None
     max_length: int = 64  # tokens per text after truncation
+    # hidden states averaged into the token features (0: the embeddings, n: after layer n);
+    # None: the last layer. Lower layers mix a sentence's parts less (aspects: [0, 2, 4, 6])
+    feature_layers: list[int] | None = None
     # a name in qattn_hybrid.attentions.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)
     attention: str = "quantum"
     n_heads: int = 1  # attention heads (scores per token)
+    # quantum attention: circuits per task and token, each on its own n_qubits angles, their
+    # readouts summed into the score (1: one circuit sees the same few angles for every task)
+    n_circuits: int = 1
     # [model.circuit]: n_qubits, n_layers, ansatz, conditioning, rotation, reupload, readout;
     # n_tasks is not set here: the model's circuit has one task per data.tasks entry
     circuit: CircuitSpec = field(default_factory=CircuitSpec)
@@ -133,9 +139,16 @@ class ModelConfig:
                 raise ConfigError(f"{section}.encoder_quantize must be None when "
                                   f"freeze_encoder is false (a quantized encoder is not "
                                   f"trained); got {self.encoder_quantize!r}")
-        for name in ("max_length", "n_heads"):
+        for name in ("max_length", "n_heads", "n_circuits"):
             check_range(section, name, getattr(self, name), low=1)
         check_range(section, "head_hidden", self.head_hidden, low=0)
+        layers = self.feature_layers  # the range is checked against the encoder it loads
+        if layers is not None and (not isinstance(layers, list) or not layers or any(
+                isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in layers)
+                or len(set(layers)) != len(layers)):
+            raise ConfigError(f"{section}.feature_layers must be a non-empty list of distinct "
+                              f"hidden-state indices >= 0 (0 = the embeddings), or absent for "
+                              f"the last layer; got {layers!r}")
         check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
         check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
         check_nonempty(section, "encoder", self.encoder)

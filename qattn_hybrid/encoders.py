@@ -13,7 +13,10 @@
 * :class:`TextEncoder` is the ``nn.Module`` a model holds: frozen and cached by default, or
   ``finetune=True`` to run the encoder with grad on every call.
 
-Token features include the special tokens ([CLS], [SEP]); padding is masked out.
+Token features include the special tokens ([CLS], [SEP]); padding is masked out. They are the
+encoder's last hidden state, or with ``layers`` (``model.feature_layers``) the mean of the
+hidden states it names (0 = the embeddings, n = after layer n): lower layers mix the words of a
+sentence less, so attention can pick out the part a task needs (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ __all__ = [
     "TextEncoder",
     "TokenFeatureCache",
     "default_encoder_path",
+    "check_layers",
     "encode_texts",
+    "hidden_states",
     "load_encoder",
     "model_fingerprint",
 ]
@@ -186,10 +191,34 @@ def warn_truncated(tokenizer, texts: Sequence[str], max_length: int,
     return len(cut)
 
 
-def _run_encoder(model, tokenizer, texts: Sequence[str], max_length: int) -> EncodedText:
+def check_layers(layers, model: nn.Module) -> tuple[int, ...] | None:
+    """``layers`` as a tuple of hidden-state indices of `model` (None: the last layer), or a
+    ValueError that says what the model has."""
+    if layers is None:
+        return None
+    n = int(model.config.num_hidden_layers)
+    if (isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i <= n
+                   for i in layers) or len(set(layers)) != len(layers)):
+        raise ValueError(f"model.feature_layers must be distinct hidden-state indices in "
+                         f"[0, {n}] (0 = the embeddings, {n} = the last of the encoder's {n} "
+                         f"layers), or None for the last; got {layers!r}")
+    return tuple(layers)
+
+
+def hidden_states(model: nn.Module, layers: tuple[int, ...] | None, **inputs) -> torch.Tensor:
+    """(B, T, D) token states: the last hidden state, or the mean of hidden states `layers`."""
+    if layers is None:
+        return model(**inputs).last_hidden_state
+    states = model(**inputs, output_hidden_states=True).hidden_states  # n_layers + 1
+    return torch.stack([states[i] for i in layers]).mean(dim=0)
+
+
+def _run_encoder(model, tokenizer, texts: Sequence[str], max_length: int,
+                 layers: tuple[int, ...] | None = None) -> EncodedText:
     """One batch through the encoder (grad as the caller's context allows)."""
     device = next(model.parameters()).device
-    return _forward(model, _tokenize(tokenizer, texts, max_length, device))
+    return _forward(model, _tokenize(tokenizer, texts, max_length, device), layers)
 
 
 def _tokenize(tokenizer, texts: Sequence[str], max_length: int, device) -> dict:
@@ -198,8 +227,8 @@ def _tokenize(tokenizer, texts: Sequence[str], max_length: int, device) -> dict:
     return {k: v.to(device) for k, v in enc.items()}
 
 
-def _forward(model, enc: dict) -> EncodedText:
-    hidden = model(**enc).last_hidden_state  # (B, T, D)
+def _forward(model, enc: dict, layers: tuple[int, ...] | None = None) -> EncodedText:
+    hidden = hidden_states(model, layers, **enc)  # (B, T, D)
     mask = enc["attention_mask"].bool()  # (B, T)
     return EncodedText(hidden * mask[..., None], mask)
 
@@ -208,14 +237,17 @@ class TokenFeatureCache:
     """Frozen token features for texts, computed once, kept in memory and on disk.
 
     ``cache_dir=None`` keeps them in memory only. On disk, a folder
-    ``<cache_dir>/<fingerprint>-L<max_length>/`` holds shards (``shard-*.safetensors``, each with
+    ``<cache_dir>/<fingerprint>-L<max_length>/`` (``...-L<max_length>-H0.2.4.6`` for the mean of
+    hidden states ``layers``) holds shards (``shard-*.safetensors``, each with
     the features of up to ``shard_size`` texts stored as ``storage_dtype``, float16 by default:
     half the disk and memory, ~1e-3 relative rounding) and is read back on creation.
     """
 
     def __init__(self, model: nn.Module, tokenizer, *, cache_dir: str | os.PathLike | None = None,
                  max_length: int = 64, batch_size: int = 64,
-                 storage_dtype: torch.dtype = torch.float16, shard_size: int = 4096):
+                 storage_dtype: torch.dtype = torch.float16, shard_size: int = 4096,
+                 layers: Sequence[int] | None = None):
+        self.layers = check_layers(layers, model)
         if not isinstance(max_length, int) or max_length < 2:
             raise ValueError(f"max_length must be an int >= 2; got {max_length!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -232,7 +264,8 @@ class TokenFeatureCache:
         self._store: dict[str, torch.Tensor] = {}  # text key -> (L, D) features of real tokens
         self.dir = None
         if cache_dir is not None:
-            self.dir = Path(cache_dir) / f"{self.fingerprint}-L{max_length}"
+            layers = "" if self.layers is None else "-H" + ".".join(map(str, self.layers))
+            self.dir = Path(cache_dir) / f"{self.fingerprint}-L{max_length}{layers}"
             self.load_shards()
 
     def __len__(self) -> int:
@@ -288,7 +321,7 @@ class TokenFeatureCache:
 
         def forward(enc: dict) -> EncodedText:
             with torch.no_grad():  # grad mode is per thread
-                return _forward(self.model, enc)
+                return _forward(self.model, enc, self.layers)
 
         pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         try:
@@ -366,9 +399,11 @@ class TextEncoder(nn.Module):
 
     def __init__(self, model: nn.Module, tokenizer, *, max_length: int = 64,
                  finetune: bool = False, cache_dir: str | os.PathLike | None = None,
-                 batch_size: int = 64, storage_dtype: torch.dtype = torch.float16):
+                 batch_size: int = 64, storage_dtype: torch.dtype = torch.float16,
+                 layers: Sequence[int] | None = None):
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
+        self.layers = check_layers(layers, model)  # hidden states averaged; None: the last
         self.max_length, self.finetune = max_length, finetune
         self.hidden_size = int(model.config.hidden_size)
         self.model.requires_grad_(finetune)
@@ -377,7 +412,7 @@ class TextEncoder(nn.Module):
         if not finetune:
             self.cache = TokenFeatureCache(model, tokenizer, cache_dir=cache_dir,
                                            max_length=max_length, batch_size=batch_size,
-                                           storage_dtype=storage_dtype)
+                                           storage_dtype=storage_dtype, layers=layers)
 
     def freeze_embeddings(self) -> int:
         """Fine-tuning: keep the token / position embeddings fixed (the layers above train);
@@ -394,7 +429,7 @@ class TextEncoder(nn.Module):
             if not self._warned_truncation:
                 self._warned_truncation = bool(warn_truncated(self.tokenizer, texts,
                                                               self.max_length))
-            return _run_encoder(self.model, self.tokenizer, texts, self.max_length)
+            return _run_encoder(self.model, self.tokenizer, texts, self.max_length, self.layers)
         device = next(self.model.parameters()).device
         features, mask = self.cache.encode(texts)
         return EncodedText(features.to(device), mask.to(device))

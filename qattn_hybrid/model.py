@@ -100,7 +100,8 @@ def load_text_encoder(config: ModelConfig, cache_dir: str | None = None) -> Text
 
         model = quantize_encoder(model, tokenizer, config.encoder_quantize)
     encoder = TextEncoder(model, tokenizer, max_length=config.max_length,
-                          finetune=not config.freeze_encoder, cache_dir=cache_dir)
+                          finetune=not config.freeze_encoder, cache_dir=cache_dir,
+                          layers=config.feature_layers)
     encoder.source = config.encoder
     return encoder
 
@@ -302,7 +303,8 @@ class MultiTaskModel(nn.Module):
                 self.encoder.cache = TokenFeatureCache(
                     self.encoder.model, self.encoder.tokenizer, max_length=cache.max_length,
                     batch_size=cache.batch_size, storage_dtype=cache.storage_dtype,
-                    cache_dir=None if cache.dir is None else cache.dir.parent)
+                    cache_dir=None if cache.dir is None else cache.dir.parent,
+                    layers=cache.layers)
 
 
 def _saved_encoder(directory: Path, hf_config: dict, config: ModelConfig,
@@ -322,7 +324,8 @@ def _saved_encoder(directory: Path, hf_config: dict, config: ModelConfig,
         raise CheckpointError(f"{directory / WEIGHTS_NAME} does not match its encoder config: "
                               f"{str(err)[:300]}") from None
     return TextEncoder(model, tokenizer, max_length=config.max_length,
-                       finetune=not config.freeze_encoder, cache_dir=cache_dir)
+                       finetune=not config.freeze_encoder, cache_dir=cache_dir,
+                       layers=config.feature_layers)
 
 
 def _fingerprint(encoder: TextEncoder) -> str:

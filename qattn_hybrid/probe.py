@@ -190,7 +190,7 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
 
             encoder = SimpleNamespace(cache=TokenFeatureCache(
                 encoder.model, encoder.tokenizer, cache_dir=config.data.cache_dir,
-                max_length=encoder.max_length))
+                max_length=encoder.max_length, layers=encoder.layers))
         results = trainer.probes = run_probe(config, trainer.tasks, encoder)
     for name, result in results.items():
         head, fitted = model.heads[name], result.model

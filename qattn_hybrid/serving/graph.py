@@ -16,6 +16,7 @@ from torch import nn
 
 from qattn_hybrid.attention import mask_scores, pool
 from qattn_hybrid.attention import FoldedAttention
+from qattn_hybrid.encoders import hidden_states
 from qattn_hybrid.folded import all_task_outputs
 
 __all__ = ["ServingGraph", "serving_graph"]
@@ -29,18 +30,25 @@ class ServingGraph(nn.Module):
         super().__init__()
         self.model = model  # a folded MultiTaskModel: its heads give each task's outputs
         self.encoder, self.attention = model.encoder.model, model.attention
+        self.layers = model.encoder.layers  # hidden states averaged into the features
         self.tasks = list(model.tasks)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         mask = attention_mask.bool()  # (B, T)
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = hidden_states(self.encoder, self.layers, input_ids=input_ids,
+                               attention_mask=attention_mask)  # (B, T, D)
         x = hidden * mask[..., None]  # (B, T, D), 0 on padding (as the library's encoder)
         att = self.attention
-        values, angles = att.value(x), att.angles(x)  # (B, T, D), (B, T, Q)
-        every = all_task_outputs(angles, att.coefficients) * mask[..., None, None]  # (B,T,K,J)
+        G = att.n_circuits
+        values = att.value(x)  # (B, T, D)
+        angles = att.angles(x).unflatten(-1, (G, -1))  # (B, T, G, Q): circuit g's angles
+        every = all_task_outputs(angles, att.coefficients)  # (B, T, G, K·G, J)
+        every = every * mask[..., None, None, None]
+        circuit = torch.arange(G)
         outputs = []
         for k, task in enumerate(self.tasks):
-            z = every[..., k, :]  # (B, T, n_out): task k's circuit outputs
+            # circuit g of task k: its angles under conditioning set k·G + g
+            z = every[:, :, circuit, k * G + circuit, :].flatten(-2)  # (B, T, G·n_out)
             scores = mask_scores(att.readout(z).transpose(1, 2), mask)  # (B, H, T)
             pooled, weights = pool(scores, values)
             out = self.model.task_output(pooled, task)  # (B, C) logits, or (B,) predictions

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from qattn_hybrid.encoders import EncodedText
+from qattn_hybrid.encoders import EncodedText, hidden_states
 from qattn_hybrid.serving.runtime import format_predictions, tokenize
 
 __all__ = ["ModelPredictor", "task_manifest"]
@@ -39,7 +39,8 @@ class ModelPredictor:
         encoder = self.model.encoder.model
         device = next(encoder.parameters()).device
         ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-        hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        hidden = hidden_states(encoder, self.model.encoder.layers, input_ids=ids,
+                               attention_mask=mask)
         keep = mask.bool()
         encoded = EncodedText(hidden * keep[..., None], keep)
         raw = []

@@ -57,6 +57,61 @@ class TestParity:
             assert torch.allclose(out.pooled[:, h * 3:(h + 1) * 3], expected, atol=1e-12)
 
 
+class TestCircuits:
+    """n_circuits = G: circuit g of task k reads angles g·Q:(g+1)·Q with conditioning set
+    k·G + g; the readout weighs all G·n_out expectation values."""
+
+    @staticmethod
+    def reference_scores(layer, x, tasks, b, t):
+        reference = build_qnode(layer.spec, device="default.qubit")
+        params, Q, G = dict(layer.circuit.items()), layer.spec.n_qubits, layer.n_circuits
+        angles = math.pi * torch.tanh(x[b, t] @ layer.to_angles.weight.T + layer.to_angles.bias)
+        z = torch.cat([expectations(reference, angles[None, g * Q:(g + 1) * Q],
+                                    select(layer.spec, params, tasks[b] * G + g))[0]
+                       for g in range(G)])  # (G·n_out,)
+        return z @ layer.readout.weight.T  # (H,)
+
+    @pytest.mark.parametrize("device, exact_path", [("default.qubit", "auto"), (None, "circuit"),
+                                                    (None, "fold")])
+    @pytest.mark.parametrize("conditioning", ["per_task_weights", "task_rotations"])
+    def test_scores_equal_per_token_loop(self, batch, device, exact_path, conditioning):
+        layer = make_layer(n_circuits=3, qml_device=device, exact_path=exact_path,
+                           conditioning=conditioning)
+        assert layer.to_angles.out_features == 9 and layer.readout.in_features == 9
+        assert layer.spec.n_tasks == 9 and layer.n_tasks == 3  # 3 tasks x 3 circuits
+        x, mask = batch
+        for tasks in ([2, 2], [2, 0]):
+            task_id = 2 if tasks == [2, 2] else torch.tensor(tasks)
+            scores = layer.scores(x, task_id, mask)
+            for b in range(2):
+                for t in range(4):
+                    if mask[b, t]:
+                        expected = self.reference_scores(layer, x, tasks, b, t)
+                        assert torch.allclose(scores[b, :, t], expected, atol=1e-10, rtol=0)
+
+    def test_folded_equals_circuit(self, batch):
+        layer = make_layer(n_circuits=2, qml_device="default.qubit")
+        x, mask = batch
+        folded = layer.fold()
+        for task_id in (1, torch.tensor([2, 0])):
+            expected = layer(x, task_id, mask)
+            out = folded(x, task_id, mask)
+            assert torch.allclose(out.weights, expected.weights, atol=1e-10, rtol=0)
+            assert torch.allclose(out.pooled, expected.pooled, atol=1e-10, rtol=0)
+
+    def test_circuits_differ(self, batch):
+        layer = make_layer(n_circuits=2)
+        x, mask = batch
+        z = layer.expectation_values(x, 1, mask)  # (B, T, 2·n_out)
+        n_out = layer.spec.n_outputs
+        assert not torch.allclose(z[mask][:, :n_out], z[mask][:, n_out:], atol=1e-3)
+
+    @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+    def test_bad_n_circuits(self, bad):
+        with pytest.raises(ValueError, match=rf"n_circuits must be a positive int; got {bad!r}"):
+            make_layer(n_circuits=bad)
+
+
 class TestGradients:
     def test_gradcheck_inputs_and_circuit_weights(self):
         layer = make_layer(d_model=4, n_qubits=2, n_layers=1, n_heads=1)

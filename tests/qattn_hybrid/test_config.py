@@ -61,6 +61,12 @@ class TestValidation:
         ({"model": {"circuit": {"ansatz": "magic"}}},
          r"model\.circuit\.ansatz must be one of 'hardware_efficient'"),
         ({"model": {"attention": "sparse"}}, r"model\.attention must be one of 'quantum'"),
+        ({"model": {"n_circuits": 0}}, r"model\.n_circuits must be >= 1; got 0"),
+        ({"model": {"feature_layers": [2, 2]}},
+         r"model\.feature_layers must be a non-empty list of distinct hidden-state indices "
+         r">= 0 \(0 = the embeddings\), or absent for the last layer; got \[2, 2\]"),
+        ({"model": {"feature_layers": []}}, r"model\.feature_layers must be a non-empty list"),
+        ({"model": {"feature_layers": "last"}}, r"model\.feature_layers must be list or None; got str"),
         ({"model": {"circuit": {"n_qubits": 0}}},
          r"model\.circuit\.n_qubits must be between 1 and 20; got 0"),
         ({"model": {"execution": {"device_options": "arn"}}},

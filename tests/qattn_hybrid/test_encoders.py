@@ -1,5 +1,6 @@
 """Encoders on a tiny random BERT (hidden 32, 2 layers, vocab 99), offline."""
 
+import re
 import sys
 
 import pytest
@@ -196,6 +197,56 @@ class TestTextEncoder:
         assert model.embeddings.word_embeddings.weight.grad is not None
         frozen = encode_texts(model, tok, TEXTS[:2])
         assert torch.allclose(out.features.detach(), frozen.features, atol=1e-5)
+
+
+class TestFeatureLayers:
+    """feature_layers: the mean of the named hidden states (0 = embeddings), not the last."""
+
+    @staticmethod
+    def reference(model, tokenizer, text, layers):
+        with torch.no_grad():
+            states = model(**tokenizer(text, return_tensors="pt"),
+                           output_hidden_states=True).hidden_states  # (1, T, D) each
+        return sum(states[i][0] for i in layers) / len(layers)
+
+    @pytest.mark.parametrize("layers", [[0], [0, 2], [1, 2]])
+    def test_frozen_features_are_the_mean_of_hidden_states(self, encoder, layers):
+        model, tok = encoder
+        out = TextEncoder(model, tok, layers=layers, storage_dtype=torch.float32)(TEXTS[:3])
+        for i, text in enumerate(TEXTS[:3]):
+            expected = self.reference(model, tok, text, layers)
+            n = len(expected)
+            assert torch.allclose(out.features[i, :n], expected, atol=1e-5)
+            assert out.mask[i].sum() == n and out.features[i, n:].eq(0).all()
+        last = TextEncoder(model, tok, storage_dtype=torch.float32)(TEXTS[:1]).features[0]
+        assert not torch.allclose(out.features[0, :len(last)], last, atol=1e-3)
+
+    def test_finetuned_features_are_the_same_mean_with_grad(self, encoder):
+        model, tok = encoder
+        module = TextEncoder(model, tok, finetune=True, layers=[0, 1]).eval()
+        out = module(TEXTS[:1])
+        out.features.sum().backward()
+        assert model.encoder.layer[0].attention.self.query.weight.grad is not None
+        expected = self.reference(model, tok, TEXTS[0], [0, 1])
+        assert torch.allclose(out.features[0].detach(), expected, atol=1e-5)
+
+    def test_cache_folder_names_the_layers(self, encoder, tmp_path):
+        model, tok = encoder
+        plain = TokenFeatureCache(model, tok, cache_dir=tmp_path)
+        mixed = TokenFeatureCache(model, tok, cache_dir=tmp_path, layers=[0, 2])
+        assert mixed.dir.name == plain.dir.name + "-H0.2"
+        mixed.encode(TEXTS[:2])
+        assert TokenFeatureCache(model, tok, cache_dir=tmp_path, layers=[0, 2]).encode(
+            TEXTS[:2]).features.shape[0] == 2 and len(plain) == 0
+
+    @pytest.mark.parametrize("bad", [[3], [], [1, 1], [-1], "0", [True], 2])
+    def test_bad_layers(self, encoder, bad):
+        model, tok = encoder
+        with pytest.raises(ValueError, match=r"model.feature_layers must be distinct "
+                                             r"hidden-state indices in \[0, 2\] \(0 = the "
+                                             r"embeddings, 2 = the last of the encoder's 2 "
+                                             r"layers\), or None for the last; got " + re.escape(repr(bad))):
+            TextEncoder(model, tok, layers=bad)
 
 
 @pytest.mark.slow

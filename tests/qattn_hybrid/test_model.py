@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from qattn_hybrid.config import ModelConfig
-from qattn_hybrid.encoders import EncodedText
+from qattn_hybrid.encoders import EncodedText, TextEncoder
 from qattn_hybrid.manifest import write_manifest
 from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel
 from qattn_hybrid.tasks import ClassificationTask, RegressionTask
@@ -127,6 +127,45 @@ class TestSaveLoad:
         assert (tmp_path / "m" / "model.safetensors").stat().st_size < 1_000_000
         loaded = MultiTaskModel.from_pretrained(tmp_path / "m")
         assert torch.equal(model(TEXTS, "intent").logits, loaded(TEXTS, "intent").logits)
+
+
+class TestCircuitsAndFeatureLayers:
+    """n_circuits > 1 and feature_layers: kept by save/load, and the serving graph (folded, every
+    task at once, its own encoder call) gives the model's outputs."""
+
+    @pytest.fixture
+    def wide(self, make_encoder):
+        torch.manual_seed(0)
+        config = small_config(n_circuits=3, feature_layers=[0, 2], n_heads=2)
+        tiny = make_encoder()  # the tiny BERT, its features the mean of hidden states 0 and 2
+        encoder = TextEncoder(tiny.model, tiny.tokenizer, max_length=16, layers=[0, 2],
+                              storage_dtype=torch.float32)  # exact, as the serving graph
+        model = MultiTaskModel(config, TASKS, encoder).eval()
+        with torch.no_grad():
+            model.attention.readout.weight.uniform_(-1.0, 1.0)
+        return model
+
+    def test_round_trip(self, wide, tmp_path):
+        wide.save_pretrained(tmp_path / "m")
+        loaded = MultiTaskModel.from_pretrained(tmp_path / "m")
+        assert loaded.encoder.layers == (0, 2) and loaded.attention.n_circuits == 3
+        for task in ("intent", "score"):  # loaded: features cached as float16 (the default)
+            a, b = wide(TEXTS, task), loaded(TEXTS, task)
+            assert torch.allclose(a.logits, b.logits, atol=2e-3, rtol=0)
+            assert torch.allclose(a.weights, b.weights, atol=2e-3, rtol=0)
+
+    def test_serving_graph_equals_the_model(self, wide):
+        from qattn_hybrid.serving.graph import serving_graph
+
+        enc = wide.encoder.tokenizer(TEXTS, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            outputs = serving_graph(wide)(enc["input_ids"], enc["attention_mask"])
+        for k, task in enumerate(wide.tasks):
+            out = wide(TEXTS, task)
+            expected = wide.tasks[task].serve(out.logits)
+            assert torch.allclose(outputs[2 * k], expected, atol=1e-5, rtol=0)
+            weights = outputs[2 * k + 1][..., :out.weights.shape[-1]]
+            assert torch.allclose(weights, out.weights, atol=1e-5, rtol=0)
 
 
 class TestBadInput:
