@@ -2,6 +2,7 @@
 
     plot_training_curves("runs/demo/metrics.csv", "runs/demo/curves.png")
     plot_attention(model, "what is my card balance", "attention.png")
+    plot_word_attention(word_attention(model, "what is my card balance"), "words.png")
 
 Drawn with matplotlib's object API on an Agg canvas: no pyplot state, no display needed, and
 the caller's matplotlib backend is left alone. Files are written atomically.
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import torch
 
+from qattn_hybrid.attend import WordAttention, task_weights
 from qattn_hybrid.files import atomic_file
 
-__all__ = ["attention_map", "plot_attention", "plot_training_curves", "read_metrics"]
+__all__ = ["attention_map", "plot_attention", "plot_training_curves", "plot_word_attention",
+           "read_metrics"]
 
 
 def _figure(width: float, height: float):
@@ -92,47 +95,69 @@ def plot_training_curves(metrics: str | os.PathLike, path: str | os.PathLike) ->
     return _save(fig, path)
 
 
-@torch.no_grad()
 def attention_map(model, text: str, tasks: Sequence[str] | None = None):
     """(tokens, rows, weights (R, T)): the attention of each task (and head) over ``text``."""
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"text must be a non-empty str; got {text!r}")
-    tasks = list(model.tasks) if tasks is None else list(tasks)
-    was_training = model.training
-    model.eval()
-    try:
-        encoded = model.encode([text])
-        rows, weights = [], []
-        for task in tasks:
-            w = model(encoded, task).weights[0]  # (H, T)
-            for h in range(w.shape[0]):
-                rows.append(task if w.shape[0] == 1 else f"{task} [head {h}]")
-                weights.append(w[h].float().cpu())
-    finally:
-        model.train(was_training)
+    runs = task_weights(model, text, tasks)
+    rows, weights = [], []
+    for run in runs:
+        n_heads = run.weights.shape[0]
+        for h in range(n_heads):
+            rows.append(run.task if n_heads == 1 else f"{run.task} [head {h}]")
+            weights.append(run.weights[h])
     tokenizer = model.encoder.tokenizer
     ids = tokenizer(text, truncation=True, max_length=model.encoder.max_length)["input_ids"]
     tokens = tokenizer.convert_ids_to_tokens(ids)
-    T = int(encoded.mask[0].sum())
+    T = runs[0].weights.shape[1]
     if len(tokens) != T:  # should not happen; fall back to positions rather than mislabel
         tokens = [str(i) for i in range(T)]
-    return tokens, rows, torch.stack(weights)[:, :T]
+    return tokens, rows, torch.stack(weights)
+
+
+def _heatmap(values: torch.Tensor, columns: Sequence[str], rows: Sequence[str], title: str):
+    """A figure of ``values`` (R, C) with labelled rows and columns, each cell annotated with
+    its value while the cells are wide enough to read; returns (figure, axes)."""
+    fig = _figure(max(4.0, 0.55 * len(columns) + 0.07 * max(map(len, rows)) + 2.0),
+                  0.5 * len(rows) + 1.8)
+    ax = fig.subplots()
+    image = ax.imshow(values.numpy(), aspect="auto", cmap="viridis", vmin=0.0)
+    ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    if len(columns) <= 40:
+        top = float(values.max())
+        for r in range(values.shape[0]):
+            for c in range(values.shape[1]):
+                value = float(values[r, c])
+                ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if value > 0.6 * top else "white")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    return fig, ax
 
 
 def plot_attention(model, text: str, path: str | os.PathLike,
                    tasks: Sequence[str] | None = None) -> Path:
     """Heatmap for one sentence: rows = tasks (x heads), columns = tokens, colour = weight."""
     tokens, rows, weights = attention_map(model, text, tasks)
-    fig = _figure(max(4.0, 0.55 * len(tokens) + 2.5), 0.5 * len(rows) + 1.6)
-    ax = fig.subplots()
-    image = ax.imshow(weights.numpy(), aspect="auto", cmap="viridis", vmin=0.0)
-    ax.set_xticks(range(len(tokens)), tokens, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    for r in range(weights.shape[0]):
-        for c in range(weights.shape[1]):
-            value = float(weights[r, c])
-            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                    color="black" if value > 0.6 * float(weights.max()) else "white")
-    ax.set_title("attention per task", fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig, _ = _heatmap(weights, tokens, rows, "attention per task")
     return _save(fig, path)
+
+
+def plot_word_attention(amap: WordAttention, path: str | os.PathLike) -> Path:
+    """Heatmap of a :class:`~qattn_hybrid.attend.WordAttention`: rows = tasks with their
+    prediction, columns = words, colour = the task's attention share (mean over heads)."""
+    rows = [f"{task}: {_prediction_text(label, p)}"
+            for task, label, p in zip(amap.tasks, amap.labels, amap.probabilities)]
+    fig, ax = _heatmap(amap.weights, amap.words, rows, "attention per task over the words")
+    low, high = float(amap.specials.min()), float(amap.specials.max())
+    took = f"{100 * low:.0f}%" if round(100 * low) == round(100 * high) else \
+        f"{100 * low:.0f}-{100 * high:.0f}%"
+    ax.set_xlabel(f"sub-word tokens summed per word (mean pooling: 1/{amap.n_tokens} = "
+                  f"{1 / amap.n_tokens:.2f} per token); the special tokens ([CLS], [SEP], "
+                  f"not shown) took {took} of each task's attention", fontsize=7)
+    return _save(fig, path)
+
+
+def _prediction_text(label, probability: float | None) -> str:
+    if probability is None:  # regression: the predicted value
+        return f"{label:.3g}"
+    return f"{label} ({probability:.2f})"

@@ -11,6 +11,8 @@ from qattn_hybrid.config import ModelConfig  # noqa: E402
 from qattn_hybrid.model import MultiTaskModel  # noqa: E402
 from qattn_hybrid.tasks import ClassificationTask  # noqa: E402
 from qattn_hybrid.plots import attention_map, plot_attention, plot_training_curves, read_metrics  # noqa: E402
+from qattn_hybrid.plots import plot_word_attention  # noqa: E402
+from qattn_hybrid.attend import word_attention  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRICS = """epoch,split,task,metric,value
@@ -71,6 +73,23 @@ class TestAttention:
     def test_heatmap_png(self, model, tmp_path):
         path = plot_attention(model, "book a flight please", tmp_path / "att.png", ["intent"])
         assert path.read_bytes().startswith(PNG)
+
+    def test_word_heatmap_png(self, model, tmp_path, monkeypatch):
+        import qattn_hybrid.plots as plots
+
+        figures = []
+        real_save = plots._save
+        monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig),
+                                                                real_save(fig, path))[1])
+        amap = word_attention(model, "check my card balance please")
+        path = plot_word_attention(amap, tmp_path / "words.png")
+        assert path.read_bytes().startswith(PNG) and path.stat().st_size > 5000
+        ax = figures[0].axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == amap.words
+        rows = [t.get_text() for t in ax.get_yticklabels()]
+        assert rows[0] == f"intent: {amap.labels[0]} ({amap.probabilities[0]:.2f})"
+        assert "special tokens ([CLS], [SEP], not shown)" in ax.get_xlabel()
+        assert len(ax.texts) == 2 * 5  # every cell annotated
 
     def test_empty_text(self, model):
         with pytest.raises(ValueError, match="text must be a non-empty str"):
