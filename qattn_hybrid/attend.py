@@ -108,6 +108,7 @@ class WordAttention:
     weights: torch.Tensor  # (K, W) attention share per word (head mean)
     specials: torch.Tensor  # (K,) share of the special tokens ([CLS], [SEP])
     n_tokens: int  # tokens attended over, specials included (mean pooling: 1 / n_tokens each)
+    n_read: int  # words with a token: the first n_read (the rest were cut at max_length)
     labels: list  # per task: the predicted label (classification) or value (regression)
     probabilities: list  # per task: the label's probability, None for regression
 
@@ -116,15 +117,22 @@ class WordAttention:
         order = sorted(range(len(self.words)), key=lambda w: -float(self.weights[k, w]))
         return [(self.words[w], float(self.weights[k, w])) for w in order[:n]]
 
+    def prediction(self, k: int) -> str:
+        """Task k's prediction as text: ``"negative (0.64)"`` (label and its probability), or
+        the predicted value of a regression task."""
+        label, p = self.labels[k], self.probabilities[k]
+        return f"{label:.4g}" if p is None else f"{label} ({p:.2f})"
+
     def to_dict(self, top: int = 3) -> dict:
         """JSON-able: the words, and per task its prediction, word weights and top words."""
-        return {"text": self.text, "words": self.words, "n_tokens": self.n_tokens, "tasks": [
-            {"task": task, "label": self.labels[k], "probability": self.probabilities[k],
-             "special_weight": float(self.specials[k]),
-             "weights": [round(float(v), 6) for v in self.weights[k]],
-             "top_words": [{"word": w, "weight": round(v, 6)}
-                           for w, v in self.top_words(k, top)]}
-            for k, task in enumerate(self.tasks)]}
+        tasks = [{"task": task, "label": self.labels[k], "probability": self.probabilities[k],
+                  "special_weight": float(self.specials[k]),
+                  "weights": [round(float(v), 6) for v in self.weights[k]],
+                  "top_words": [{"word": w, "weight": round(v, 6)}
+                                for w, v in self.top_words(k, top)]}
+                 for k, task in enumerate(self.tasks)]
+        return {"text": self.text, "words": self.words, "n_tokens": self.n_tokens,
+                "n_words_read": self.n_read, "tasks": tasks}
 
 
 def word_attention(model, text: str, tasks: Sequence[str] | None = None) -> WordAttention:
@@ -137,12 +145,14 @@ def word_attention(model, text: str, tasks: Sequence[str] | None = None) -> Word
                            f"over {runs[0].weights.shape[1]}")
     spans = word_spans(text)
     weights = torch.stack([run.weights.mean(0) for run in runs])  # (K, T)
-    word_w, special_w = aggregate_words(weights, token_words(offsets, special, spans),
-                                        len(spans))
+    words = token_words(offsets, special, spans)
+    word_w, special_w = aggregate_words(weights, words, len(spans))
+    n_read = 1 + max((w for w in words if w is not None), default=-1)
     labels, probabilities = zip(*(_prediction(model.tasks[run.task], run.outputs)
                                   for run in runs))
     return WordAttention(text, [text[a:b] for a, b in spans], [run.task for run in runs],
-                         word_w, special_w, len(offsets), list(labels), list(probabilities))
+                         word_w, special_w, len(offsets), n_read, list(labels),
+                         list(probabilities))
 
 
 def _token_offsets(encoder, text: str) -> tuple[list[tuple[int, int]], list[bool]]:

@@ -145,19 +145,18 @@ def plot_attention(model, text: str, path: str | os.PathLike,
 def plot_word_attention(amap: WordAttention, path: str | os.PathLike) -> Path:
     """Heatmap of a :class:`~qattn_hybrid.attend.WordAttention`: rows = tasks with their
     prediction, columns = words, colour = the task's attention share (mean over heads)."""
-    rows = [f"{task}: {_prediction_text(label, p)}"
-            for task, label, p in zip(amap.tasks, amap.labels, amap.probabilities)]
+    rows = [f"{task}: {amap.prediction(k)}" for k, task in enumerate(amap.tasks)]
     fig, ax = _heatmap(amap.weights, amap.words, rows, "attention per task over the words")
-    low, high = float(amap.specials.min()), float(amap.specials.max())
-    took = f"{100 * low:.0f}%" if round(100 * low) == round(100 * high) else \
-        f"{100 * low:.0f}-{100 * high:.0f}%"
-    ax.set_xlabel(f"sub-word tokens summed per word (mean pooling: 1/{amap.n_tokens} = "
-                  f"{1 / amap.n_tokens:.2f} per token); the special tokens ([CLS], [SEP], "
-                  f"not shown) took {took} of each task's attention", fontsize=7)
+    ax.set_xlabel(_word_caption(amap), fontsize=7)
     return _save(fig, path)
 
 
-def _prediction_text(label, probability: float | None) -> str:
-    if probability is None:  # regression: the predicted value
-        return f"{label:.3g}"
-    return f"{label} ({probability:.2f})"
+def _word_caption(amap: WordAttention) -> str:
+    low, high = (f"{100 * float(v):.0f}" for v in (amap.specials.min(), amap.specials.max()))
+    took = f"{low}%" if low == high else f"{low}-{high}%"
+    caption = (f"sub-word tokens summed per word (mean pooling: 1/{amap.n_tokens} = "
+               f"{1 / amap.n_tokens:.2f} per token); the special tokens ([CLS], [SEP], not "
+               f"shown) took {took} of each task's attention")
+    if amap.n_read < len(amap.words):
+        caption += f"; only the first {amap.n_read} of {len(amap.words)} words were read"
+    return caption

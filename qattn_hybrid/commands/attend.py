@@ -38,10 +38,12 @@ def attend(args) -> int:
         return 0
     width = max(len(t) for t in amap.tasks)
     for k, task in enumerate(amap.tasks):
-        p = amap.probabilities[k]
-        label = f"{amap.labels[k]} ({p:.2f})" if p is not None else f"{amap.labels[k]:.4g}"
         top = ", ".join(f"{w} {v:.2f}" for w, v in amap.top_words(k, args.top))
-        print(f"{task:<{width}}  {label:<18}  {top}  [special tokens {amap.specials[k]:.2f}]")
+        print(f"{task:<{width}}  {amap.prediction(k):<18}  {top}  "
+              f"[special tokens {amap.specials[k]:.2f}]")
+    if amap.n_read < len(amap.words):
+        print(f"(the model read the first {amap.n_read} of {len(amap.words)} words: the text "
+              f"is longer than its max_length)")
     if plot:
         print(f"Attention map: {plot}")
     return 0

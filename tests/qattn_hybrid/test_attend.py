@@ -72,6 +72,7 @@ class TestOnAModel:
         text = "what is my card balance"
         amap = word_attention(model, text)
         assert amap.words == text.split() and amap.tasks == ["intent", "sentiment", "score"]
+        assert amap.n_tokens == 7 and amap.n_read == 5
         assert amap.weights.shape == (3, 5) and (amap.weights >= 0).all()
         assert amap.weights.std(1).min() > 1e-3  # not the uniform mean
         torch.testing.assert_close(amap.weights.sum(1) + amap.specials, torch.ones(3))
@@ -101,11 +102,13 @@ class TestOnAModel:
         assert amap.labels[0] == ("card", "travel", "payment")[int(probs.argmax())]
         assert amap.probabilities[0] == pytest.approx(float(probs.max()))
         assert amap.labels[1] == pytest.approx(value) and amap.probabilities[1] is None
+        assert amap.prediction(0) == f"{amap.labels[0]} ({float(probs.max()):.2f})"
+        assert amap.prediction(1) == f"{value:.4g}"
 
     def test_words_past_max_length_get_nothing(self, model):
         text = " ".join(["card"] * 20)  # 22 tokens with [CLS] / [SEP]; max_length is 16
         amap = word_attention(model, text, ["intent"])
-        assert len(amap.words) == 20
+        assert len(amap.words) == 20 and amap.n_read == 14
         assert (amap.weights[0, 14:] == 0).all() and (amap.weights[0, :14] > 0).all()
 
     def test_top_words_and_json(self, model):

@@ -39,6 +39,18 @@ def model(make_encoder):
     return MultiTaskModel(config, tasks, make_encoder())
 
 
+@pytest.fixture
+def figures(monkeypatch) -> list:
+    """The figures the plots save, in order (they are still written)."""
+    import qattn_hybrid.plots as plots
+
+    saved = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (saved.append(fig),
+                                                           real_save(fig, path))[1])
+    return saved
+
+
 class TestTrainingCurves:
     def test_writes_a_png(self, tmp_path):
         (tmp_path / "metrics.csv").write_text(METRICS)
@@ -74,13 +86,7 @@ class TestAttention:
         path = plot_attention(model, "book a flight please", tmp_path / "att.png", ["intent"])
         assert path.read_bytes().startswith(PNG)
 
-    def test_word_heatmap_png(self, model, tmp_path, monkeypatch):
-        import qattn_hybrid.plots as plots
-
-        figures = []
-        real_save = plots._save
-        monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig),
-                                                                real_save(fig, path))[1])
+    def test_word_heatmap_png(self, model, tmp_path, figures):
         amap = word_attention(model, "check my card balance please")
         path = plot_word_attention(amap, tmp_path / "words.png")
         assert path.read_bytes().startswith(PNG) and path.stat().st_size > 5000
@@ -90,6 +96,14 @@ class TestAttention:
         assert rows[0] == f"intent: {amap.labels[0]} ({amap.probabilities[0]:.2f})"
         assert "special tokens ([CLS], [SEP], not shown)" in ax.get_xlabel()
         assert len(ax.texts) == 2 * 5  # every cell annotated
+        assert "of 5 words were read" not in ax.get_xlabel()
+
+    def test_word_heatmap_says_when_words_were_cut(self, model, tmp_path, figures):
+        plot_word_attention(word_attention(model, " ".join(["card"] * 20), ["intent"]),
+                            tmp_path / "long.png")  # 22 tokens, max_length 16
+        caption = figures[0].axes[0].get_xlabel()
+        assert "only the first 14 of 20 words were read" in caption
+        assert "mean pooling: 1/16 = 0.06 per token" in caption
 
     def test_empty_text(self, model):
         with pytest.raises(ValueError, match="text must be a non-empty str"):
@@ -109,15 +123,9 @@ OOS_METRICS = "epoch,split,task,metric,value\n" + "".join(
 
 
 class TestLegends:
-    def test_no_legend_covers_a_curve(self, tmp_path, monkeypatch):
+    def test_no_legend_covers_a_curve(self, tmp_path, figures):
         """An OOS panel has four metric curves spanning the whole plot: its legend used to be
         drawn over one of them."""
-        import qattn_hybrid.plots as plots
-
-        figures = []
-        real_save = plots._save
-        monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig),
-                                                               real_save(fig, path))[1])
         (tmp_path / "metrics.csv").write_text(OOS_METRICS)
         plot_training_curves(tmp_path, tmp_path / "curves.png")
         (fig,) = figures

@@ -37,6 +37,11 @@ class TestOutput:
         assert lines[0].split()[1] in {"card", "travel", "payment"}
         assert "[special tokens 0." in lines[0] and lines[0].count(",") == 1  # two top words
 
+    def test_says_when_words_were_cut(self, run_dir, capsys):
+        code, out, err = run(capsys, "attend", str(run_dir), " ".join(["card"] * 20))
+        assert code == 0, err
+        assert "(the model read the first 14 of 20 words" in out  # max_length 16
+
     def test_json(self, run_dir, capsys):
         code, out, err = run(capsys, "attend", str(run_dir), TEXT, "--json",
                              "--tasks", "sentiment")
