@@ -5,6 +5,7 @@
     qattn eval CHECKPOINT [--split test] [--config CONFIG] [--json]
     qattn probe CONFIG [--split test] [--json]
     qattn predict CHECKPOINT "text" ["text" ...] --task NAME [--attention] [--plot FILE]
+    qattn attend CHECKPOINT "text" [--tasks T1,T2] [--output FILE.png] [--top K] [--json]
     qattn rank CHECKPOINT ITEMS.jsonl --task NAME [--label L] [--top K] [--json]
     qattn draw [CONFIG] [--n-qubits 4 --n-layers 2 --ansatz ... --conditioning ...]
     qattn resources [CONFIG] [same circuit options]
@@ -56,6 +57,11 @@ def _eval(args) -> int:
 def _predict(args) -> int:
     from qattn_hybrid.commands.models import predict
     return predict(args)
+
+
+def _attend(args) -> int:
+    from qattn_hybrid.commands.attend import attend
+    return attend(args)
 
 
 def _rank(args) -> int:
@@ -134,6 +140,19 @@ def _parser() -> argparse.ArgumentParser:
                    "first text")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("attend", help="which words of a text each task attends to: top "
+                       "words per task, and a heatmap PNG (rows = tasks, columns = words)")
+    p.add_argument("checkpoint", help="model folder, run folder or checkpoint folder")
+    p.add_argument("text", help="the text (its words are its whitespace-separated parts)")
+    p.add_argument("--tasks", help="comma-separated task names (default: all of the model's)")
+    p.add_argument("--output", "-o", metavar="FILE.png", help="write the heatmap PNG here")
+    p.add_argument("--top", type=int, default=3, metavar="K",
+                   help="most attended words listed per task (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON: every word's weight per "
+                   "task, the top words, the predictions")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=_attend)
 
     p = sub.add_parser("rank", help="rank items (texts in a JSONL file) by a task's prediction")
     p.add_argument("checkpoint", help="model folder, run folder or checkpoint folder")

@@ -2,6 +2,7 @@
 
     plot_training_curves("runs/demo/metrics.csv", "runs/demo/curves.png")
     plot_attention(model, "what is my card balance", "attention.png")
+    plot_word_attention(word_attention(model, "what is my card balance"), "words.png")
 
 Drawn with matplotlib's object API on an Agg canvas: no pyplot state, no display needed, and
 the caller's matplotlib backend is left alone. Files are written atomically.
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import torch
 
+from qattn_hybrid.attend import WordAttention, task_weights
 from qattn_hybrid.files import atomic_file
 
-__all__ = ["attention_map", "plot_attention", "plot_training_curves", "read_metrics"]
+__all__ = ["attention_map", "plot_attention", "plot_training_curves", "plot_word_attention",
+           "read_metrics"]
 
 
 def _figure(width: float, height: float):
@@ -92,47 +95,68 @@ def plot_training_curves(metrics: str | os.PathLike, path: str | os.PathLike) ->
     return _save(fig, path)
 
 
-@torch.no_grad()
 def attention_map(model, text: str, tasks: Sequence[str] | None = None):
     """(tokens, rows, weights (R, T)): the attention of each task (and head) over ``text``."""
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"text must be a non-empty str; got {text!r}")
-    tasks = list(model.tasks) if tasks is None else list(tasks)
-    was_training = model.training
-    model.eval()
-    try:
-        encoded = model.encode([text])
-        rows, weights = [], []
-        for task in tasks:
-            w = model(encoded, task).weights[0]  # (H, T)
-            for h in range(w.shape[0]):
-                rows.append(task if w.shape[0] == 1 else f"{task} [head {h}]")
-                weights.append(w[h].float().cpu())
-    finally:
-        model.train(was_training)
+    runs = task_weights(model, text, tasks)
+    rows, weights = [], []
+    for run in runs:
+        n_heads = run.weights.shape[0]
+        for h in range(n_heads):
+            rows.append(run.task if n_heads == 1 else f"{run.task} [head {h}]")
+            weights.append(run.weights[h])
     tokenizer = model.encoder.tokenizer
     ids = tokenizer(text, truncation=True, max_length=model.encoder.max_length)["input_ids"]
     tokens = tokenizer.convert_ids_to_tokens(ids)
-    T = int(encoded.mask[0].sum())
+    T = runs[0].weights.shape[1]
     if len(tokens) != T:  # should not happen; fall back to positions rather than mislabel
         tokens = [str(i) for i in range(T)]
-    return tokens, rows, torch.stack(weights)[:, :T]
+    return tokens, rows, torch.stack(weights)
+
+
+def _heatmap(values: torch.Tensor, columns: Sequence[str], rows: Sequence[str], title: str):
+    """A figure of ``values`` (R, C) with labelled rows and columns, each cell annotated with
+    its value while the cells are wide enough to read; returns (figure, axes)."""
+    fig = _figure(max(4.0, 0.55 * len(columns) + 0.07 * max(map(len, rows)) + 2.0),
+                  0.5 * len(rows) + 1.8)
+    ax = fig.subplots()
+    image = ax.imshow(values.numpy(), aspect="auto", cmap="viridis", vmin=0.0)
+    ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    if len(columns) <= 40:
+        top = float(values.max())
+        for r in range(values.shape[0]):
+            for c in range(values.shape[1]):
+                value = float(values[r, c])
+                ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if value > 0.6 * top else "white")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    return fig, ax
 
 
 def plot_attention(model, text: str, path: str | os.PathLike,
                    tasks: Sequence[str] | None = None) -> Path:
     """Heatmap for one sentence: rows = tasks (x heads), columns = tokens, colour = weight."""
     tokens, rows, weights = attention_map(model, text, tasks)
-    fig = _figure(max(4.0, 0.55 * len(tokens) + 2.5), 0.5 * len(rows) + 1.6)
-    ax = fig.subplots()
-    image = ax.imshow(weights.numpy(), aspect="auto", cmap="viridis", vmin=0.0)
-    ax.set_xticks(range(len(tokens)), tokens, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    for r in range(weights.shape[0]):
-        for c in range(weights.shape[1]):
-            value = float(weights[r, c])
-            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                    color="black" if value > 0.6 * float(weights.max()) else "white")
-    ax.set_title("attention per task", fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig, _ = _heatmap(weights, tokens, rows, "attention per task")
     return _save(fig, path)
+
+
+def plot_word_attention(amap: WordAttention, path: str | os.PathLike) -> Path:
+    """Heatmap of a :class:`~qattn_hybrid.attend.WordAttention`: rows = tasks with their
+    prediction, columns = words, colour = the task's attention share (mean over heads)."""
+    rows = [f"{task}: {amap.prediction(k)}" for k, task in enumerate(amap.tasks)]
+    fig, ax = _heatmap(amap.weights, amap.words, rows, "attention per task over the words")
+    ax.set_xlabel(_word_caption(amap), fontsize=7)
+    return _save(fig, path)
+
+
+def _word_caption(amap: WordAttention) -> str:
+    low, high = (f"{100 * float(v):.0f}" for v in (amap.specials.min(), amap.specials.max()))
+    took = f"{low}%" if low == high else f"{low}-{high}%"
+    caption = (f"sub-word tokens summed per word (mean pooling: 1/{amap.n_tokens} = "
+               f"{1 / amap.n_tokens:.2f} per token); the special tokens ([CLS], [SEP], not "
+               f"shown) took {took} of each task's attention")
+    if amap.n_read < len(amap.words):
+        caption += f"; only the first {amap.n_read} of {len(amap.words)} words were read"
+    return caption

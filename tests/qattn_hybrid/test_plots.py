@@ -11,6 +11,8 @@ from qattn_hybrid.config import ModelConfig  # noqa: E402
 from qattn_hybrid.model import MultiTaskModel  # noqa: E402
 from qattn_hybrid.tasks import ClassificationTask  # noqa: E402
 from qattn_hybrid.plots import attention_map, plot_attention, plot_training_curves, read_metrics  # noqa: E402
+from qattn_hybrid.plots import plot_word_attention  # noqa: E402
+from qattn_hybrid.attend import word_attention  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRICS = """epoch,split,task,metric,value
@@ -35,6 +37,18 @@ def model(make_encoder):
     tasks = [ClassificationTask("intent", ("card", "travel")),
              ClassificationTask("sentiment", ("neg", "pos"))]
     return MultiTaskModel(config, tasks, make_encoder())
+
+
+@pytest.fixture
+def figures(monkeypatch) -> list:
+    """The figures the plots save, in order (they are still written)."""
+    import qattn_hybrid.plots as plots
+
+    saved = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (saved.append(fig),
+                                                           real_save(fig, path))[1])
+    return saved
 
 
 class TestTrainingCurves:
@@ -72,6 +86,25 @@ class TestAttention:
         path = plot_attention(model, "book a flight please", tmp_path / "att.png", ["intent"])
         assert path.read_bytes().startswith(PNG)
 
+    def test_word_heatmap_png(self, model, tmp_path, figures):
+        amap = word_attention(model, "check my card balance please")
+        path = plot_word_attention(amap, tmp_path / "words.png")
+        assert path.read_bytes().startswith(PNG) and path.stat().st_size > 5000
+        ax = figures[0].axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == amap.words
+        rows = [t.get_text() for t in ax.get_yticklabels()]
+        assert rows[0] == f"intent: {amap.labels[0]} ({amap.probabilities[0]:.2f})"
+        assert "special tokens ([CLS], [SEP], not shown)" in ax.get_xlabel()
+        assert len(ax.texts) == 2 * 5  # every cell annotated
+        assert "of 5 words were read" not in ax.get_xlabel()
+
+    def test_word_heatmap_says_when_words_were_cut(self, model, tmp_path, figures):
+        plot_word_attention(word_attention(model, " ".join(["card"] * 20), ["intent"]),
+                            tmp_path / "long.png")  # 22 tokens, max_length 16
+        caption = figures[0].axes[0].get_xlabel()
+        assert "only the first 14 of 20 words were read" in caption
+        assert "mean pooling: 1/16 = 0.06 per token" in caption
+
     def test_empty_text(self, model):
         with pytest.raises(ValueError, match="text must be a non-empty str"):
             attention_map(model, "")
@@ -90,15 +123,9 @@ OOS_METRICS = "epoch,split,task,metric,value\n" + "".join(
 
 
 class TestLegends:
-    def test_no_legend_covers_a_curve(self, tmp_path, monkeypatch):
+    def test_no_legend_covers_a_curve(self, tmp_path, figures):
         """An OOS panel has four metric curves spanning the whole plot: its legend used to be
         drawn over one of them."""
-        import qattn_hybrid.plots as plots
-
-        figures = []
-        real_save = plots._save
-        monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig),
-                                                               real_save(fig, path))[1])
         (tmp_path / "metrics.csv").write_text(OOS_METRICS)
         plot_training_curves(tmp_path, tmp_path / "curves.png")
         (fig,) = figures

@@ -51,6 +51,22 @@
     return `rgba(255, 120, 0, ${(0.08 + 0.85 * a).toFixed(3)})`;
   }
 
+  // The words a task attends to most: the head mean of its weights, word pieces ("##es")
+  // added to their word, special tokens ([CLS], [SEP]) left out; `qattn attend` does the same
+  // from the tokenizer's offsets.
+  function topWords(tokens, attention, n) {
+    const words = [];
+    tokens.forEach((tok, j) => {
+      const w = attention.reduce((sum, row) => sum + row[j], 0) / attention.length;
+      if (/^\[[A-Z]+\]$/.test(tok)) return;
+      if (tok.startsWith("##") && words.length) {
+        const last = words[words.length - 1];
+        last[0] += tok.slice(2); last[1] += w;
+      } else words.push([tok, w]);
+    });
+    return words.sort((a, b) => b[1] - a[1]).slice(0, n);
+  }
+
   function drawTask(name, entry, tokens) {
     const card = el("div", "task-result");
     card.dataset.task = name;
@@ -82,6 +98,9 @@
       });
       card.append(map);
     });
+    const top = topWords(tokens, entry.attention, 3);
+    card.append(el("p", "top-words", "Most attended: "
+      + top.map(([w, v]) => `${w} ${(100 * v).toFixed(0)}%`).join(", ")));
     return card;
   }
 

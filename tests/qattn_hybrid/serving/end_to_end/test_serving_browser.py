@@ -87,5 +87,38 @@ def test_type_submit_see_labels_and_heat_map(server, browser, tmp_path):
     colours = {t.value_of_css_property("background-color")
                for t in cards[0].find_elements(By.CSS_SELECTOR, ".heatmap .token")}
     assert len(colours) > 1  # the heat map shades tokens by weight
+    top = cards[0].find_element(By.CSS_SELECTOR, ".top-words").text
+    assert top.startswith("Most attended: ")
+    words = [part.rsplit(" ", 1)[0] for part in top.removeprefix("Most attended: ").split(", ")]
+    assert len(words) == 3 and set(words) <= set("i want to pay my card bill".split())
     shot = tmp_path / "serve.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 1000
+
+
+def test_top_words_join_word_pieces(server, browser):
+    """"xyz" is three word pieces (x ##y ##z) of the tiny vocabulary: listed as one word with
+    their summed weight, and no special token is listed."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    wait = WebDriverWait(browser, 30)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "input[name=task]")))
+    browser.find_element(By.ID, "text").send_keys("check xyz")
+    browser.find_element(By.ID, "submit").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".task-result .top-words")))
+    card = browser.find_elements(By.CSS_SELECTOR, ".task-result")[0]
+    tokens = [t.text for t in card.find_elements(By.CSS_SELECTOR, ".heatmap .token")]
+    assert tokens[:len(tokens) // 2] == ["[CLS]", "check", "x", "##y", "##z", "[SEP]"]
+    top = card.find_element(By.CSS_SELECTOR, ".top-words").text.removeprefix("Most attended: ")
+    shown = {part.rsplit(" ", 1)[0]: part.rsplit(" ", 1)[1] for part in top.split(", ")}
+    assert sorted(shown) == ["check", "xyz"]
+    # the reference: each head's token weights from the heat map's tooltips, averaged by hand
+    rows = [[float(t.get_attribute("title").rsplit(": ", 1)[1])
+             for t in m.find_elements(By.CSS_SELECTOR, ".token")]
+            for m in card.find_elements(By.CSS_SELECTOR, ".heatmap")]
+    mean = [sum(col) / len(rows) for col in zip(*rows)]
+    percent = {w: float(v.rstrip("%")) for w, v in shown.items()}  # (tooltips: 3 decimals)
+    assert percent["check"] == pytest.approx(100 * mean[1], abs=0.6)
+    assert percent["xyz"] == pytest.approx(100 * (mean[2] + mean[3] + mean[4]), abs=0.6)
