@@ -26,7 +26,7 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 # 13-19 digits, single spaces or dashes between them allowed (4-4-4-4, 4-6-5, ...)
 CARD = re.compile(r"(?<![\w+$.,/-])\d(?:[ -]?\d){12,18}(?![\w]|[.,/-]\d)")
-ACCOUNT = re.compile(r"(?i)\b(?:account|acct|a/c)(?:\s*(?:no\.?|number|num|#))?[\s:#.-]*"
+ACCOUNT = re.compile(r"(?i)\b(?:account|acct|a/c)(?:\s*(?:no\.?|number|num|#))?(?:\s+is)?[\s:#.-]*"
                      r"(\d(?:[ -]?\d){5,19})(?![\w]|[.,]\d)")
 # international: a + country code, then 8-15 digits in groups; North American: (555) 123-4567,
 # 555-123-4567, 1-800-555-0199 (without a + the groups must be 3-3-4: lists of numbers differ)
