@@ -7,7 +7,8 @@ card numbers must pass the Luhn checksum, IBANs the ISO 7064 mod-97 check, phone
 a ``+`` country code and 8-15 digits or the North American 3-3-4 grouping, and bare account
 numbers count only after a word like "account" or "acct no". Tickers ($AAPL), prices
 ($1,234.56), percentages, dates, years and long unseparated numbers are left alone (the
-bundled financial tweets: 0 of 11,931 texts change). Masking is idempotent: the placeholders match no pattern.
+bundled financial tweets: 0 of 11,931 texts change). Masking is idempotent: the placeholders
+match no pattern.
 
 :class:`MaskingFilter` applies the same to log records (message, arguments and traceback).
 """
