@@ -191,6 +191,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-bytes", type=int, default=65536, help="request body size limit")
     p.add_argument("--no-fold", action="store_true", help="run the circuits (slower) instead "
                    "of their exact folded form")
+    p.add_argument("--store-samples", metavar="FILE", help="append served texts and their "
+                   "labels to this JSONL file (masked unless --no-mask)")
+    p.add_argument("--max-samples", type=int, default=1000, metavar="N",
+                   help="texts the samples file may hold (default: %(default)s)")
+    p.add_argument("--no-mask", action="store_true", help="keep emails, phone, card and "
+                   "account numbers in logs and stored samples (masked by default)")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=_serve)
 

@@ -5,7 +5,9 @@
     runtime.py    run an export folder without the library (copied into it)
     predictor.py  predictions of a loaded model in the serving format
     batching.py   dynamic batching of concurrent requests
-    metrics.py    Prometheus counters and histograms
+    metrics.py    Prometheus counters, gauges and histograms
+    alerts.yml    Prometheus alerting rules over those metrics (and ``qattn monitor``'s)
+    samples.py    stored request samples (``--store-samples``), masked by default
     app.py        the FastAPI application (auth, validation, /v1/predict, health, metrics)
     commands.py   the ``qattn export`` and ``qattn serve`` handlers
     static/       the web page (no external resources)

@@ -11,6 +11,9 @@ With an API key every /v1/* call needs ``Authorization: Bearer <key>``: 401 with
 with a wrong one (compared in constant time; the key is never logged). Bad input gets a 4xx
 with a JSON ``{"error": ..., "detail": ...}`` saying what was expected.
 
+Personal data (emails, phone, card, IBAN and account numbers) is masked in the server's logs
+and in stored request samples (``store_samples``) unless ``mask`` is False (``--no-mask``).
+
 Needs the extra ``serve`` (fastapi, uvicorn); ``qattn serve`` checks before importing this.
 """
 
@@ -28,8 +31,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from qattn_hybrid.masking import MaskingFilter
 from qattn_hybrid.serving.batching import DynamicBatcher
 from qattn_hybrid.serving.metrics import Metrics
+from qattn_hybrid.serving.samples import SampleStore
 
 __all__ = ["ServerSettings", "create_app", "load_predictor", "read_api_key", "run_server"]
 
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 ROUTES = ("/", "/healthz", "/readyz", "/metrics", "/v1/tasks", "/v1/predict")
+# loggers that may carry request text; a MaskingFilter goes on each while an app runs
+SERVER_LOGGERS = ("qattn_hybrid.serving.app", "qattn_hybrid.serving.batching",
+                  "qattn_hybrid.serving.samples", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 @dataclass
@@ -51,9 +59,13 @@ class ServerSettings:
     max_texts: int = 64  # texts per request
     max_bytes: int = 65536  # request body size
     max_text_chars: int = 4096  # characters per text
+    store_samples: str | None = None  # JSONL file of served texts and their labels
+    max_samples: int = 1000  # lines that file may hold
+    mask: bool = True  # mask personal data in logs and stored samples
 
     def check(self) -> None:
-        for name in ("port", "max_batch", "max_texts", "max_bytes", "max_text_chars"):
+        for name in ("port", "max_batch", "max_texts", "max_bytes", "max_text_chars",
+                     "max_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be a positive int; got {value!r}")
@@ -175,6 +187,15 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
     batcher, metrics, key), so two apps in one process (tests) never share any."""
     metrics = Metrics()
     state = {"predictor": predictor, "batcher": None, "error": None}
+    samples = (SampleStore(settings.store_samples, settings.max_samples, settings.mask)
+               if settings.store_samples else None)
+    masking = MaskingFilter() if settings.mask else None
+
+    def queued():
+        b = state["batcher"]
+        return (0, 0) if b is None else (b.queued_requests, b.queued_texts)
+
+    metrics.queue = queued
 
     def ready(p) -> None:
         state["predictor"] = p
@@ -194,11 +215,15 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
         ready(predictor)
 
     async def lifespan(app):
+        for name in SERVER_LOGGERS if masking else ():
+            logging.getLogger(name).addFilter(masking)
         if predictor is None and predictor_factory is not None:
             threading.Thread(target=load, name="qattn-load", daemon=True).start()
         yield
         if state["batcher"] is not None:
             await state["batcher"].close()
+        for name in SERVER_LOGGERS if masking else ():
+            logging.getLogger(name).removeFilter(masking)
 
     app = FastAPI(title="qattn_hybrid", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -273,10 +298,17 @@ def create_app(settings: ServerSettings, predictor=None, predictor_factory=None,
             texts, wanted = parse_request(await _read_body(request, settings.max_bytes),
                                           names, settings)
         except BadRequest as err:
+            log.info("Rejected /v1/predict (%d %s): %s", err.status, err.error, err.detail)
             return error(err.status, err.error, err.detail)
         except ValueError:
             return error(400, "invalid_request", "Content-Length must be an integer")
+        log.debug("Predict %d texts: %s", len(texts), texts)
         results = await state["batcher"].predict(texts, wanted)
+        if samples is not None:
+            try:
+                samples.add(texts, results)
+            except OSError as err:  # the answer matters more than the sample
+                log.error("Storing samples in %s failed: %s", samples.path, err)
         return {"predictions": [{"text": t, **r} for t, r in zip(texts, results)]}
 
     app.state.metrics, app.state.settings = metrics, settings
@@ -308,5 +340,9 @@ def run_server(settings: ServerSettings, say=lambda line: None) -> None:
         f" on http://{settings.host}:{settings.port}/")
     say("API key required on /v1/* (Authorization: Bearer ...)" if key else
         "No API key: listening on localhost only (give --api-key-file to serve other hosts)")
+    say("Personal data masked in logs and samples" if settings.mask else
+        "Masking off (--no-mask): logs and samples hold texts as sent")
+    if settings.store_samples:
+        say(f"Storing up to {settings.max_samples} served texts in {settings.store_samples}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 access_log=False)

@@ -29,7 +29,8 @@ class DynamicBatcher:
     """`await batcher.predict(texts, tasks)` -> one result dict per text.
 
     `predict_fn(texts, tasks) -> list[dict]` is the model (e.g. ModelPredictor.predict);
-    `on_batch(n_texts)` is told the size of every forward pass (metrics).
+    `on_batch(n_texts)` is told the size of every forward pass (metrics). `queued_requests`
+    and `queued_texts` count what waits for a forward pass (not the one running).
     """
 
     def __init__(self, predict_fn, max_batch: int = 64, max_wait_ms: float = 10.0,
@@ -44,12 +45,15 @@ class DynamicBatcher:
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qattn-forward")
+        self.queued_requests = self.queued_texts = 0  # changed on the event loop only
 
     async def predict(self, texts: list[str], tasks: list[str] | None) -> list[dict]:
         if self._worker is None or self._worker.done():
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._run())
         future = asyncio.get_running_loop().create_future()
+        self.queued_requests += 1
+        self.queued_texts += len(texts)
         await self._queue.put(_Request(list(texts), tasks, future))
         return await future
 
@@ -86,6 +90,8 @@ class DynamicBatcher:
         while True:
             batch = await self._collect()
             texts = [t for r in batch for t in r.texts]
+            self.queued_requests -= len(batch)
+            self.queued_texts -= len(texts)
             wanted = None if any(r.tasks is None for r in batch) else sorted(
                 {t for r in batch for t in r.tasks})
             try:

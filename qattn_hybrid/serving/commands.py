@@ -54,5 +54,7 @@ def serve_command(args, say) -> None:
     settings = ServerSettings(run_dir=args.run_dir, host=args.host, port=args.port,
                               api_key_file=args.api_key_file, max_batch=args.max_batch,
                               max_wait_ms=args.max_wait_ms, fold=not args.no_fold,
-                              max_texts=args.max_texts, max_bytes=args.max_bytes)
+                              max_texts=args.max_texts, max_bytes=args.max_bytes,
+                              store_samples=args.store_samples, max_samples=args.max_samples,
+                              mask=not args.no_mask)
     run_server(settings, say)

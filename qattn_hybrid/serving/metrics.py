@@ -7,6 +7,11 @@
     qattn_texts_per_second                    gauge (over the last 60 s)
     qattn_errors_total{kind}                  counter (bad_request, unauthorized, internal, ...)
     qattn_model_ready                         gauge (1 once the model is loaded)
+    qattn_queue_depth                         gauge (requests waiting for a forward pass)
+    qattn_queue_texts                         gauge (texts in those requests)
+
+``serving/alerts.yml`` holds Prometheus alerting rules over these names (a test checks that
+every name and label it uses is exported here).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class Metrics:
         self.errors = defaultdict(int)  # kind -> count
         self.ready = False
         self._recent = deque()  # (time, texts) of recent forward passes
+        self.queue = lambda: (0, 0)  # () -> (requests, texts) waiting; set by the app
 
     def request(self, path: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -92,6 +98,7 @@ class Metrics:
 
     def render(self) -> str:
         rate = self.texts_per_second()
+        queued_requests, queued_texts = self.queue()
         with self._lock:
             lines = ["# HELP qattn_requests_total HTTP requests by path and status.",
                      "# TYPE qattn_requests_total counter"]
@@ -113,5 +120,9 @@ class Metrics:
             lines += [f'qattn_errors_total{{kind="{_escape(k)}"}} {n}'
                       for k, n in sorted(self.errors.items())]
             lines += ["# HELP qattn_model_ready 1 once the model is loaded.",
-                      "# TYPE qattn_model_ready gauge", f"qattn_model_ready {int(self.ready)}"]
+                      "# TYPE qattn_model_ready gauge", f"qattn_model_ready {int(self.ready)}",
+                      "# HELP qattn_queue_depth Requests waiting for a forward pass.",
+                      "# TYPE qattn_queue_depth gauge", f"qattn_queue_depth {queued_requests}",
+                      "# HELP qattn_queue_texts Texts in the requests waiting.",
+                      "# TYPE qattn_queue_texts gauge", f"qattn_queue_texts {queued_texts}"]
         return "\n".join(lines) + "\n"
