@@ -200,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
 def _monitor_parser(sub) -> None:
     p = sub.add_parser("monitor", help="score a live stream of JSON lines and alert when the "
                        "negative share of a topic ($CASHTAG or \"topic\") surges")
-    p.add_argument("run", help="model folder, run folder or checkpoint folder")
+    p.add_argument("run_dir", metavar="RUN", help="model folder, run folder or checkpoint folder")
     p.add_argument("--follow", metavar="FILE", help="read lines appended to FILE (tail -f) "
                    "instead of stdin")
     p.add_argument("--from-start", action="store_true", help="with --follow: also the lines "

@@ -116,7 +116,7 @@ def _scorer(args):
     """(texts -> list[bool] negative), the task and its negative label, from the saved model."""
     from qattn_hybrid.commands.models import load_model
 
-    model = load_model(args.run)
+    model = load_model(args.run_dir)
     tasks = list(model.tasks)
     task = args.task or (tasks[0] if len(tasks) == 1 else None)
     if task is None:
