@@ -91,3 +91,42 @@ class TestCommand:
         assert parse_line("{not json", 3) is None and "line 3" in caplog.text
         assert parse_line('{"text": ""}', 4) is None and "line 4" in caplog.text
         assert parse_line('{"text": "$TSLA up", "time": 1}', 5)["time"] == 1
+
+    def test_stream_to_webhook_and_plot(self, capsys, tmp_path, monkeypatch):
+        """The command with a keyword scorer (no model): stdin -> alert -> webhook POST."""
+        import io
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        from qattn_hybrid.cli import main
+        from qattn_hybrid.commands import monitor as command
+
+        bodies = []
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        score = (lambda texts: ["down" in t for t in texts]), "fin", "Bearish"
+        monkeypatch.setattr(command, "_scorer", lambda args: score)
+        lines = [json.dumps({"text": f"$ABC {'up' if i % 5 else 'down'}"}) for i in range(150)]
+        lines += ["oops"] + [json.dumps({"text": "$ABC down"})] * 50
+        monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+        argv = ["monitor", "run", "--webhook", f"http://127.0.0.1:{server.server_port}/",
+                "--metrics-port", "0", "--batch-size", "4"]
+        try:
+            assert main(argv) == 0
+        finally:
+            server.shutdown()
+        out = capsys.readouterr().out
+        assert "200 texts" in out and "1 bad lines" in out, out
+        # baseline 0.2 (1 in 5) then an EMA; the window needs ~30 "down"s to lead it by 0.25
+        assert {b["topic"] for b in bodies} == {"$ABC", "all"}, out + capsys.readouterr().err
+        assert all(b["event"] == "negative_surge" and 150 <= b["index"] < 200 for b in bodies)
