@@ -11,6 +11,8 @@
     qattn resources [CONFIG] [same circuit options]
     qattn cost [CONFIG] [same circuit options] --qml-device NAME --tokens N --shots S
                [--diff-method parameter-shift] [--price-per-task P] [--price-per-shot P]
+    qattn monitor RUN [--follow FILE [--from-start]] [--config MONITOR.toml] [--webhook URL]
+                  [--metrics-port PORT] [--plot FILE.png]
     qattn export RUN_DIR --format onnx|torch [--quantize int8] [--output DIR]
     qattn serve RUN_DIR [--host 127.0.0.1] [--port 8000] [--api-key-file F] [--max-batch 64]
                 [--max-wait-ms 10] [--no-fold]
@@ -67,6 +69,11 @@ def _attend(args) -> int:
 def _rank(args) -> int:
     from qattn_hybrid.commands.models import rank
     return rank(args)
+
+
+def _monitor(args) -> int:
+    from qattn_hybrid.commands.monitor import monitor
+    return monitor(args)
 
 
 def _circuit(args) -> int:
@@ -167,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(run=_rank)
 
+    _monitor_parser(sub)
+
     p = sub.add_parser("export", help="fold a trained model and export it (ONNX or "
                        "torch.export) so that it runs without PennyLane")
     p.add_argument("run_dir", help="model folder, run folder or checkpoint folder")
@@ -211,6 +220,33 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(run=_circuit)
     _cost_arguments(p)  # p is the `cost` parser
     return parser
+
+
+def _monitor_parser(sub) -> None:
+    p = sub.add_parser("monitor", help="score a live stream of JSON lines and alert when the "
+                       "negative share of a topic ($CASHTAG or \"topic\") surges")
+    p.add_argument("run_dir", metavar="RUN", help="model folder, run folder or checkpoint folder")
+    p.add_argument("--follow", metavar="FILE", help="read lines appended to FILE (tail -f) "
+                   "instead of stdin")
+    p.add_argument("--from-start", action="store_true", help="with --follow: also the lines "
+                   "already in FILE")
+    p.add_argument("--idle-exit", type=float, metavar="S", help="with --follow: stop after S "
+                   "seconds without a new line (default: never)")
+    p.add_argument("--task", help="task to score (default: the model's only task)")
+    p.add_argument("--negative-label", help="the task's negative label (default: Bearish)")
+    p.add_argument("--config", help="TOML file whose [monitor] section sets the thresholds")
+    for name, kind in (("window", int), ("baseline-alpha", float), ("margin", float),
+                       ("min-share", float), ("min-count", int), ("cooldown", int)):
+        p.add_argument(f"--{name}", type=kind, help="override monitor." + name.replace("-", "_"))
+    p.add_argument("--batch-size", type=int, default=8, help="texts per forward pass "
+                   "(default: %(default)s; 1 for the lowest latency)")
+    p.add_argument("--webhook", metavar="URL", help="POST each alert as JSON to URL")
+    p.add_argument("--webhook-timeout", type=float, default=5.0, metavar="S")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus "
+                   "/metrics on 127.0.0.1:PORT (0: any free port)")
+    p.add_argument("--plot", metavar="FILE.png", help="write the trend plot at the end")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(run=_monitor)
 
 
 def _setup_logging(quiet: bool) -> None:
