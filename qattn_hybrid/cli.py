@@ -16,11 +16,14 @@
     qattn export RUN_DIR --format onnx|torch [--quantize int8] [--output DIR]
     qattn serve RUN_DIR [--host 127.0.0.1] [--port 8000] [--api-key-file F] [--max-batch 64]
                 [--max-wait-ms 10] [--no-fold]
+    qattn serve-ray RUN_DIR [same options as serve] [--min-replicas 1] [--max-replicas 2]
+                [--target-ongoing-requests 2] [--upscale-delay-s 30] [--downscale-delay-s 600]
+                [--address RAY_ADDRESS]
 
 CHECKPOINT is a saved model folder (``config.json`` + ``model.safetensors``), a training run's
 output folder (its ``best/`` model is used) or one of its ``checkpoints/epoch-*`` folders.
 This module parses the command line; each command's handler lives in
-``qattn_hybrid.commands`` (``serving.commands`` for export and serve) and is imported only when
+``qattn_hybrid.commands`` (``serving.commands`` for export and serving) and is imported only when
 that command runs. It imports only the standard library at start-up (``qattn --help`` takes a
 fraction of a second); torch, PennyLane and transformers load inside the commands that need
 them. These modules are the only ones in the library that print.
@@ -188,26 +191,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="answer predictions over HTTP (FastAPI + uvicorn), with a "
                        "web page, auth and Prometheus metrics")
-    p.add_argument("run_dir", help="model folder, run folder or checkpoint folder")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--api-key-file", help="file holding the API key; /v1/* then needs "
-                   "'Authorization: Bearer KEY' (without one, only localhost may bind)")
-    p.add_argument("--max-batch", type=int, default=64, help="texts per forward pass")
-    p.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a request waits "
-                   "for others to share its forward pass")
-    p.add_argument("--max-texts", type=int, default=64, help="texts per request")
-    p.add_argument("--max-bytes", type=int, default=65536, help="request body size limit")
-    p.add_argument("--no-fold", action="store_true", help="run the circuits (slower) instead "
-                   "of their exact folded form")
-    p.add_argument("--store-samples", metavar="FILE", help="append served texts and their "
-                   "labels to this JSONL file (masked unless --no-mask)")
-    p.add_argument("--max-samples", type=int, default=1000, metavar="N",
-                   help="texts the samples file may hold (default: %(default)s)")
-    p.add_argument("--no-mask", action="store_true", help="keep emails, phone, card and "
-                   "account numbers in logs and stored samples (masked by default)")
-    p.add_argument("--quiet", "-q", action="store_true")
+    _serve_arguments(p)
     p.set_defaults(run=_serve)
+
+    p = sub.add_parser("serve-ray", help="the same server as Ray Serve replicas that scale "
+                       "with the load (a local Ray cluster, or the one at --address)")
+    _serve_arguments(p)
+    _ray_arguments(p)
+    p.set_defaults(run=_serve_ray)
 
     for name, text in (("draw", "print the attention circuit for one token"),
                        ("resources", "gate counts, depth and parameters of the circuit (JSON)"),
@@ -266,6 +257,58 @@ def _serve(args) -> int:
 
     serve_command(args, say=lambda line: print(line, flush=True))
     return 0
+
+
+def _serve_ray(args) -> int:
+    from qattn_hybrid.serving.commands import serve_ray_command
+
+    serve_ray_command(args, say=lambda line: print(line, flush=True))
+    return 0
+
+
+def _serve_arguments(p) -> None:
+    """What `serve` and `serve-ray` share: the model, the address, auth and request limits."""
+    p.add_argument("run_dir", help="model folder, run folder or checkpoint folder")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key-file", help="file holding the API key; /v1/* then needs "
+                   "'Authorization: Bearer KEY' (without one, only localhost may bind)")
+    p.add_argument("--max-batch", type=int, default=64, help="texts per forward pass")
+    p.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a request waits "
+                   "for others to share its forward pass")
+    p.add_argument("--max-texts", type=int, default=64, help="texts per request")
+    p.add_argument("--max-bytes", type=int, default=65536, help="request body size limit")
+    p.add_argument("--no-fold", action="store_true", help="run the circuits (slower) instead "
+                   "of their exact folded form")
+    p.add_argument("--store-samples", metavar="FILE", help="append served texts and their "
+                   "labels to this JSONL file (masked unless --no-mask)")
+    p.add_argument("--max-samples", type=int, default=1000, metavar="N",
+                   help="texts the samples file may hold (default: %(default)s)")
+    p.add_argument("--no-mask", action="store_true", help="keep emails, phone, card and "
+                   "account numbers in logs and stored samples (masked by default)")
+    p.add_argument("--quiet", "-q", action="store_true")
+
+
+def _ray_arguments(p) -> None:
+    """Ray Serve's replicas and autoscaling (defaults: serving.ray_app.ScalingSettings)."""
+    p.add_argument("--min-replicas", type=int, default=1, metavar="N",
+                   help="replicas kept however idle (default: %(default)s)")
+    p.add_argument("--max-replicas", type=int, default=2, metavar="N",
+                   help="replicas at most (default: %(default)s)")
+    p.add_argument("--target-ongoing-requests", type=float, default=2.0, metavar="N",
+                   help="requests in flight per replica the autoscaler aims at "
+                        "(default: %(default)s)")
+    p.add_argument("--max-ongoing-requests", type=int, default=16, metavar="N",
+                   help="requests one replica takes at once; more wait in Ray's queue "
+                        "(default: %(default)s)")
+    p.add_argument("--upscale-delay-s", type=float, default=30.0, metavar="S",
+                   help="seconds above target before a replica is added (default: %(default)s)")
+    p.add_argument("--downscale-delay-s", type=float, default=600.0, metavar="S",
+                   help="seconds below target before one is removed (default: %(default)s)")
+    p.add_argument("--cpus-per-replica", type=float, default=1.0, metavar="N",
+                   help="Ray CPUs per replica, also its torch threads (default: %(default)s)")
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else start a "
+                   "local one)")
 
 
 # --------------------------------------------------------------------------- circuit options

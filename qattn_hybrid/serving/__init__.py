@@ -9,9 +9,10 @@
     alerts.yml    Prometheus alerting rules over those metrics (and ``qattn monitor``'s)
     samples.py    stored request samples (``--store-samples``), masked by default
     app.py        the FastAPI application (auth, validation, /v1/predict, health, metrics)
-    commands.py   the ``qattn export`` and ``qattn serve`` handlers
+    ray_app.py    ``qattn serve-ray``: the app as Ray Serve replicas with autoscaling
+    commands.py   the ``qattn export``, ``qattn serve`` and ``qattn serve-ray`` handlers
     static/       the web page (no external resources)
 
 Nothing here is imported by ``import qattn_hybrid``; FastAPI and uvicorn (extra ``serve``) and
-onnx/onnxruntime (extra ``export``) load only when used.
+onnx/onnxruntime (extra ``export``) and Ray (extra ``ray``) load only when used.
 """

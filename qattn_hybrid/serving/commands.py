@@ -1,10 +1,11 @@
-"""Handlers of ``qattn export`` and ``qattn serve`` (called by qattn_hybrid.cli, which prints)."""
+"""Handlers of ``qattn export``, ``qattn serve`` and ``qattn serve-ray`` (called by
+qattn_hybrid.cli, which prints)."""
 
 from __future__ import annotations
 
 import logging
 
-__all__ = ["export_command", "serve_command"]
+__all__ = ["export_command", "serve_command", "serve_ray_command"]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,36 @@ def serve_command(args, say) -> None:
     """Run the server until interrupted (blocking); `say(line)` prints the startup lines."""
     _need("fastapi", "serve")
     _need("uvicorn", "serve")
-    from qattn_hybrid.serving.app import ServerSettings, run_server
+    from qattn_hybrid.serving.app import run_server
 
-    settings = ServerSettings(run_dir=args.run_dir, host=args.host, port=args.port,
-                              api_key_file=args.api_key_file, max_batch=args.max_batch,
-                              max_wait_ms=args.max_wait_ms, fold=not args.no_fold,
-                              max_texts=args.max_texts, max_bytes=args.max_bytes,
-                              store_samples=args.store_samples, max_samples=args.max_samples,
-                              mask=not args.no_mask)
-    run_server(settings, say)
+    run_server(_server_settings(args), say)
+
+
+def serve_ray_command(args, say) -> None:
+    """Deploy on Ray Serve and serve until interrupted; the settings are checked before Ray
+    is needed or started."""
+    _need("fastapi", "serve")
+    _need("uvicorn", "serve")
+    from qattn_hybrid.serving.ray_app import ScalingSettings, run_ray_server
+
+    settings = _server_settings(args)
+    scaling = ScalingSettings(
+        min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+        target_ongoing_requests=args.target_ongoing_requests,
+        max_ongoing_requests=args.max_ongoing_requests, upscale_delay_s=args.upscale_delay_s,
+        downscale_delay_s=args.downscale_delay_s, cpus_per_replica=args.cpus_per_replica)
+    settings.check()
+    scaling.check()
+    _need("ray", "ray")
+    run_ray_server(settings, scaling, args.address, say)
+
+
+def _server_settings(args):
+    from qattn_hybrid.serving.app import ServerSettings
+
+    return ServerSettings(run_dir=args.run_dir, host=args.host, port=args.port,
+                          api_key_file=args.api_key_file, max_batch=args.max_batch,
+                          max_wait_ms=args.max_wait_ms, fold=not args.no_fold,
+                          max_texts=args.max_texts, max_bytes=args.max_bytes,
+                          store_samples=args.store_samples, max_samples=args.max_samples,
+                          mask=not args.no_mask)
