@@ -139,7 +139,8 @@ class ModelConfig:
                 raise ConfigError(f"{section}.encoder_quantize must be None when "
                                   f"freeze_encoder is false (a quantized encoder is not "
                                   f"trained); got {self.encoder_quantize!r}")
-        for name in ("max_length", "n_heads", "n_circuits"):
+        check_range(section, "max_length", self.max_length, low=2)  # [CLS] and [SEP] at least
+        for name in ("n_heads", "n_circuits"):
             check_range(section, name, getattr(self, name), low=1)
         check_range(section, "head_hidden", self.head_hidden, low=0)
         layers = self.feature_layers  # the range is checked against the encoder it loads

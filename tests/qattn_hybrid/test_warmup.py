@@ -41,9 +41,9 @@ class TestEncodeThreads:
         seen = []
         forward = encoders._forward
 
-        def spy(model, enc):
+        def spy(model, enc, *layers):
             seen.append((threading.get_ident(), torch.get_num_threads(), torch.is_grad_enabled()))
-            return forward(model, enc)
+            return forward(model, enc, *layers)
 
         monkeypatch.setattr(encoders, "_forward", spy)
         before = torch.get_num_threads()
