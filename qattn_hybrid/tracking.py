@@ -6,8 +6,10 @@
 
 or ``qattn train CONFIG --tensorboard DIR``; then ``tensorboard --logdir DIR``.
 
-The trainer calls a :class:`Tracker` at four points and nothing else: :meth:`~Tracker.start`
-(the config, once per ``fit``), :meth:`~Tracker.log_epoch` (each epoch's history record, after
+:func:`make_tracker` builds the one ``training.tracking`` names
+(:func:`qattn_hybrid.factory.build_trainer` passes it to the Trainer). The trainer calls it at
+four points and nothing else: :meth:`~Tracker.start` (the config and the first epoch it will
+train, once per ``fit``), :meth:`~Tracker.log_epoch` (each epoch's history record, after
 its checkpoint is written), :meth:`~Tracker.log_test` (the best model's test metrics) and
 :meth:`~Tracker.close`. :class:`NullTracker` (tracking off, and every rank but 0 under
 torchrun) does nothing. The per-epoch tags, each with the epoch number as its step::
@@ -43,8 +45,10 @@ DEFAULT_DIR_NAME = "tensorboard"  # tracking_dir = None: this folder inside outp
 class Tracker:
     """The interface the trainer calls; this base class does nothing (tracking off)."""
 
-    def start(self, config: dict) -> None:
-        """The run's config (``Config.to_dict()``), at the start of every ``fit``."""
+    def start(self, config: dict, first_epoch: int = 1) -> None:
+        """The run's config (``Config.to_dict()``) at the start of every ``fit``; first_epoch:
+        the epoch it trains next (> 1 when resumed: later events of an earlier attempt are
+        dropped)."""
 
     def log_epoch(self, record: dict) -> None:
         """One epoch's history record (as in metrics.json)."""
@@ -61,25 +65,26 @@ class NullTracker(Tracker):
 
 
 class TensorBoardTracker(Tracker):
-    """Scalars, text and hparams written by ``torch.utils.tensorboard.SummaryWriter``.
+    """Scalars, text and hparams written by ``torch.utils.tensorboard.SummaryWriter`` into
+    ``directory`` (opened by :meth:`start`, closed by :meth:`close`)."""
 
-    directory: the event files' folder. purge_step: epochs from this one on that an earlier
-    attempt logged are dropped (a resumed run: the first epoch it will train again)."""
-
-    def __init__(self, directory: str | Path, purge_step: int | None = None):
+    def __init__(self, directory: str | Path):
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            import torch.utils.tensorboard  # noqa: F401  (fails early without tensorboard)
         except ImportError as err:
             raise ImportError(f"training.tracking = 'tensorboard' needs the tensorboard package "
                               f"(pip install 'qattn-hybrid[tracking]'); got: {err}") from None
         self.directory = Path(directory)
-        self.writer = SummaryWriter(log_dir=str(self.directory), purge_step=purge_step)
-        log.info("TensorBoard events in %s (tensorboard --logdir %s)", self.directory,
-                 self.directory)
+        self.writer = None
 
-    def start(self, config: dict) -> None:
+    def start(self, config: dict, first_epoch: int = 1) -> None:
+        from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import hparams
 
+        purge = first_epoch if first_epoch > 1 else None  # a resume drops what came after
+        self.writer = SummaryWriter(log_dir=str(self.directory), purge_step=purge)
+        log.info("TensorBoard events in %s (tensorboard --logdir %s)", self.directory,
+                 self.directory)
         text = json.dumps(config, indent=2)
         self.writer.add_text("config", "```json\n" + text + "\n```", global_step=0)
         for summary in hparams(flat_hparams(config), {"score": None}):
@@ -98,7 +103,9 @@ class TensorBoardTracker(Tracker):
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 TRACKERS: dict[str, type[Tracker]] = {"tensorboard": TensorBoardTracker}
@@ -140,15 +147,13 @@ def tracking_dir(training) -> Path:
     return Path(training.output_dir) / DEFAULT_DIR_NAME
 
 
-def make_tracker(training, *, writer: bool = True, first_epoch: int = 1) -> Tracker:
+def make_tracker(training, *, writer: bool = True) -> Tracker:
     """The tracker ``training.tracking`` names (a :class:`NullTracker` when None or when this
-    process is not the writer, rank 0). first_epoch: the epoch the run trains next (> 1 when
-    resumed: later events of an earlier attempt are dropped)."""
+    process is not the writer, rank 0)."""
     if training.tracking is None or not writer:
         return NullTracker()
     if training.tracking not in TRACKERS:
         raise ValueError(f"training.tracking must be one of "
                          f"{', '.join(map(repr, TRACKER_NAMES))}, or None; "
                          f"got {training.tracking!r}")
-    purge = first_epoch if first_epoch > 1 else None
-    return TRACKERS[training.tracking](tracking_dir(training), purge_step=purge)
+    return TRACKERS[training.tracking](tracking_dir(training))

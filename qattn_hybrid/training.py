@@ -69,7 +69,7 @@ from qattn_hybrid.manifest import check_finite, verify_manifest
 from qattn_hybrid.model import MultiTaskModel
 from qattn_hybrid.sampling import TaskSampler
 from qattn_hybrid.schedule import lr_factor
-from qattn_hybrid.tracking import NullTracker, Tracker, make_tracker
+from qattn_hybrid.tracking import NullTracker, Tracker
 from qattn_hybrid.weighting import LossWeighting
 
 __all__ = ["OptimizerBuilder", "TrainResult", "Trainer", "check_tasks", "evaluate",
@@ -116,13 +116,16 @@ class Trainer:
         process on the model's device.
     init_heads: ``init_heads(trainer) -> dict`` called before the first epoch of a fresh run
         (LP-FT: ``probe.init_heads_from_probe``), its result logged.
+    tracker: a :class:`qattn_hybrid.tracking.Tracker` (``tracking.make_tracker``) sent the
+        config, every epoch's record and the test metrics; used on rank 0 only. Default: none.
     """
 
     def __init__(self, config: Config, *, model: MultiTaskModel,
                  tasks: Mapping[str, TaskData], weighting: LossWeighting, sampler: TaskSampler,
                  optimizer: torch.optim.Optimizer | OptimizerBuilder,
                  dist: distributed.DistContext | None = None,
-                 init_heads: Callable[[Trainer], dict] | None = None):
+                 init_heads: Callable[[Trainer], dict] | None = None,
+                 tracker: Tracker | None = None):
         self.config, self.model, self.weighting, self.sampler = config, model, weighting, sampler
         self.tasks = dict(tasks)
         check_tasks(self.tasks)
@@ -154,7 +157,8 @@ class Trainer:
         # the baselines (the table's probe, the mean-pool run's heads): same features and splits
         self.probes: dict | None = None
         self.warmup_stats = None  # qattn_hybrid.warmup.WarmupStats, once the cache is warm
-        self.tracker: Tracker = NullTracker()  # fit() makes the one training.tracking names
+        # only rank 0 writes (the factory gives other ranks a NullTracker already)
+        self.tracker = tracker if tracker is not None and self.is_writer else NullTracker()
 
     @property
     def is_writer(self) -> bool:
@@ -195,9 +199,8 @@ class Trainer:
         if self.init_heads is not None and self.epoch == 0:  # e.g. LP-FT: heads = the probes
             log.info("Heads initialised by %s: %s", getattr(self.init_heads, "__name__", "?"),
                      self.init_heads(self))
-        self.tracker = make_tracker(t, writer=self.is_writer, first_epoch=self.epoch + 1)
         try:
-            self.tracker.start(self.config.to_dict())
+            self.tracker.start(self.config.to_dict(), first_epoch=self.epoch + 1)
             stopped = False
             while self.epoch < t.epochs and not stopped:
                 record = self._train_epoch()
