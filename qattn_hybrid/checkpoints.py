@@ -53,7 +53,8 @@ LATEST_NAME = "latest.json"
 CHECKPOINTS_DIR = "checkpoints"
 # What a run writes into its output folder (removed by overwrite=True; nothing else is).
 RUN_FILES = ("run_config.json", "metrics.csv", "metrics.json", LATEST_NAME, "test_metrics.json",
-             "training_curves.png", "best", CHECKPOINTS_DIR)
+             "training_curves.png", "best", CHECKPOINTS_DIR,
+             "tensorboard")  # tracking.DEFAULT_DIR_NAME: the default tracking_dir
 _EPOCH = re.compile(r"^epoch-(\d+)$")
 _LEFTOVER = re.compile(r"^\.(tmp|old)-")  # temporaries of an interrupted atomic write
 

@@ -5,6 +5,7 @@ validation stay light):
     WEIGHTING_METHODS  classes in qattn_hybrid.weighting.WEIGHTINGS     (weighting.method)
     SAMPLING_METHODS   classes in qattn_hybrid.sampling.SAMPLERS        (sampling.method)
     TASK_TYPES         classes in qattn_hybrid.tasks.TASKS              (data.tasks[].task_type)
+    TRACKERS           classes in qattn_hybrid.tracking.TRACKERS        (training.tracking)
 
 Each registry's built-in entries (those its own module defines) equal its tuple here
 (tests/qattn_hybrid/test_choices.py), so a new built-in is one registry entry plus one name.
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["ATTENTION_KINDS", "SAMPLING_METHODS", "TASK_TYPES", "WEIGHTING_METHODS", "choices"]
+__all__ = ["ATTENTION_KINDS", "SAMPLING_METHODS", "TASK_TYPES", "TRACKERS", "WEIGHTING_METHODS", "choices"]
 
 ATTENTION_KINDS = ("quantum", "classical", "quantum_self", "mean")
 WEIGHTING_METHODS = ("equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "mgda",
                      "imtl_g", "aligned_mtl", "dualproj", "graddrop", "cagrad")
 SAMPLING_METHODS = ("proportional", "temperature", "round_robin")
 TASK_TYPES = ("classification", "regression")
+TRACKERS = ("tensorboard",)  # experiment tracking (issue 21); None: off
 
 # kind -> (built-in names, the module holding the registry, the registry's name there)
 REGISTRIES = {
@@ -30,12 +32,13 @@ REGISTRIES = {
     "weighting": (WEIGHTING_METHODS, "qattn_hybrid.weighting", "WEIGHTINGS"),
     "sampling": (SAMPLING_METHODS, "qattn_hybrid.sampling", "SAMPLERS"),
     "task": (TASK_TYPES, "qattn_hybrid.tasks", "TASKS"),
+    "tracking": (TRACKERS, "qattn_hybrid.tracking", "TRACKERS"),
 }
 
 
 def choices(kind: str) -> tuple[str, ...]:
-    """The names a config may use for ``kind`` ("attention", "weighting", "sampling" or
-    "task"): the built-ins, then any registered at run time (only if the registry is already
+    """The names a config may use for ``kind`` ("attention", "weighting", "sampling", "task"
+    or "tracking"): the built-ins, then any registered at run time (only if the registry is already
     imported: this never imports torch)."""
     if kind not in REGISTRIES:
         raise ValueError(f"kind must be one of {', '.join(map(repr, REGISTRIES))}; got {kind!r}")

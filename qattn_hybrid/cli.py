@@ -1,7 +1,7 @@
 """The ``qattn`` command line.
 
     qattn train CONFIG [--resume | --overwrite] [--dry-run] [--output-dir DIR] [--epochs N]
-               [--no-baselines]
+               [--no-baselines] [--tensorboard DIR]
     qattn eval CHECKPOINT [--split test] [--config CONFIG] [--json]
     qattn probe CONFIG [--split test] [--json]
     qattn predict CHECKPOINT "text" ["text" ...] --task NAME [--attention] [--plot FILE]
@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or epoch logs")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the probe and mean-pool baselines printed beside the results")
+    p.add_argument("--tensorboard", metavar="DIR", help="log the run to TensorBoard event "
+                   "files in DIR (training.tracking = 'tensorboard', training.tracking_dir = "
+                   "DIR); view with `tensorboard --logdir DIR`")
     p.set_defaults(run=_train)
 
     p = sub.add_parser("probe", help="the baseline: a linear probe (logistic / ridge "

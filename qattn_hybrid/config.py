@@ -250,8 +250,14 @@ class TrainingConfig:
     # batches the frozen encoder encodes at once while it fills the feature cache, each in its
     # own thread with one torch thread (qattn_hybrid.warmup); None: 1
     encode_threads: int | None = None
+    # experiment tracking (qattn_hybrid.tracking): None (off) or "tensorboard" (per-epoch
+    # scalars and the config as text / hparams); events go to tracking_dir, None:
+    # <output_dir>/tensorboard. Only rank 0 writes
+    tracking: str | None = None
+    tracking_dir: str | None = None
 
     def _check(self, section: str) -> None:
+        self._check_tracking(section)
         for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints",
                      "tasks_per_step"):
             check_range(section, name, getattr(self, name), low=1)
@@ -277,6 +283,19 @@ class TrainingConfig:
         check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         check_nonempty(section, "output_dir", self.output_dir)
         check_nonempty(section, "monitor", self.monitor)
+
+    def _check_tracking(self, section: str) -> None:
+        if self.tracking is not None and self.tracking not in choices("tracking"):
+            raise ConfigError(f"{section}.tracking must be one of "
+                              f"{', '.join(map(repr, choices('tracking')))}, or None (off); "
+                              f"got {self.tracking!r}")
+        if self.tracking_dir is not None:
+            check_nonempty(section, "tracking_dir", self.tracking_dir)
+            if self.tracking is None:
+                raise ConfigError(f"{section}.tracking_dir is set but {section}.tracking is "
+                                  f"None, so nothing would be written there; set tracking = "
+                                  f"'tensorboard' or remove tracking_dir; got tracking_dir = "
+                                  f"{self.tracking_dir!r}")
 
 
 @dataclass

@@ -14,6 +14,7 @@ reads only its own config sections:
     build_optimizer  [training]          AdamW: the model's, the fine-tuned encoder's and the
                                          weighting's parameters, each group with its base lr
     build_sampler    [sampling] [training]  TaskSampler from sampling.SAMPLERS, this rank's shard
+    tracking.make_tracker  [training]    the experiment tracker (training.tracking), rank 0
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from qattn_hybrid.model import MultiTaskModel
 from qattn_hybrid.tasks import task_from_data
 from qattn_hybrid.probe import init_heads_from_probe
 from qattn_hybrid.sampling import SAMPLERS, TaskSampler, make_sampler
+from qattn_hybrid.tracking import make_tracker
 from qattn_hybrid.training import Trainer, check_tasks, seed_everything
 from qattn_hybrid.weighting import LossWeighting, make_weighting
 
@@ -60,7 +62,8 @@ def build_trainer(config: Config, *, tasks: Mapping[str, TaskData] | None = None
                    optimizer=build_optimizer(t, model, weighting),
                    sampler=build_sampler(config, tasks, dist.rank, dist.world_size, model.encoder),
                    dist=dist,
-                   init_heads=init_heads_from_probe if t.init_heads == "probe" else None)
+                   init_heads=init_heads_from_probe if t.init_heads == "probe" else None,
+                   tracker=make_tracker(t, writer=dist.is_main))
 
 
 def build_model(config: Config, tasks: Mapping[str, TaskData],

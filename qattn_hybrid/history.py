@@ -4,7 +4,10 @@ line per epoch (scores as percentages).
 A record (one per epoch, as :class:`~qattn_hybrid.training.Trainer` appends them)::
 
     {"epoch": 3, "train_loss": {task: loss}, "validation": {task: {metric: value}},
-     "score": s, "seconds": ..., "train_seconds": ..., "validation_seconds": ...}
+     "score": s, "seconds": ..., "train_seconds": ..., "validation_seconds": ..., "lr": lr}
+
+``lr`` is the model's learning rate at the epoch's last step (every parameter group follows the
+same schedule); records of older runs may lack it.
 """
 
 from __future__ import annotations

@@ -9,11 +9,28 @@ from pathlib import Path
 from qattn_hybrid.files import atomic_file
 from qattn_hybrid.monitor import ALL, SurgeDetector
 
-__all__ = ["plot_trend"]
+__all__ = ["plot_trend", "trend_figure", "trend_topics"]
 
 
 def plot_trend(detector: SurgeDetector, path: str | os.PathLike, max_topics: int = 4) -> Path:
-    """One panel per topic: ``"all"``, the topics that alerted, then the busiest others."""
+    """:func:`trend_figure` written to ``path`` as a PNG (atomically)."""
+    fig = trend_figure(detector, max_topics)
+    with atomic_file(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def trend_topics(detector: SurgeDetector, max_topics: int = 4) -> list[str]:
+    """The topics plotted: ``"all"``, the topics that alerted, then the busiest others."""
+    alerted = list(dict.fromkeys(a.topic for a in detector.alerts))
+    busiest = sorted(detector.topics, key=lambda t: -detector.topics[t].n_texts)
+    return [t for t in dict.fromkeys([ALL, *alerted, *busiest]) if t in detector.topics
+            ][:max_topics]
+
+
+def trend_figure(detector: SurgeDetector, max_topics: int = 4):
+    """A matplotlib Figure, one panel per topic of :func:`trend_topics`: the window's negative
+    share and the baseline over the stream, a red line and marker at each alert."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -22,9 +39,10 @@ def plot_trend(detector: SurgeDetector, path: str | os.PathLike, max_topics: int
                           "'qattn-hybrid[plots]'") from None
     if not detector.record:
         raise ValueError("detector.record must be True for a trend plot; got False")
-    alerted = list(dict.fromkeys(a.topic for a in detector.alerts))
-    busiest = sorted(detector.topics, key=lambda t: -detector.topics[t].n_texts)
-    topics = list(dict.fromkeys([ALL, *alerted, *busiest]))[:max_topics]
+    topics = trend_topics(detector, max_topics)
+    if not topics:
+        raise ValueError("the detector must have seen at least one text for a trend plot; "
+                         "got none")
     fig = Figure(figsize=(8, 2.2 * len(topics)), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(topics), 1, squeeze=False)[:, 0]
@@ -47,6 +65,4 @@ def plot_trend(detector: SurgeDetector, path: str | os.PathLike, max_topics: int
     unique = dict(zip(labels, handles))
     axes[0].legend(unique.values(), unique.keys(), fontsize=8, loc="upper left")
     axes[-1].set_xlabel("text (stream order)")
-    with atomic_file(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    return Path(path)
+    return fig

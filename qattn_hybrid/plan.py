@@ -59,6 +59,7 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
     n_params = _check_model(config, d_model, len(tasks))
     steps = _check_loop(config, tasks)
     output = _check_output(config, resume, overwrite)
+    tracking = _check_tracking(config)
     m, t, c = config.model, config.training, config.model.circuit
     lines = ["Dry run: the config is valid; nothing was trained or written.", "Tasks:"]
     for name, task in tasks.items():
@@ -76,6 +77,8 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
         f"{t.torch_device}",
         f"Output: {output}",
     ]
+    if tracking:
+        lines.append(f"Tracking: {tracking}")
     return lines
 
 
@@ -184,6 +187,23 @@ def _check_output(config: Config, resume: bool, overwrite: bool) -> str:
         path = Path(config.training.output_dir)
         _check_writable_dir(path)
         return describe_output_dir(path, resume=resume, overwrite=overwrite)
+
+
+def _check_tracking(config: Config) -> str | None:
+    """``training.tracking``'s package and folder (qattn_hybrid.tracking); None when off."""
+    t = config.training
+    if t.tracking is None:
+        return None
+    from qattn_hybrid.tracking import tracking_dir
+
+    with field("training.tracking"):
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ImportError(f"training.tracking = {t.tracking!r} needs the tensorboard "
+                              f"package; install it with: pip install 'qattn-hybrid[tracking]'")
+    with field("training.tracking_dir"):
+        path = tracking_dir(t)
+        _check_writable_dir(path)
+    return f"{t.tracking} events in {path} (tensorboard --logdir {path})"
 
 
 def _check_writable_dir(path: Path) -> None:

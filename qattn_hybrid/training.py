@@ -14,6 +14,8 @@ score. At the end the best model is evaluated on the test splits (``test_metrics
 Output folder::
 
     run_config.json          the validated config of the run
+    tensorboard/             TensorBoard events, with training.tracking = "tensorboard"
+                             (qattn_hybrid.tracking; the folder is training.tracking_dir if set)
     metrics.csv, metrics.json
     checkpoints/epoch-0003/  model (config.json + model.safetensors), optimizer.pt,
                              weighting.safetensors, rng.safetensors, trainer_state.json
@@ -67,6 +69,7 @@ from qattn_hybrid.manifest import check_finite, verify_manifest
 from qattn_hybrid.model import MultiTaskModel
 from qattn_hybrid.sampling import TaskSampler
 from qattn_hybrid.schedule import lr_factor
+from qattn_hybrid.tracking import NullTracker, Tracker
 from qattn_hybrid.weighting import LossWeighting
 
 __all__ = ["OptimizerBuilder", "TrainResult", "Trainer", "check_tasks", "evaluate",
@@ -113,13 +116,16 @@ class Trainer:
         process on the model's device.
     init_heads: ``init_heads(trainer) -> dict`` called before the first epoch of a fresh run
         (LP-FT: ``probe.init_heads_from_probe``), its result logged.
+    tracker: a :class:`qattn_hybrid.tracking.Tracker` (``tracking.make_tracker``) sent the
+        config, every epoch's record and the test metrics; used on rank 0 only. Default: none.
     """
 
     def __init__(self, config: Config, *, model: MultiTaskModel,
                  tasks: Mapping[str, TaskData], weighting: LossWeighting, sampler: TaskSampler,
                  optimizer: torch.optim.Optimizer | OptimizerBuilder,
                  dist: distributed.DistContext | None = None,
-                 init_heads: Callable[[Trainer], dict] | None = None):
+                 init_heads: Callable[[Trainer], dict] | None = None,
+                 tracker: Tracker | None = None):
         self.config, self.model, self.weighting, self.sampler = config, model, weighting, sampler
         self.tasks = dict(tasks)
         check_tasks(self.tasks)
@@ -151,6 +157,8 @@ class Trainer:
         # the baselines (the table's probe, the mean-pool run's heads): same features and splits
         self.probes: dict | None = None
         self.warmup_stats = None  # qattn_hybrid.warmup.WarmupStats, once the cache is warm
+        # only rank 0 writes (the factory gives other ranks a NullTracker already)
+        self.tracker = tracker if tracker is not None and self.is_writer else NullTracker()
 
     @property
     def is_writer(self) -> bool:
@@ -191,13 +199,17 @@ class Trainer:
         if self.init_heads is not None and self.epoch == 0:  # e.g. LP-FT: heads = the probes
             log.info("Heads initialised by %s: %s", getattr(self.init_heads, "__name__", "?"),
                      self.init_heads(self))
-        stopped = False
-        while self.epoch < t.epochs and not stopped:
-            record = self._train_epoch()
-            stopped = self._end_epoch(record)
-            if on_epoch_end is not None:
-                on_epoch_end(self.epoch, record)
-        return self._finish(stopped)
+        try:
+            self.tracker.start(self.config.to_dict(), first_epoch=self.epoch + 1)
+            stopped = False
+            while self.epoch < t.epochs and not stopped:
+                record = self._train_epoch()
+                stopped = self._end_epoch(record)
+                if on_epoch_end is not None:
+                    on_epoch_end(self.epoch, record)
+            return self._finish(stopped)
+        finally:
+            self.tracker.close()
 
     def warm_features(self):
         """Frozen encoder: encode every distinct text of the run once (with
@@ -241,7 +253,7 @@ class Trainer:
         train_loss = {k: totals[f"{k}/0"] / totals[f"{k}/1"] for k in sums if totals[f"{k}/1"]}
         seconds = time.perf_counter() - start
         return {"epoch": self.epoch + 1, "train_loss": train_loss, "seconds": seconds,
-                "train_seconds": seconds}
+                "train_seconds": seconds, "lr": self.optimizer.param_groups[0]["lr"]}
 
     def _step(self, net: nn.Module, group: list[tuple[str, torch.Tensor]],
               sums: dict[str, list[float]]) -> None:
@@ -308,6 +320,7 @@ class Trainer:
                 self.model.save_pretrained(self.output_dir / "best")
             write_metrics(self.output_dir, self.history)
             self.save_checkpoint()
+            self.tracker.log_epoch(record)  # after the checkpoint: a resume re-logs no epoch
         distributed.barrier()
         return t.patience is not None and self.bad_epochs >= t.patience
 
@@ -323,6 +336,7 @@ class Trainer:
         if self.config.training.selection == "per_task":  # each task with its own best epoch
             per_task, epochs = selection.test_per_task(self, evaluate)
             test, extra = {**test, **per_task}, {"best_epoch_per_task": epochs}
+        self.tracker.log_test(test, step=self.epoch)
         if self.is_writer and test:
             atomic_write_text(self.output_dir / "test_metrics.json",
                               json.dumps({"best_epoch": self.best_epoch, **extra, "test": test},

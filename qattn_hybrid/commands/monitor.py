@@ -3,7 +3,8 @@
 Input: JSON lines ``{"text": ..., "topic"?: ..., "time"?: ...}`` on stdin, or appended to a
 file (``--follow FILE``, like ``tail -f``; ``--from-start`` reads what is already there). A bad
 line is a logged warning with its line number, not a crash. Texts are scored in batches of
-``--batch-size`` by the trained model; the surge logic is ``qattn_hybrid.monitor``. An alert
+``--batch-size`` by the trained model (with ``--follow``, a part-filled batch is scored as soon
+as the file goes quiet); the surge logic is ``qattn_hybrid.monitor``. An alert
 is a WARNING log line, an optional webhook POST (JSON, failures logged) and the
 ``qattn_monitor_*`` Prometheus metrics on ``--metrics-port``.
 """
@@ -51,8 +52,11 @@ def parse_line(line: str, number: int) -> dict | None:
 
 
 def read_lines(follow: str | None = None, from_start: bool = False,
-               idle_exit: float | None = None):
-    """Lines of stdin (until EOF), or of a followed file (until ``idle_exit`` seconds idle)."""
+               idle_exit: float | None = None, idle_ticks: bool = False):
+    """Lines of stdin (until EOF), or of a followed file (until ``idle_exit`` seconds idle).
+
+    idle_ticks: with ``follow``, also yield None whenever no new line has come for a poll
+    (``POLL_S``), so that the caller can score a part-filled batch instead of holding it."""
     if follow is None:
         yield from sys.stdin
         return
@@ -63,6 +67,8 @@ def read_lines(follow: str | None = None, from_start: bool = False,
         while idle_exit is None or idle < idle_exit:
             chunk = f.readline()
             if not chunk:
+                if idle_ticks and idle == 0.0:  # once per quiet spell
+                    yield None
                 time.sleep(POLL_S)
                 idle += POLL_S
                 continue
@@ -150,8 +156,12 @@ def monitor(args) -> int:
     log.info("monitoring task %r, negative label %r", task, negative)
     batch, n_bad = [], 0
     try:
-        lines = read_lines(args.follow, args.from_start, args.idle_exit)
-        for number, line in enumerate(lines, 1):
+        number = 0
+        for line in read_lines(args.follow, args.from_start, args.idle_exit, idle_ticks=True):
+            if line is None:  # the followed file is quiet: score what has come
+                _flush(batch, score, detector, lock, args)
+                continue
+            number += 1
             row = parse_line(line, number)
             n_bad += row is None and bool(line.strip())
             if row is not None:

@@ -21,6 +21,8 @@ def train(args) -> int:
     training = {k: v for k, v in overrides.items() if v is not None}
     if args.quiet:
         training["progress"] = False
+    if getattr(args, "tensorboard", None) is not None:
+        training.update(tracking="tensorboard", tracking_dir=args.tensorboard)
     if training:
         config = config.replace(training=training)
     if args.dry_run:

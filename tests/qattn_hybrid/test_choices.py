@@ -24,12 +24,14 @@ def test_the_lists_equal_the_registries():
     from qattn_hybrid.attentions import ATTENTIONS
     from qattn_hybrid.sampling import SAMPLERS
     from qattn_hybrid.tasks import TASKS
+    from qattn_hybrid.tracking import TRACKERS
     from qattn_hybrid.weighting import WEIGHTINGS
 
     assert builtins(ATTENTIONS, "qattn_hybrid.attentions") == set(choices.ATTENTION_KINDS)
     assert builtins(WEIGHTINGS, "qattn_hybrid.weighting") == set(choices.WEIGHTING_METHODS)
     assert builtins(SAMPLERS, "qattn_hybrid.sampling") == set(choices.SAMPLING_METHODS)
     assert builtins(TASKS, "qattn_hybrid.tasks") == set(choices.TASK_TYPES)
+    assert builtins(TRACKERS, "qattn_hybrid.tracking") == set(choices.TRACKERS)
 
 
 @pytest.mark.parametrize(("section", "kind"), [
@@ -63,7 +65,7 @@ def test_run_time_registrations_count_once_the_registry_is_imported(monkeypatch)
 
 def test_unknown_kind():
     with pytest.raises(ValueError, match="kind must be one of 'attention', 'weighting', "
-                                         "'sampling', 'task'; got 'loss'"):
+                                         "'sampling', 'task', 'tracking'; got 'loss'"):
         choices.choices("loss")
 
 

@@ -7,6 +7,7 @@ timeout, so a broken rank fails the test instead of hanging it.
 """
 
 import datetime
+import importlib.util
 import json
 import os
 import signal
@@ -224,7 +225,8 @@ def trainer_runs(tmp_path_factory, encoder_dir, make_config_dict):
                               schedule="constant", warmup=0.0)
     (root / "config.json").write_text(json.dumps(config))
     log = run_torchrun(["-m", "qattn_hybrid.cli", "train", "config.json", "--epochs", "1",
-                        "--output-dir", "ddp", "--no-plots", "--quiet"], cwd=root)
+                        "--output-dir", "ddp", "--no-plots", "--quiet",
+                        "--tensorboard", "tb"], cwd=root)
     build_trainer(Config.from_dict(config)).fit()  # the reference, in this process
     resumed = dict(config, training={**config["training"], "output_dir": str(root / "ddp")})
     build_trainer(Config.from_dict(resumed)).fit(resume=True)  # world size 2 -> 1
@@ -262,6 +264,20 @@ class TestTrainerDDP:
         out = root / "ddp"
         assert (out / "best" / "model.safetensors").is_file()
         assert not list(out.rglob(".tmp-*"))
+
+    @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
+                        reason="needs tensorboard: pip install 'qattn-hybrid[tracking]'")
+    def test_only_rank_zero_tracks(self, trainer_runs):
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        root, _ = trainer_runs
+        [events] = list((root / "tb").glob("events.out.tfevents.*"))  # one writer, one file
+        acc = EventAccumulator(str(events.parent), size_guidance={"scalars": 0})
+        acc.Reload()
+        first = json.loads((root / "ddp" / "metrics.json").read_text())[0]  # the 2-rank epoch
+        for task, loss in first["train_loss"].items():
+            [point] = acc.Scalars(f"train/loss/{task}")
+            assert (point.step, point.value) == (1, pytest.approx(loss, rel=1e-6))
 
 
 class TestReshardSamplerState:
