@@ -1,4 +1,4 @@
-"""Every ```python block of README.md marked as a quick start runs as written.
+"""Every ```python block of README.md and docs/*.md marked as a quick start runs as written.
 
 A block counts when the line before its fence is an HTML comment starting with
 ``quick-start``: ``<!-- quick-start -->`` or ``<!-- quick-start: training -->``. Each block runs
@@ -17,23 +17,40 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKED = re.compile(r"<!--\s*(quick-start[^>]*?)\s*-->\s*\n```python\n(.*?)```", re.S)
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def quick_start_blocks() -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2)) for m in MARKED.finditer((ROOT / "README.md").read_text())]
+def quick_start_blocks(paths=DOCUMENTS) -> list[tuple[str, str]]:
+    """(name, code) of every marked block; the name says where it is: 'docs/serving.md: quick-start: fold'."""
+    return [(f"{path.relative_to(ROOT)}: {m.group(1)}", m.group(2))
+            for path in paths for m in MARKED.finditer(path.read_text())]
 
 
 def test_readme_has_a_quick_start():
-    assert quick_start_blocks(), "README.md has no ```python block after <!-- quick-start -->"
+    assert quick_start_blocks([ROOT / "README.md"]), \
+        "README.md has no ```python block after <!-- quick-start -->"
 
 
-@pytest.mark.parametrize("name, code", quick_start_blocks() or [("none", "")],
-                         ids=lambda v: v if isinstance(v, str) and "\n" not in v else "")
+def test_the_docs_quick_starts_are_collected():
+    """The marked blocks moved out of the README (folding, masking) are found in docs/ and run."""
+    names = [name for name, _ in quick_start_blocks()]
+    assert "docs/serving.md: quick-start: fold" in names
+    assert "docs/serving.md: quick-start: masking" in names
+
+
+def test_a_marked_block_is_found_only_after_its_marker(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- quick-start: a -->\n```python\nx = 1\n```\n\n```python\ny = 2\n```\n")
+    assert [(name.split(": ", 1)[1], code) for name, code in
+            [(f"{p.name}: {m.group(1)}", m.group(2)) for p in [page]
+             for m in MARKED.finditer(p.read_text())]] == [("quick-start: a", "x = 1\n")]
+
+
+@pytest.mark.parametrize("name, code", quick_start_blocks(),
+                         ids=[name for name, _ in quick_start_blocks()])
 def test_quick_start_block_runs(name, code, tmp_path):
-    if not code:
-        pytest.skip("no quick-start block")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=600, cwd=tmp_path, env=env)
-    assert result.returncode == 0, f"README block {name!r} failed:\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"block {name!r} failed:\n{result.stderr[-3000:]}"
