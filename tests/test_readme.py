@@ -20,10 +20,14 @@ MARKED = re.compile(r"<!--\s*(quick-start[^>]*?)\s*-->\s*\n```python\n(.*?)```",
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
+def marked_blocks(text: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in MARKED.finditer(text)]
+
+
 def quick_start_blocks(paths=DOCUMENTS) -> list[tuple[str, str]]:
     """(name, code) of every marked block; the name says where it is: 'docs/serving.md: quick-start: fold'."""
-    return [(f"{path.relative_to(ROOT)}: {m.group(1)}", m.group(2))
-            for path in paths for m in MARKED.finditer(path.read_text())]
+    return [(f"{path.relative_to(ROOT)}: {marker}", code)
+            for path in paths for marker, code in marked_blocks(path.read_text())]
 
 
 def test_readme_has_a_quick_start():
@@ -38,12 +42,10 @@ def test_the_docs_quick_starts_are_collected():
     assert "docs/serving.md: quick-start: masking" in names
 
 
-def test_a_marked_block_is_found_only_after_its_marker(tmp_path):
-    page = tmp_path / "page.md"
-    page.write_text("<!-- quick-start: a -->\n```python\nx = 1\n```\n\n```python\ny = 2\n```\n")
-    assert [(name.split(": ", 1)[1], code) for name, code in
-            [(f"{p.name}: {m.group(1)}", m.group(2)) for p in [page]
-             for m in MARKED.finditer(p.read_text())]] == [("quick-start: a", "x = 1\n")]
+def test_a_block_counts_only_after_its_marker():
+    text = ("<!-- quick-start: a -->\n```python\nx = 1\n```\n\n```python\ny = 2\n```\n"
+            "<!-- note -->\n```python\nz = 3\n```\n")
+    assert marked_blocks(text) == [("quick-start: a", "x = 1\n")]
 
 
 @pytest.mark.parametrize("name, code", quick_start_blocks(),
