@@ -1,7 +1,7 @@
 """The ``qattn.torch`` device against ``default.qubit``: library circuits, general circuits,
 dtypes, shots, bad input. Inputs are fresh random draws on every run (no fixed seed).
 
-PennyLane's own conformance suite runs separately (see README):
+PennyLane's own conformance suite runs separately (see docs/layer.md, "Which device when"):
     pl-device-test --device qattn.torch --shots None
 """
 
