@@ -2,7 +2,8 @@
 
     python benchmarks/ablate_aspects.py --dump runs/mams_states.pt      # once: every hidden state
     python benchmarks/ablate_aspects.py --states runs/mams_states.pt \\
-        --run kind=quantum,score_layers=0,value_layers=4.5.6 --out benchmarks/aspects_ablation_runs.jsonl
+        --run kind=quantum,score_layers=0.1.2,value_layers=4.5.6 --tag q_s012_v456 \\
+        --out benchmarks/aspects_ablation_runs.jsonl
 
 A scratch training loop, faster than ``qattn train`` for a grid: one frozen forward of
 all-MiniLM-L6-v2 per sentence, every hidden state kept (float16), then the library's attention
@@ -15,6 +16,7 @@ Settings (``--run key=value,...``; lists with '.'):
   score_layers  hidden states whose mean the attention scores read (default 0.2.4.6)
   value_layers  hidden states whose mean the attention pools (default: score_layers)
   G, Q, L       circuits per task, qubits, ansatz layers (quantum); heads: attention heads
+  reupload      1: the angles are re-encoded before every ansatz layer (quantum)
   window        the scores read each token with its +-window neighbours (mean), 0 = alone
   epochs, lr, head_lr, bs, seed
 """
@@ -31,8 +33,8 @@ import torch
 from torch import nn
 
 DEFAULTS = {"kind": "quantum", "score_layers": "0.2.4.6", "value_layers": "", "G": 8, "Q": 4,
-            "L": 2, "heads": 1, "window": 0, "epochs": 10, "lr": 3e-3, "head_lr": 1e-2, "bs": 32,
-            "seed": 0}
+            "L": 2, "reupload": 0, "heads": 1, "window": 0, "epochs": 10, "lr": 3e-3,
+            "head_lr": 1e-2, "bs": 32, "seed": 0}
 
 
 def dump(path: str, config_path: str, prompt: bool = False) -> None:
@@ -93,6 +95,7 @@ class Model(nn.Module):
         if s["kind"] == "quantum":
             self.attention = QuantumAttention(d, n_tasks, n_qubits=s["Q"], n_layers=s["L"],
                                               n_heads=s["heads"], n_circuits=s["G"],
+                                              reupload=bool(s["reupload"]),
                                               conditioning="per_task_weights")
         elif s["kind"] == "classical":
             reference = QuantumAttention(d, n_tasks, n_qubits=s["Q"], n_layers=s["L"],
@@ -190,7 +193,8 @@ def run(settings: dict, blob: dict) -> dict:
         if val > best[0]:
             best = (val, evaluate(model, pairs["test"], states, s, names), epoch)
     val, (acc, f1), epoch = best
-    return s | {"prompt": bool(names), "val": val, "test_acc": acc, "test_f1": f1, "best_epoch": epoch,
+    return s | {"prompt": bool(names), "val": val, "test_acc": acc, "test_f1": f1,
+                "best_epoch": epoch,
                 "params": sum(p.numel() for p in attention),
                 "s": round(time.perf_counter() - start, 1)}
 
