@@ -27,6 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
 __all__ = ["ALL", "Alert", "MonitorConfig", "SurgeDetector", "TopicStats", "load_monitor_config",
            "render_metrics", "topics_of"]
 
@@ -185,25 +188,33 @@ class SurgeDetector:
 
 def render_metrics(detector: SurgeDetector) -> str:
     """The Prometheus text exposition of every topic's counters and gauges."""
-    series = (
-        ("qattn_monitor_texts_total", "counter", "texts scored per topic", lambda s: s.n_texts),
-        ("qattn_monitor_negative_share", "gauge", "negative share of the rolling window",
-         lambda s: s.share),
-        ("qattn_monitor_baseline_negative_share", "gauge", "baseline negative share (EMA)",
-         lambda s: s.baseline),
-        ("qattn_monitor_surge", "gauge", "1 while a surge alert is active",
+    registry = CollectorRegistry()
+    registry.register(_DetectorCollector(detector))
+    return generate_latest(registry).decode("utf-8")
+
+
+class _DetectorCollector:
+    """Reads every topic's statistics at each scrape (prometheus_client's custom collector)."""
+
+    SERIES = (
+        ("qattn_monitor_texts", CounterMetricFamily, "texts scored per topic",
+         lambda s: s.n_texts),
+        ("qattn_monitor_negative_share", GaugeMetricFamily,
+         "negative share of the rolling window", lambda s: s.share),
+        ("qattn_monitor_baseline_negative_share", GaugeMetricFamily,
+         "baseline negative share (EMA)", lambda s: s.baseline),
+        ("qattn_monitor_surge", GaugeMetricFamily, "1 while a surge alert is active",
          lambda s: int(s.active)),
-        ("qattn_monitor_alerts_total", "counter", "surge alerts raised", lambda s: s.n_alerts),
+        ("qattn_monitor_alerts", CounterMetricFamily, "surge alerts raised",
+         lambda s: s.n_alerts),
     )
-    lines = []
-    for name, kind, text, value in series:
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        for topic in sorted(detector.topics):
-            stats = detector.topics[topic]
-            label = topic.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-            lines.append(f'{name}{{topic="{label}"}} {_format(value(stats))}')
-    return "\n".join(lines) + "\n"
 
+    def __init__(self, detector: SurgeDetector):
+        self.detector = detector
 
-def _format(value) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.6g}"
+    def collect(self):
+        for name, family, text, value in self.SERIES:
+            metric = family(name, text, labels=["topic"])
+            for topic in sorted(self.detector.topics):
+                metric.add_metric([topic], value(self.detector.topics[topic]))
+            yield metric
