@@ -1,4 +1,11 @@
-"""Progress as log lines, for output that is not a terminal (log files, CI, ``nohup``).
+"""Progress where a person waits: a bar on a terminal, log lines elsewhere, or nothing.
+
+    with progress(len(sampler), "epoch 1/5", "steps", wanted=config.training.progress) as p:
+        for ...:
+            p.update(1, postfix="intent loss 0.412")
+
+``progress`` picks: ``wanted=True`` a tqdm bar, ``False`` nothing, ``None`` a bar when stderr
+is a terminal and :class:`ProgressLog` lines otherwise (log files, CI, ``nohup``):
 
     lines = ProgressLog(25_000, "Encoding texts", "texts")
     for batch in batches:
@@ -11,10 +18,11 @@ A job that finishes within ``quiet_s`` (default 2 s) logs nothing: short jobs st
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 
-__all__ = ["ProgressLog"]
+__all__ = ["ProgressLog", "progress"]
 
 log = logging.getLogger("qattn_hybrid.progress")
 
@@ -35,7 +43,8 @@ class ProgressLog:
         self.start = self.last = self.clock()
         self._last_step = 0  # the last 10 % step reported
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, postfix: str | None = None) -> None:
+        """``n`` more done; ``postfix`` (a bar's trailing text) is not logged."""
         if not self.enabled:
             return
         self.done += n
@@ -47,6 +56,15 @@ class ProgressLog:
             self._emit(now)
             self._last_step = step
 
+    def close(self) -> None:
+        """Nothing to release (the bar's interface)."""
+
+    def __enter__(self) -> ProgressLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _emit(self, now: float) -> None:
         self.last = now
         elapsed = now - self.start
@@ -55,6 +73,40 @@ class ProgressLog:
         self.log.info("%s: %d/%d%s (%.0f%%), %s elapsed, ~%s left", self.what, self.done,
                       self.total, unit, 100 * self.done / self.total, _duration(elapsed),
                       _duration(left))
+
+
+class _Bar:
+    """A tqdm bar with ProgressLog's interface (update with a postfix, close)."""
+
+    def __init__(self, total: int, what: str):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=what, leave=False, dynamic_ncols=True)
+
+    def update(self, n: int = 1, postfix: str | None = None) -> None:
+        self.bar.update(n)
+        if postfix is not None:
+            self.bar.set_postfix_str(postfix)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress(total: int, what: str, unit: str = "", *, wanted: bool | None = None,
+             logger: logging.Logger | None = None) -> ProgressLog | _Bar:
+    """A bar (``wanted``, or None on a terminal), log lines (None elsewhere) or nothing
+    (False); every kind has ``update(n, postfix=None)`` and ``close()``."""
+    if wanted is None and not sys.stderr.isatty():
+        return ProgressLog(total, what, unit, logger=logger)
+    if wanted is False:
+        return ProgressLog(total, what, unit, enabled=False)
+    return _Bar(total, what)
 
 
 def _duration(seconds: float) -> str:

@@ -48,7 +48,6 @@ import logging
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,7 +63,7 @@ from qattn_hybrid.data import TaskData
 from qattn_hybrid.evaluation import device_of, evaluate, model_targets, primary_score
 from qattn_hybrid.files import atomic_write_text, read_safetensors
 from qattn_hybrid.history import epoch_line, write_metrics
-from qattn_hybrid.progress import ProgressLog
+from qattn_hybrid.progress import progress
 from qattn_hybrid.manifest import check_finite, verify_manifest
 from qattn_hybrid.model import MultiTaskModel
 from qattn_hybrid.sampling import TaskSampler
@@ -164,16 +163,6 @@ class Trainer:
     def is_writer(self) -> bool:
         return self.rank == 0
 
-    def _progress(self) -> bool:
-        """tqdm bars: training.progress, or (None) when stderr is a terminal."""
-        wanted = self.config.training.progress
-        return self.is_writer and (sys.stderr.isatty() if wanted is None else wanted)
-
-    def _progress_lines(self) -> bool:
-        """Periodic log lines instead of bars: progress None and stderr not a terminal."""
-        return (self.is_writer and self.config.training.progress is None
-                and not sys.stderr.isatty())
-
     # ---- the loop
     def fit(self, resume: bool | str | os.PathLike = False, overwrite: bool = False,
             on_epoch_end: Callable[[int, dict], None] | None = None) -> TrainResult:
@@ -223,26 +212,21 @@ class Trainer:
         return self.warmup_stats
 
     def _train_epoch(self) -> dict:
-        from tqdm.auto import tqdm
-
         t, model = self.config.training, self.model
         net = self.model if self.sync_by_hand else self.net
         model.train()
         start = time.perf_counter()
         sums: dict[str, list[float]] = {name: [0.0, 0] for name in self.tasks}
-        bar = tqdm(total=len(self.sampler), desc=f"epoch {self.epoch + 1}/{t.epochs}",
-                   disable=not self._progress(), leave=False, dynamic_ncols=True)
-        lines = ProgressLog(len(self.sampler), f"epoch {self.epoch + 1}/{t.epochs}", "steps",
-                            enabled=self._progress_lines())
+        # a bar on a terminal, log lines elsewhere (training.progress None), rank 0 only
+        bar = progress(len(self.sampler), f"epoch {self.epoch + 1}/{t.epochs}", "steps",
+                       wanted=t.progress if self.is_writer else False)
         group: list[tuple[str, torch.Tensor]] = []
         for task, indices in self.sampler:
             group.append((task, indices))
             if len(group) == t.tasks_per_step:
                 self._step(net, group, sums)
                 group = []
-            bar.update(1)
-            bar.set_postfix_str(f"{task} loss {sums[task][0] / max(sums[task][1], 1):.3f}")
-            lines.update(1)
+            bar.update(1, postfix=f"{task} loss {sums[task][0] / max(sums[task][1], 1):.3f}")
         if group:
             self._step(net, group, sums)
         bar.close()

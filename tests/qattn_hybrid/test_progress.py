@@ -1,8 +1,9 @@
-"""ProgressLog: periodic progress lines for output that is not a terminal."""
+"""progress(): a bar, log lines or nothing; ProgressLog: periodic lines off a terminal."""
 
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 from qattn_hybrid.progress import ProgressLog
 
@@ -54,3 +55,38 @@ def test_short_jobs_and_disabled_are_silent(caplog):
             quick.update(1)
             off.update(1)
     assert lines(caplog) == []
+
+
+class TestPick:
+    """progress(): a bar when wanted (or None on a terminal), log lines (None elsewhere),
+    nothing when not wanted; one interface, so callers never branch."""
+
+    def run(self, wanted, caplog, monkeypatch, tty: bool):
+        import sys
+
+        import qattn_hybrid.progress as module
+
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+        clock = iter(range(1000))
+        monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: float(next(clock))))
+        with caplog.at_level("INFO", logger="qattn_hybrid.progress"):
+            with module.progress(4, "epoch 1/1", "steps", wanted=wanted) as p:
+                for _ in range(4):
+                    p.update(1, postfix="a loss 0.5")
+        return [r.getMessage() for r in caplog.records if r.name == "qattn_hybrid.progress"]
+
+    def test_lines_off_a_terminal(self, caplog, monkeypatch, capsys):
+        lines = self.run(None, caplog, monkeypatch, tty=False)
+        assert lines[-1].startswith("epoch 1/1: 4/4 steps (100%)")
+        assert "epoch 1/1" not in capsys.readouterr().err  # no bar drawn
+
+    def test_bar_on_a_terminal_or_when_wanted(self, caplog, monkeypatch, capsys):
+        for wanted, tty in ((None, True), (True, False)):
+            assert self.run(wanted, caplog, monkeypatch, tty=tty) == []
+            err = capsys.readouterr().err
+            assert "epoch 1/1" in err and "4/4" in err and "a loss 0.5" in err
+
+    def test_nothing_when_not_wanted(self, caplog, monkeypatch, capsys):
+        for tty in (True, False):
+            assert self.run(False, caplog, monkeypatch, tty=tty) == []
+            assert capsys.readouterr().err == ""
