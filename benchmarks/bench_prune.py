@@ -1,0 +1,203 @@
+"""Encoder pruning (issue 21): fewer MiniLM layers and heads against speed and probe accuracy.
+
+    python benchmarks/bench_prune.py --layers 6,4,3,2 --heads 0,0.25,0.5 \\
+        --out benchmarks/prune_runs.jsonl --machine "2 shared CPU cores"
+
+The bundled all-MiniLM-L6-v2 is cut with :func:`qattn_hybrid.encoder_prune.prune_encoder` into
+every (layers kept, head fraction removed) pair of the grid: the first N layers, then in each
+the ``floor(fraction * 12)`` heads of lowest importance (their output-projection norm). For each
+variant, in one process:
+
+* speed: ``--texts`` bundled texts (half tweets, half CLINC queries, drawn with a fixed seed from
+  the train splits) through the library's encode path (``TokenFeatureCache._compute``: length-
+  sorted batches of 64, tokenizer, encoder, padding masked) at ``--max-length``, one torch
+  thread; a warm-up round, then ``--repeats`` rounds in which every variant runs once
+  (interleaved, so load drifts hit all alike); the median wall time gives sentences/s.
+* accuracy: the library's linear probe (:func:`qattn_hybrid.probe.fit_probe`, logistic
+  regression, C = 10 fixed, no validation) on the masked-mean, L2-normalised frozen features
+  of fin_sentiment and clinc_intent, up to ``--train`` train rows (the presets' stratified
+  subset) and ``--test`` test rows (a seeded draw) each.
+
+One JSON line per variant in ``--out``, rewritten atomically after each variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+TASKS = ("fin_sentiment", "clinc_intent")
+
+
+def load_data(n_train: int, n_test: int, seed: int) -> dict:
+    """task -> TaskData with a train split (preset subset) and a seeded test subset."""
+    from qattn_hybrid.data import TaskSplit, load_tasks
+    from qattn_hybrid.presets import get_preset
+
+    data = load_tasks([get_preset(t).replace(max_examples=n_train) for t in TASKS])
+    rng = random.Random(seed)
+    for name, task in data.items():
+        test = task.splits["test"]
+        index = sorted(rng.sample(range(len(test)), min(n_test, len(test))))
+        data[name] = dataclasses.replace(task, splits={
+            "train": task.splits["train"],
+            "test": TaskSplit([test.texts[i] for i in index], test.labels[index])})
+    return data
+
+
+def speed_texts(data: dict, n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    texts = []
+    for task in data.values():
+        pool = list(dict.fromkeys(task.splits["train"].texts))
+        texts += rng.sample(pool, n // len(data))
+    return texts
+
+
+def encode_seconds(model, tokenizer, texts: list[str], max_length: int) -> float:
+    """Wall seconds of the library's encode path on ``texts`` (nothing stored)."""
+    from qattn_hybrid.encoders import TokenFeatureCache
+
+    cache = TokenFeatureCache.__new__(TokenFeatureCache)  # no fingerprint: nothing is stored
+    cache.model, cache.tokenizer, cache.layers = model, tokenizer, None
+    cache.max_length, cache.batch_size, cache.storage_dtype = max_length, 64, torch.float32
+    cache.workers = 1
+    start = time.perf_counter()
+    cache._compute(texts)
+    return time.perf_counter() - start
+
+
+def probe_accuracy(model, tokenizer, data: dict, max_length: int) -> dict:
+    """task -> test accuracy and macro-F1 of the probe on this encoder's features."""
+    from qattn_hybrid.encoders import TokenFeatureCache
+    from qattn_hybrid.probe import fit_probe, pooled_features
+
+    cache = TokenFeatureCache(model, tokenizer, max_length=max_length,
+                              storage_dtype=torch.float32)
+    cache.warm([t for task in data.values() for s in task.splits.values() for t in s.texts])
+    out = {}
+    for name, task in data.items():
+        features = {s: pooled_features(cache.encode, split.texts)
+                    for s, split in task.splits.items()}
+        test = fit_probe(task, features, grid=(10.0,)).metrics["test"]
+        out[name] = {"accuracy": round(test["accuracy"], 4),
+                     "macro_f1": round(test["macro_f1"], 4)}
+    return out
+
+
+def variants(model, layer_grid, head_grid) -> dict:
+    from qattn_hybrid.encoder_prune import prune_encoder
+
+    n = model.config.num_hidden_layers
+    return {(layers, heads): prune_encoder(model, layers=None if layers == n else layers,
+                                           heads=heads).eval()
+            for layers in layer_grid for heads in head_grid}
+
+
+def describe(model) -> dict:
+    layer_params = sum(p.numel() for p in model.encoder.layer.parameters())
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "layer_params": layer_params,
+            "heads_kept": sum(layer.attention.self.query.out_features
+                              for layer in model.encoder.layer)
+            // (model.config.hidden_size // model.config.num_attention_heads)}
+
+
+def write(path: str, records: list[dict]) -> None:
+    from qattn_hybrid.files import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def summarize(path: str) -> str:
+    """Markdown table of a runs file, one row per variant."""
+    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    lines = ["| layers | heads removed | heads kept | params (layers only) | sentences/s | "
+             "speed-up | " + " | ".join(f"{t} acc (macro-F1)" for t in TASKS) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(TASKS)]
+    for r in records:
+        cells = [f"{r['accuracy'][t]['accuracy']:.3f} ({r['accuracy'][t]['macro_f1']:.3f})"
+                 if t in r.get("accuracy", {}) else "–" for t in TASKS]
+        lines.append(f"| {r['layers']} | {r['head_fraction']:.0%} | {r['heads_kept']} | "
+                     f"{r['params'] / 1e6:.2f}M ({r['layer_params'] / 1e6:.2f}M) | "
+                     f"{r['sentences_per_s']:,.0f} | x{r['speedup']:.2f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--summarize", metavar="JSONL", help="print the table of a runs file")
+    p.add_argument("--layers", default="6,4,3,2", help="layers kept, comma-separated")
+    p.add_argument("--heads", default="0,0.25,0.5", help="head fractions removed")
+    p.add_argument("--texts", type=int, default=512, help="texts of the speed batch")
+    p.add_argument("--train", type=int, default=3000, help="train rows per task (at most)")
+    p.add_argument("--test", type=int, default=1000, help="test rows per task (at most)")
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--machine", default="")
+    p.add_argument("--out", default="benchmarks/prune_runs.jsonl")
+    args = p.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("qattn_hybrid.encoders").setLevel(logging.ERROR)  # truncation notes
+    from qattn_hybrid.encoders import load_encoder
+
+    torch.set_num_threads(1)
+    model, tokenizer = load_encoder()
+    model.eval()
+    grid = variants(model, [int(x) for x in args.layers.split(",")],
+                    [float(x) for x in args.heads.split(",")])
+    data = load_data(args.train, args.test, args.seed)
+    texts = speed_texts(data, args.texts, args.seed)
+    with torch.no_grad():
+        for m in grid.values():  # warm-up
+            encode_seconds(m, tokenizer, texts[::4], args.max_length)
+        times: dict = {key: [] for key in grid}
+        for _ in range(args.repeats):
+            for key, m in grid.items():
+                times[key].append(encode_seconds(m, tokenizer, texts, args.max_length))
+    load = os.getloadavg()[0]
+    base = statistics.median(times[max(grid, key=lambda k: (k[0], -k[1]))])  # the full model
+    records = []
+    for (layers, heads), m in grid.items():
+        wall = statistics.median(times[(layers, heads)])
+        records.append({"layers": layers, "head_fraction": heads, **describe(m),
+                        "texts": len(texts), "max_length": args.max_length,
+                        "repeats": args.repeats, "wall_s": round(wall, 3),
+                        "sentences_per_s": round(len(texts) / wall, 1),
+                        "speedup": round(base / wall, 3), "threads": 1,
+                        "load_avg_1min_speed": round(load, 2), "machine": args.machine,
+                        "torch": torch.__version__,
+                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+        print(f"L={layers} heads-{heads:.0%}: {records[-1]['sentences_per_s']:7.1f} sent/s "
+              f"x{records[-1]['speedup']:.2f}", flush=True)
+    write(args.out, records)
+    for record, m in zip(records, grid.values()):
+        start = time.perf_counter()
+        record["accuracy"] = probe_accuracy(m, tokenizer, data, args.max_length)
+        record["probe_s"] = round(time.perf_counter() - start, 1)
+        record["train_rows"] = {t: len(data[t].splits["train"]) for t in TASKS}
+        record["test_rows"] = {t: len(data[t].splits["test"]) for t in TASKS}
+        write(args.out, records)
+        print(f"L={record['layers']} heads-{record['head_fraction']:.0%}: "
+              f"{json.dumps(record['accuracy'])} ({record['probe_s']} s)", flush=True)
+    print(summarize(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
