@@ -5,8 +5,9 @@
 
 The bundled all-MiniLM-L6-v2 is cut with :func:`qattn_hybrid.encoder_prune.prune_encoder` into
 every (layers kept, head fraction removed) pair of the grid: the first N layers, then in each
-the ``floor(fraction * 12)`` heads of lowest importance (their output-projection norm). For each
-variant, in one process:
+the ``floor(fraction * 12)`` heads of lowest importance (their output-projection norm); for the
+layer counts in ``--random-at`` also as many heads per layer drawn at random (the control: does
+the importance score matter?). For each variant, in one process:
 
 * speed: ``--texts`` bundled texts (half tweets, half CLINC queries, drawn with a fixed seed from
   the train splits) through the library's encode path (``TokenFeatureCache._compute``: length-
@@ -27,6 +28,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import random
 import statistics
@@ -95,13 +97,25 @@ def probe_accuracy(model, tokenizer, data: dict, max_length: int) -> dict:
     return out
 
 
-def variants(model, layer_grid, head_grid) -> dict:
+def variants(model, layer_grid, head_grid, random_at=(), seed: int = 0) -> dict:
+    """(layers, fraction, score) -> pruned copy; score "norm" (the library's choice) or, for the
+    layer counts in ``random_at`` and every fraction > 0, "random" (the same number of heads per
+    layer drawn at random: the control that shows whether the importance score matters)."""
     from qattn_hybrid.encoder_prune import prune_encoder
 
-    n = model.config.num_hidden_layers
-    return {(layers, heads): prune_encoder(model, layers=None if layers == n else layers,
-                                           heads=heads).eval()
-            for layers in layer_grid for heads in head_grid}
+    n, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    rng = random.Random(seed)
+    out = {}
+    for layers in layer_grid:
+        keep = None if layers == n else layers
+        for heads in head_grid:
+            out[(layers, heads, "norm")] = prune_encoder(model, layers=keep, heads=heads).eval()
+        for heads in (h for h in head_grid if h > 0 and layers in random_at):
+            drop = {i: rng.sample(range(n_heads), math.floor(heads * n_heads + 1e-9))
+                    for i in range(layers)}
+            out[(layers, heads, "random")] = prune_encoder(model, layers=keep,
+                                                           heads=drop).eval()
+    return out
 
 
 def describe(model) -> dict:
@@ -128,7 +142,8 @@ def summarize(path: str) -> str:
     for r in records:
         cells = [f"{r['accuracy'][t]['accuracy']:.3f} ({r['accuracy'][t]['macro_f1']:.3f})"
                  if t in r.get("accuracy", {}) else "–" for t in TASKS]
-        lines.append(f"| {r['layers']} | {r['head_fraction']:.0%} | {r['heads_kept']} | "
+        score = " (random)" if r.get("head_score") == "random" else ""
+        lines.append(f"| {r['layers']} | {r['head_fraction']:.0%}{score} | {r['heads_kept']} | "
                      f"{r['params'] / 1e6:.2f}M ({r['layer_params'] / 1e6:.2f}M) | "
                      f"{r['sentences_per_s']:,.0f} | x{r['speedup']:.2f} | "
                      + " | ".join(cells) + " |")
@@ -140,6 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--summarize", metavar="JSONL", help="print the table of a runs file")
     p.add_argument("--layers", default="6,4,3,2", help="layers kept, comma-separated")
     p.add_argument("--heads", default="0,0.25,0.5", help="head fractions removed")
+    p.add_argument("--random-at", default="6,3",
+                   help="layer counts that also get randomly chosen heads (the control)")
     p.add_argument("--texts", type=int, default=512, help="texts of the speed batch")
     p.add_argument("--train", type=int, default=3000, help="train rows per task (at most)")
     p.add_argument("--test", type=int, default=1000, help="test rows per task (at most)")
@@ -160,7 +177,8 @@ def main(argv=None) -> int:
     model, tokenizer = load_encoder()
     model.eval()
     grid = variants(model, [int(x) for x in args.layers.split(",")],
-                    [float(x) for x in args.heads.split(",")])
+                    [float(x) for x in args.heads.split(",")],
+                    [int(x) for x in args.random_at.split(",") if x], args.seed)
     data = load_data(args.train, args.test, args.seed)
     texts = speed_texts(data, args.texts, args.seed)
     with torch.no_grad():
@@ -173,9 +191,10 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     base = statistics.median(times[max(grid, key=lambda k: (k[0], -k[1]))])  # the full model
     records = []
-    for (layers, heads), m in grid.items():
-        wall = statistics.median(times[(layers, heads)])
-        records.append({"layers": layers, "head_fraction": heads, **describe(m),
+    for (layers, heads, score), m in grid.items():
+        wall = statistics.median(times[(layers, heads, score)])
+        records.append({"layers": layers, "head_fraction": heads, "head_score": score,
+                        **describe(m),
                         "texts": len(texts), "max_length": args.max_length,
                         "repeats": args.repeats, "wall_s": round(wall, 3),
                         "sentences_per_s": round(len(texts) / wall, 1),
@@ -183,7 +202,7 @@ def main(argv=None) -> int:
                         "load_avg_1min_speed": round(load, 2), "machine": args.machine,
                         "torch": torch.__version__,
                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-        print(f"L={layers} heads-{heads:.0%}: {records[-1]['sentences_per_s']:7.1f} sent/s "
+        print(f"L={layers} heads-{heads:.0%} {score}: {records[-1]['sentences_per_s']:7.1f} sent/s "
               f"x{records[-1]['speedup']:.2f}", flush=True)
     write(args.out, records)
     for record, m in zip(records, grid.values()):
@@ -193,7 +212,8 @@ def main(argv=None) -> int:
         record["train_rows"] = {t: len(data[t].splits["train"]) for t in TASKS}
         record["test_rows"] = {t: len(data[t].splits["test"]) for t in TASKS}
         write(args.out, records)
-        print(f"L={record['layers']} heads-{record['head_fraction']:.0%}: "
+        print(f"L={record['layers']} heads-{record['head_fraction']:.0%} "
+              f"{record['head_score']}: "
               f"{json.dumps(record['accuracy'])} ({record['probe_s']} s)", flush=True)
     print(summarize(args.out))
     return 0
