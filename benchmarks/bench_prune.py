@@ -13,13 +13,16 @@ the importance score matter?). For each variant, in one process:
   the train splits) through the library's encode path (``TokenFeatureCache._compute``: length-
   sorted batches of 64, tokenizer, encoder, padding masked) at ``--max-length``, one torch
   thread; a warm-up round, then ``--repeats`` rounds in which every variant runs once
-  (interleaved, so load drifts hit all alike); the median wall time gives sentences/s.
+  (interleaved, so load drifts hit all alike); the median wall time gives sentences/s, the
+  median CPU time a second speed-up that other jobs on the machine disturb less.
 * accuracy: the library's linear probe (:func:`qattn_hybrid.probe.fit_probe`, logistic
   regression, C = 10 fixed, no validation) on the masked-mean, L2-normalised frozen features
   of fin_sentiment and clinc_intent, up to ``--train`` train rows (the presets' stratified
   subset) and ``--test`` test rows (a seeded draw) each.
 
 One JSON line per variant in ``--out``, rewritten atomically after each variant.
+``--accuracy-from RUNS.jsonl`` re-measures speed only, taking each variant's accuracy from an
+earlier run (the features are deterministic).
 """
 
 from __future__ import annotations
@@ -66,17 +69,30 @@ def speed_texts(data: dict, n: int, seed: int) -> list[str]:
     return texts
 
 
-def encode_seconds(model, tokenizer, texts: list[str], max_length: int) -> float:
-    """Wall seconds of the library's encode path on ``texts`` (nothing stored)."""
+def encode_seconds(model, tokenizer, texts: list[str], max_length: int) -> tuple[float, float]:
+    """Wall and CPU seconds of the library's encode path on ``texts`` (nothing stored)."""
     from qattn_hybrid.encoders import TokenFeatureCache
 
     cache = TokenFeatureCache.__new__(TokenFeatureCache)  # no fingerprint: nothing is stored
     cache.model, cache.tokenizer, cache.layers = model, tokenizer, None
     cache.max_length, cache.batch_size, cache.storage_dtype = max_length, 64, torch.float32
     cache.workers = 1
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     cache._compute(texts)
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+@torch.no_grad()
+def measure_speed(grid: dict, tokenizer, texts: list[str], args) -> dict:
+    """key -> median (wall, CPU) seconds: a warm-up, then rounds with every variant once."""
+    for m in grid.values():
+        encode_seconds(m, tokenizer, texts[::4], args.max_length)
+    times: dict = {key: [] for key in grid}
+    for _ in range(args.repeats):
+        for key, m in grid.items():
+            times[key].append(encode_seconds(m, tokenizer, texts, args.max_length))
+    return {key: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+            for key, v in times.items()}
 
 
 def probe_accuracy(model, tokenizer, data: dict, max_length: int) -> dict:
@@ -137,15 +153,16 @@ def summarize(path: str) -> str:
     """Markdown table of a runs file, one row per variant."""
     records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     lines = ["| layers | heads removed | heads kept | params (layers only) | sentences/s | "
-             "speed-up | " + " | ".join(f"{t} acc (macro-F1)" for t in TASKS) + " |",
+             "speed-up (CPU time) | " + " | ".join(f"{t} acc (macro-F1)" for t in TASKS) + " |",
              "|---|---|---|---|---|---|" + "---|" * len(TASKS)]
     for r in records:
         cells = [f"{r['accuracy'][t]['accuracy']:.3f} ({r['accuracy'][t]['macro_f1']:.3f})"
                  if t in r.get("accuracy", {}) else "–" for t in TASKS]
         score = " (random)" if r.get("head_score") == "random" else ""
+        cpu = f" (x{r['speedup_cpu']:.2f})" if "speedup_cpu" in r else ""
         lines.append(f"| {r['layers']} | {r['head_fraction']:.0%}{score} | {r['heads_kept']} | "
                      f"{r['params'] / 1e6:.2f}M ({r['layer_params'] / 1e6:.2f}M) | "
-                     f"{r['sentences_per_s']:,.0f} | x{r['speedup']:.2f} | "
+                     f"{r['sentences_per_s']:,.0f} | x{r['speedup']:.2f}{cpu} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -164,6 +181,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--machine", default="")
+    p.add_argument("--accuracy-from", metavar="JSONL",
+                   help="reuse the probe accuracy of the same variants from an earlier runs "
+                        "file (the features are deterministic): re-measure speed only")
     p.add_argument("--out", default="benchmarks/prune_runs.jsonl")
     args = p.parse_args(argv)
     if args.summarize:
@@ -181,31 +201,37 @@ def main(argv=None) -> int:
                     [int(x) for x in args.random_at.split(",") if x], args.seed)
     data = load_data(args.train, args.test, args.seed)
     texts = speed_texts(data, args.texts, args.seed)
-    with torch.no_grad():
-        for m in grid.values():  # warm-up
-            encode_seconds(m, tokenizer, texts[::4], args.max_length)
-        times: dict = {key: [] for key in grid}
-        for _ in range(args.repeats):
-            for key, m in grid.items():
-                times[key].append(encode_seconds(m, tokenizer, texts, args.max_length))
+    times = measure_speed(grid, tokenizer, texts, args)
     load = os.getloadavg()[0]
-    base = statistics.median(times[max(grid, key=lambda k: (k[0], -k[1]))])  # the full model
+    base = times[max(grid, key=lambda k: (k[0], -k[1]))]  # the full model
+    earlier = {}  # accuracy of an earlier run of the same variants (--accuracy-from)
+    if args.accuracy_from:
+        for line in Path(args.accuracy_from).read_text().splitlines():
+            r = json.loads(line)
+            earlier[(r["layers"], r["head_fraction"], r.get("head_score", "norm"))] = r
     records = []
     for (layers, heads, score), m in grid.items():
-        wall = statistics.median(times[(layers, heads, score)])
+        wall, cpu = times[(layers, heads, score)]
         records.append({"layers": layers, "head_fraction": heads, "head_score": score,
-                        **describe(m),
-                        "texts": len(texts), "max_length": args.max_length,
+                        **describe(m), "texts": len(texts), "max_length": args.max_length,
                         "repeats": args.repeats, "wall_s": round(wall, 3),
-                        "sentences_per_s": round(len(texts) / wall, 1),
-                        "speedup": round(base / wall, 3), "threads": 1,
+                        "cpu_s": round(cpu, 3), "sentences_per_s": round(len(texts) / wall, 1),
+                        "speedup": round(base[0] / wall, 3),
+                        "speedup_cpu": round(base[1] / cpu, 3), "threads": 1,
                         "load_avg_1min_speed": round(load, 2), "machine": args.machine,
                         "torch": torch.__version__,
                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-        print(f"L={layers} heads-{heads:.0%} {score}: {records[-1]['sentences_per_s']:7.1f} sent/s "
-              f"x{records[-1]['speedup']:.2f}", flush=True)
+        print(f"L={layers} heads-{heads:.0%} {score}: {records[-1]['sentences_per_s']:7.1f} "
+              f"sent/s x{records[-1]['speedup']:.2f} (CPU x{records[-1]['speedup_cpu']:.2f})",
+              flush=True)
     write(args.out, records)
     for record, m in zip(records, grid.values()):
+        key = (record["layers"], record["head_fraction"], record["head_score"])
+        if key in earlier and "accuracy" in earlier[key]:
+            record.update({k: earlier[key][k] for k in ("accuracy", "probe_s", "train_rows",
+                                                         "test_rows")})
+            record["accuracy_from"] = args.accuracy_from
+            continue
         start = time.perf_counter()
         record["accuracy"] = probe_accuracy(m, tokenizer, data, args.max_length)
         record["probe_s"] = round(time.perf_counter() - start, 1)
@@ -215,6 +241,7 @@ def main(argv=None) -> int:
         print(f"L={record['layers']} heads-{record['head_fraction']:.0%} "
               f"{record['head_score']}: "
               f"{json.dumps(record['accuracy'])} ({record['probe_s']} s)", flush=True)
+    write(args.out, records)
     print(summarize(args.out))
     return 0
 

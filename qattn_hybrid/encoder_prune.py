@@ -213,8 +213,9 @@ def _linear_subset(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linea
 # --------------------------------------------------------------------------- both, and back
 def prune_encoder(model: nn.Module, *, layers: int | Sequence[int] | None = None,
                   heads: float | Mapping[int, Sequence[int]] = 0.0) -> nn.Module:
-    """``keep_layers`` (when ``layers`` is given), then ``prune_heads`` on the layers kept;
-    ``model`` itself when there is nothing to prune."""
+    """``keep_layers`` (when ``layers`` is given), then ``prune_heads`` on the layers kept (a
+    ``heads`` mapping numbers them as kept: 0 .. len - 1); ``model`` itself when there is
+    nothing to prune."""
     before = sum(p.numel() for p in model.parameters())
     pruned = model
     if layers is not None:
