@@ -12,9 +12,12 @@ returning a pruned copy that runs the same forward with fewer weights:
   full model's with those heads' context vectors zeroed (transformers 5 has neither
   ``prune_heads`` nor ``head_mask``).
 
-Importance is data-free: the L2 norm of a head's columns of ``attention.output.dense.weight``
-(how large that head's context vectors become in the residual stream; a context vector is a
-convex combination of value vectors, so heads whose output projection is small move little).
+Importance, by default, is data-free: the L2 norm of a head's columns of
+``attention.output.dense.weight`` (how large that head's context vectors become in the residual
+stream; a context vector is a convex combination of value vectors, so heads whose output
+projection is small move little). :func:`head_ablation_importance` scores heads from texts
+instead (how far the sentence embeddings move without that head); pass it as ``scores``.
+On MiniLM the norm picked heads no better than chance (RESULTS.md).
 
 Both record what they removed in the model's config (``num_hidden_layers``, and ``pruned_heads``:
 layer -> removed heads in that layer's original numbering), so the feature-cache fingerprint
@@ -34,7 +37,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ["head_importance", "keep_layers", "kept_heads", "prune_encoder", "prune_heads",
+__all__ = ["head_ablation_importance", "head_importance", "keep_layers", "kept_heads", "prune_encoder", "prune_heads",
            "restore_pruned_shape"]
 
 log = logging.getLogger(__name__)
@@ -127,17 +130,62 @@ def head_importance(model: nn.Module) -> list[torch.Tensor]:
     return scores
 
 
-def prune_heads(model: nn.Module, heads: float | Mapping[int, Sequence[int]]) -> nn.Module:
+@torch.no_grad()
+def head_ablation_importance(model: nn.Module, tokenizer, texts: Sequence[str],
+                             max_length: int = 64, batch_size: int = 64) -> list[torch.Tensor]:
+    """Per layer, (H_layer,) scores from data: how far the sentence embeddings of ``texts``
+    (masked mean of the last hidden state, L2-normalised) move when that head alone is removed
+    (its columns of the output projection zeroed): the mean squared distance to the full
+    model's. One forward over ``texts`` per head (72 for all-MiniLM-L6-v2)."""
+    layers, d = _layers(model), _head_size(model)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    batches = [dict(tokenizer(list(texts[s:s + batch_size]), padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt").to(device))
+               for s in range(0, len(texts), batch_size)]
+
+    def embed() -> torch.Tensor:  # (N, D)
+        rows = []
+        for enc in batches:
+            hidden = model(**enc).last_hidden_state  # (B, T, D)
+            m = enc["attention_mask"][..., None].to(hidden.dtype)
+            rows.append(torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1))
+        return torch.cat(rows)
+
+    try:
+        full, scores = embed(), []
+        for layer in layers:
+            weight = layer.attention.output.dense.weight  # (D, H*d)
+            layer_scores = []
+            for h in range(weight.shape[1] // d):
+                saved = weight[:, h * d:(h + 1) * d].clone()
+                weight[:, h * d:(h + 1) * d] = 0
+                layer_scores.append(float(((embed() - full) ** 2).sum(-1).mean()))
+                weight[:, h * d:(h + 1) * d] = saved
+            scores.append(torch.tensor(layer_scores))
+    finally:
+        model.train(was_training)
+    return scores
+
+
+def prune_heads(model: nn.Module, heads: float | Mapping[int, Sequence[int]],
+                scores: Sequence[torch.Tensor] | None = None) -> nn.Module:
     """A copy of ``model`` without some attention heads.
 
     heads: a fraction in [0, 1): each layer loses its ``floor(fraction * heads)`` heads of
-        lowest :func:`head_importance` (ties: the lower index goes first); or a mapping
-        layer index -> heads to remove, numbered as the layer has them now (0 .. H_layer - 1).
-        A layer must keep at least one head.
+        lowest score (ties: the lower index goes first); or a mapping layer index -> heads to
+        remove, numbered as the layer has them now (0 .. H_layer - 1). A layer must keep at
+        least one head.
+    scores: per layer, (H_layer,) importance of its heads, for a fraction; default
+        :func:`head_importance` (data-free), or e.g. :func:`head_ablation_importance`.
     """
     layers = _layers(model)
     current = [layer.attention.self.query.out_features // _head_size(model) for layer in layers]
-    drop = _heads_to_drop(model, heads, current)
+    if scores is not None and [len(s) for s in scores] != current:
+        raise ValueError(f"scores must give one score per head of each layer {current}; got "
+                         f"{[len(s) for s in scores]}")
+    drop = _heads_to_drop(model, heads, current, scores)
     pruned = copy.deepcopy(model)
     kept = kept_heads(model)
     for i, remove in drop.items():
@@ -149,16 +197,16 @@ def prune_heads(model: nn.Module, heads: float | Mapping[int, Sequence[int]]) ->
     return pruned
 
 
-def _heads_to_drop(model, heads, current: list[int]) -> dict[int, set[int]]:
+def _heads_to_drop(model, heads, current: list[int], scores=None) -> dict[int, set[int]]:
     """layer -> set of current head indices to remove, checked."""
     if isinstance(heads, (int, float)) and not isinstance(heads, bool):
         if not (math.isfinite(heads) and 0 <= heads < 1):
             raise ValueError(f"heads must be a fraction in [0, 1) or a mapping layer -> heads; "
                              f"got {heads!r}")
         drop = {}
-        for i, scores in enumerate(head_importance(model)):
-            n = math.floor(heads * len(scores) + 1e-9)
-            order = torch.argsort(scores, stable=True)  # lowest first
+        for i, layer_scores in enumerate(scores or head_importance(model)):
+            n = math.floor(heads * len(layer_scores) + 1e-9)
+            order = torch.argsort(torch.as_tensor(layer_scores), stable=True)  # lowest first
             drop[i] = set(order[:n].tolist())
         return {i: s for i, s in drop.items() if s}
     if not isinstance(heads, Mapping):

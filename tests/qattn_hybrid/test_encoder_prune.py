@@ -11,6 +11,7 @@ from torch import nn
 
 from qattn_hybrid.config import Config, ConfigError, ModelConfig
 from qattn_hybrid.encoder_prune import (
+    head_ablation_importance,
     head_importance,
     keep_layers,
     kept_heads,
@@ -232,6 +233,42 @@ class TestPruneHeads:
         once = prune_heads(bert[0], {0: [0, 1, 2]})
         with pytest.raises(ValueError, match=r"heads\[0\] removes all 1 heads of layer 0"):
             prune_heads(once, {0: [0]})
+
+
+class TestAblationImportance:
+    @staticmethod
+    def sentence_embeddings(model, tokenizer) -> torch.Tensor:
+        enc = inputs(tokenizer)
+        with torch.no_grad():
+            hidden = model(**enc).last_hidden_state
+        m = enc["attention_mask"][..., None].float()
+        return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+
+    def test_scores_are_the_embedding_shift_without_each_head(self, bert):
+        model, tokenizer = bert
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        scores = head_ablation_importance(model, tokenizer, TEXTS, max_length=16, batch_size=2)
+        full = self.sentence_embeddings(model, tokenizer)
+        for i, h in [(0, 0), (1, 2), (3, 3)]:
+            without = self.sentence_embeddings(zero_heads(model, {i: [h]}), tokenizer)
+            expected = ((without - full) ** 2).sum(-1).mean()
+            torch.testing.assert_close(scores[i][h], expected, rtol=1e-4, atol=1e-9)
+        assert [len(s) for s in scores] == [H] * LAYERS and min(map(min, scores)) > 0
+        for k, v in model.state_dict().items():  # the weights are put back
+            torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+    def test_scores_pick_the_heads(self, bert):
+        model, _ = bert
+        scores = [torch.tensor([3.0, 1.0, 2.0, 4.0]), torch.tensor([0.5, 0.1, 0.2, 0.3]),
+                  torch.tensor([1.0, 1.0, 1.0, 1.0]), torch.tensor([4.0, 3.0, 2.0, 1.0])]
+        pruned = prune_heads(model, 0.5, scores=scores)
+        assert pruned.config.pruned_heads == {"0": [1, 2], "1": [1, 2], "2": [0, 1],
+                                              "3": [2, 3]}
+
+    def test_scores_must_match_the_heads(self, bert):
+        with pytest.raises(ValueError, match=r"scores must give one score per head of each "
+                                             r"layer \[4, 4, 4, 4\]; got \[4, 4\]"):
+            prune_heads(bert[0], 0.5, scores=[torch.ones(4), torch.ones(4)])
 
 
 class TestNotBert:
