@@ -7,7 +7,8 @@ The bundled all-MiniLM-L6-v2 is cut with :func:`qattn_hybrid.encoder_prune.prune
 every (layers kept, head fraction removed) pair of the grid: the first N layers, then in each
 the ``floor(fraction * 12)`` heads of lowest importance (their output-projection norm); for the
 layer counts in ``--random-at`` also as many heads per layer drawn at random (the control: does
-the importance score matter?). For each variant, in one process:
+the importance score matter?) and with ``--ablation-texts N`` as chosen by
+``head_ablation_importance`` on N train texts. For each variant, in one process:
 
 * speed: ``--texts`` bundled texts (half tweets, half CLINC queries, drawn with a fixed seed from
   the train splits) through the library's encode path (``TokenFeatureCache._compute``: length-
@@ -113,11 +114,14 @@ def probe_accuracy(model, tokenizer, data: dict, max_length: int) -> dict:
     return out
 
 
-def variants(model, layer_grid, head_grid, random_at=(), seed: int = 0) -> dict:
+def variants(model, layer_grid, head_grid, random_at=(), seed: int = 0,
+             ablation_texts=(), tokenizer=None) -> dict:
     """(layers, fraction, score) -> pruned copy; score "norm" (the library's choice) or, for the
     layer counts in ``random_at`` and every fraction > 0, "random" (the same number of heads per
-    layer drawn at random: the control that shows whether the importance score matters)."""
-    from qattn_hybrid.encoder_prune import prune_encoder
+    layer drawn at random: the control that shows whether the importance score matters) and,
+    given ``ablation_texts``, "ablation" (:func:`head_ablation_importance` on those texts,
+    scored on the kept layers)."""
+    from qattn_hybrid.encoder_prune import head_ablation_importance, prune_encoder, prune_heads
 
     n, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
     rng = random.Random(seed)
@@ -131,6 +135,15 @@ def variants(model, layer_grid, head_grid, random_at=(), seed: int = 0) -> dict:
                     for i in range(layers)}
             out[(layers, heads, "random")] = prune_encoder(model, layers=keep,
                                                            heads=drop).eval()
+        if ablation_texts and any(h > 0 for h in head_grid):
+            base = out[(layers, 0.0, "norm")] if 0.0 in head_grid else prune_encoder(
+                model, layers=keep)
+            start = time.perf_counter()
+            scores = head_ablation_importance(base, tokenizer, ablation_texts)
+            print(f"ablation scores of {layers} layers: {time.perf_counter() - start:.0f} s",
+                  flush=True)
+            for heads in (h for h in head_grid if h > 0):
+                out[(layers, heads, "ablation")] = prune_heads(base, heads, scores).eval()
     return out
 
 
@@ -158,7 +171,7 @@ def summarize(path: str) -> str:
     for r in records:
         cells = [f"{r['accuracy'][t]['accuracy']:.3f} ({r['accuracy'][t]['macro_f1']:.3f})"
                  if t in r.get("accuracy", {}) else "–" for t in TASKS]
-        score = " (random)" if r.get("head_score") == "random" else ""
+        score = f" ({r['head_score']})" if r.get("head_score", "norm") != "norm" else ""
         cpu = f" (x{r['speedup_cpu']:.2f})" if "speedup_cpu" in r else ""
         lines.append(f"| {r['layers']} | {r['head_fraction']:.0%}{score} | {r['heads_kept']} | "
                      f"{r['params'] / 1e6:.2f}M ({r['layer_params'] / 1e6:.2f}M) | "
@@ -174,6 +187,9 @@ def main(argv=None) -> int:
     p.add_argument("--heads", default="0,0.25,0.5", help="head fractions removed")
     p.add_argument("--random-at", default="6,3",
                    help="layer counts that also get randomly chosen heads (the control)")
+    p.add_argument("--ablation-texts", type=int, default=0,
+                   help="also choose heads by head_ablation_importance on this many train "
+                        "texts (0: not)")
     p.add_argument("--texts", type=int, default=512, help="texts of the speed batch")
     p.add_argument("--train", type=int, default=3000, help="train rows per task (at most)")
     p.add_argument("--test", type=int, default=1000, help="test rows per task (at most)")
@@ -196,11 +212,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     model, tokenizer = load_encoder()
     model.eval()
-    grid = variants(model, [int(x) for x in args.layers.split(",")],
-                    [float(x) for x in args.heads.split(",")],
-                    [int(x) for x in args.random_at.split(",") if x], args.seed)
     data = load_data(args.train, args.test, args.seed)
     texts = speed_texts(data, args.texts, args.seed)
+    scoring = speed_texts(data, args.ablation_texts, args.seed + 1) if args.ablation_texts else ()
+    grid = variants(model, [int(x) for x in args.layers.split(",")],
+                    [float(x) for x in args.heads.split(",")],
+                    [int(x) for x in args.random_at.split(",") if x], args.seed,
+                    scoring, tokenizer)
     times = measure_speed(grid, tokenizer, texts, args)
     load = os.getloadavg()[0]
     base = times[max(grid, key=lambda k: (k[0], -k[1]))]  # the full model
@@ -218,6 +236,7 @@ def main(argv=None) -> int:
                         "cpu_s": round(cpu, 3), "sentences_per_s": round(len(texts) / wall, 1),
                         "speedup": round(base[0] / wall, 3),
                         "speedup_cpu": round(base[1] / cpu, 3), "threads": 1,
+                        "ablation_texts": len(scoring) if score == "ablation" else 0,
                         "load_avg_1min_speed": round(load, 2), "machine": args.machine,
                         "torch": torch.__version__,
                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
