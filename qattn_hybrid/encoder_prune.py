@@ -138,6 +138,8 @@ def head_ablation_importance(model: nn.Module, tokenizer, texts: Sequence[str],
     (its columns of the output projection zeroed): the mean squared distance to the full
     model's. One forward over ``texts`` per head (72 for all-MiniLM-L6-v2)."""
     layers, d = _layers(model), _head_size(model)
+    if isinstance(texts, str) or not texts or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"texts must be a non-empty sequence of str; got {texts!r}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -161,8 +163,10 @@ def head_ablation_importance(model: nn.Module, tokenizer, texts: Sequence[str],
             for h in range(weight.shape[1] // d):
                 saved = weight[:, h * d:(h + 1) * d].clone()
                 weight[:, h * d:(h + 1) * d] = 0
-                layer_scores.append(float(((embed() - full) ** 2).sum(-1).mean()))
-                weight[:, h * d:(h + 1) * d] = saved
+                try:
+                    layer_scores.append(float(((embed() - full) ** 2).sum(-1).mean()))
+                finally:  # the weights as they were, whatever happens
+                    weight[:, h * d:(h + 1) * d] = saved
             scores.append(torch.tensor(layer_scores))
     finally:
         model.train(was_training)

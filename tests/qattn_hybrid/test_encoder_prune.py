@@ -265,6 +265,11 @@ class TestAblationImportance:
         assert pruned.config.pruned_heads == {"0": [1, 2], "1": [1, 2], "2": [0, 1],
                                               "3": [2, 3]}
 
+    @pytest.mark.parametrize("texts", [[], "one text", [1, 2]])
+    def test_texts_must_be_strings(self, bert, texts):
+        with pytest.raises(ValueError, match=r"texts must be a non-empty sequence of str; got"):
+            head_ablation_importance(bert[0], bert[1], texts)
+
     def test_scores_must_match_the_heads(self, bert):
         with pytest.raises(ValueError, match=r"scores must give one score per head of each "
                                              r"layer \[4, 4, 4, 4\]; got \[4, 4\]"):
