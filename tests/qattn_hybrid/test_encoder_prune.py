@@ -448,3 +448,41 @@ def test_model_with_a_pruned_encoder_saves_and_reloads(bert_dir, tmp_path, freez
     with torch.no_grad():
         after = loaded(TEXTS, "intent").logits
     torch.testing.assert_close(after, before, rtol=0, atol=1e-3)  # float16 cache rounding
+
+
+class TestDryRun:
+    """``qattn train --dry-run`` checks encoder_layers against the encoder's layer count."""
+
+    def config(self, config_dict, encoder, layers) -> Config:
+        data = {**config_dict, "model": {**config_dict["model"], "encoder": encoder,
+                                         "encoder_layers": layers}}
+        return Config.from_dict(data)
+
+    @pytest.mark.parametrize("layers", [5, [0, 4]])
+    def test_too_many_layers_of_a_local_encoder(self, config_dict, bert_dir, layers):
+        from qattn_hybrid.plan import plan_run
+
+        with pytest.raises(ConfigError, match=r"model.encoder_layers must name layers the "
+                                              r"encoder has \(its 4 layers: at most 4, indices "
+                                              r"0 to 3\); got " + str(layers).replace("[", r"\[")
+                                              .replace("]", r"\]")):
+            plan_run(self.config(config_dict, str(bert_dir), layers))
+
+    def test_too_many_layers_of_minilm(self, config_dict):
+        import json
+
+        from qattn_hybrid.encoders import default_encoder_path
+        from qattn_hybrid.plan import plan_run
+
+        config_json = json.loads((default_encoder_path() / "config.json").read_text())
+        assert config_json["num_hidden_layers"] == 6  # what the dry run assumes, unloaded
+
+        with pytest.raises(ConfigError, match=r"its 6 layers: at most 6, indices 0 to 5\); "
+                                              r"got 7"):
+            plan_run(self.config(config_dict, "minilm", 7))
+
+    def test_layers_it_has_pass(self, config_dict, bert_dir):
+        from qattn_hybrid.plan import plan_run
+
+        lines = plan_run(self.config(config_dict, str(bert_dir), [1, 3]))
+        assert lines[0].startswith("Dry run: the config is valid")
