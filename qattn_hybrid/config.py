@@ -82,6 +82,12 @@ class ModelConfig:
     # None: float32; "int8": dynamic int8 Linear layers in the frozen encoder (faster encoding,
     # features cached apart; see qattn_hybrid/encoder_quantize.py and RESULTS.md)
     encoder_quantize: str | None = None
+    # a smaller encoder (qattn_hybrid/encoder_prune.py, RESULTS.md "Encoder pruning"): keep
+    # the first N transformer layers (an int) or the layers a list names; None: all of them
+    encoder_layers: int | list[int] | None = None
+    # fraction in [0, 1) of each kept layer's attention heads removed (lowest norm of their
+    # output-projection columns first); 0: all heads
+    prune_heads: float = 0.0
     max_length: int = 64  # tokens per text after truncation
     # hidden states averaged into the token features (0: the embeddings, n: after layer n);
     # None: the last layer. Lower layers mix a sentence's parts less (aspects: [0, 2, 4, 6])
@@ -139,6 +145,7 @@ class ModelConfig:
                 raise ConfigError(f"{section}.encoder_quantize must be None when "
                                   f"freeze_encoder is false (a quantized encoder is not "
                                   f"trained); got {self.encoder_quantize!r}")
+        self._check_pruning(section)
         check_range(section, "max_length", self.max_length, low=2)  # [CLS] and [SEP] at least
         for name in ("n_heads", "n_circuits"):
             check_range(section, name, getattr(self, name), low=1)
@@ -157,6 +164,19 @@ class ModelConfig:
             raise ConfigError(f"{section}.circuit.n_tasks must be 1 (the model sets it to its "
                               f"number of tasks); got {self.circuit.n_tasks}")
 
+
+    def _check_pruning(self, section: str) -> None:
+        """encoder_layers and prune_heads (the layer range is checked against the encoder)."""
+        layers = self.encoder_layers
+        if layers is not None and (
+                (isinstance(layers, int) and layers < 1) or (isinstance(layers, list) and (
+                    not layers or any(isinstance(i, bool) or not isinstance(i, int) or i < 0
+                                      for i in layers)
+                    or any(a >= b for a, b in zip(layers, layers[1:]))))):
+            raise ConfigError(f"{section}.encoder_layers must be a number of layers >= 1 (the "
+                              f"first ones are kept), a non-empty list of increasing layer "
+                              f"indices >= 0, or absent for all; got {layers!r}")
+        check_range(section, "prune_heads", self.prune_heads, low=0, high=1, high_open=True)
 
 @dataclass
 class DataConfig:

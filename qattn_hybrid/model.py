@@ -95,6 +95,7 @@ def load_text_encoder(config: ModelConfig, cache_dir: str | None = None) -> Text
             f"local transformers model directory (nothing is downloaded); got {source!r}, "
             "which is not a directory")
     model, tokenizer = load_encoder(source)
+    model = _pruned(model, config)
     if config.encoder_quantize is not None:
         from qattn_hybrid.encoder_quantize import quantize_encoder
 
@@ -104,6 +105,19 @@ def load_text_encoder(config: ModelConfig, cache_dir: str | None = None) -> Text
                           layers=config.feature_layers)
     encoder.source = config.encoder
     return encoder
+
+
+def _pruned(model: nn.Module, config: ModelConfig) -> nn.Module:
+    """``model`` cut to ``config.encoder_layers`` / ``config.prune_heads`` (itself if neither)."""
+    if config.encoder_layers is None and not config.prune_heads:
+        return model
+    from qattn_hybrid.encoder_prune import prune_encoder
+
+    try:
+        return prune_encoder(model, layers=config.encoder_layers, heads=config.prune_heads)
+    except ValueError as err:
+        raise ValueError(f"model.encoder_layers: {err}") from None  # the range; the rest
+        # was checked with the config
 
 
 def _head(d_model: int, n_outputs: int, hidden: int) -> nn.Module:
@@ -316,6 +330,10 @@ def _saved_encoder(directory: Path, hf_config: dict, config: ModelConfig,
     model_type = hf.pop("model_type")
     model, tokenizer = load_encoder(config=AutoConfig.for_model(model_type, **hf),
                                     tokenizer=directory / TOKENIZER_DIR)
+    if hf.get("pruned_heads"):  # saved by qattn_hybrid.encoder_prune: its shapes first
+        from qattn_hybrid.encoder_prune import restore_pruned_shape
+
+        restore_pruned_shape(model)
     prefix = "encoder.model."
     weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     try:

@@ -23,6 +23,7 @@ from qattn_hybrid.config import Config, ConfigError
 __all__ = ["plan_run"]
 
 _MINILM_HIDDEN = 384  # hidden size of the bundled all-MiniLM-L6-v2
+_MINILM_LAYERS = 6  # its transformer layers (model.encoder_layers keeps up to these)
 
 
 @contextlib.contextmanager
@@ -56,6 +57,7 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
     """Check everything ``train`` needs before its first step; the plan as lines of text."""
     tasks = _load_tasks(config)
     d_model = _check_encoder(config)
+    _check_encoder_layers(config)
     n_params = _check_model(config, d_model, len(tasks))
     steps = _check_loop(config, tasks)
     output = _check_output(config, resume, overwrite)
@@ -123,6 +125,27 @@ def _check_encoder(config: Config) -> int:
             raise ValueError(f"model.encoder's config.json must give hidden_size as a positive "
                              f"int; got {hidden!r}")
         return hidden
+
+
+def _check_encoder_layers(config: Config) -> None:
+    """model.encoder_layers against the encoder's layer count (6 for the bundled MiniLM, else
+    its config.json's num_hidden_layers), as encoder_prune.keep_layers would check it."""
+    from qattn_hybrid.model import BUNDLED_ENCODER
+
+    layers = config.model.encoder_layers
+    if layers is None:
+        return
+    if config.model.encoder == BUNDLED_ENCODER:
+        n = _MINILM_LAYERS
+    else:
+        path = Path(config.model.encoder).expanduser() / "config.json"
+        n = json.loads(path.read_text(encoding="utf-8")).get("num_hidden_layers")
+        if not isinstance(n, int):
+            return  # not a BERT-style config: building the encoder says what is wrong
+    top = layers if isinstance(layers, int) else max(layers) + 1
+    if top > n:
+        raise ConfigError(f"model.encoder_layers must name layers the encoder has (its {n} "
+                          f"layers: at most {n}, indices 0 to {n - 1}); got {layers!r}")
 
 
 def _check_model(config: Config, d_model: int, n_tasks: int) -> int:
