@@ -17,6 +17,8 @@ Settings (``--run key=value,...``; lists with '.'):
   value_layers  hidden states whose mean the attention pools (default: score_layers)
   G, Q, L       circuits per task, qubits, ansatz layers (quantum); heads: attention heads
   reupload      1: the angles are re-encoded before every ansatz layer (quantum)
+  context       quantum | classical: a task-conditioned self-attention encoder layer (pre-norm,
+                feed-forward width D, context_heads heads, the same circuit) before the pooling
   window        the scores read each token with its +-window neighbours (mean), 0 = alone
   epochs, lr, head_lr, bs, seed
 """
@@ -34,7 +36,7 @@ from torch import nn
 
 DEFAULTS = {"kind": "quantum", "score_layers": "0.2.4.6", "value_layers": "", "G": 8, "Q": 4,
             "L": 2, "reupload": 0, "heads": 1, "window": 0, "epochs": 10, "lr": 3e-3,
-            "head_lr": 1e-2, "bs": 32, "seed": 0}
+            "head_lr": 1e-2, "bs": 32, "seed": 0, "context": "", "context_heads": 2}
 
 
 def dump(path: str, config_path: str, prompt: bool = False) -> None:
@@ -104,13 +106,29 @@ class Model(nn.Module):
                                          qml_device="default.qubit")
             self.attention = ClassicalAttention.matching(count_parameters(reference), d, n_tasks,
                                                          s["heads"])
+        self.context = None
+        if s["context"]:  # a task-conditioned self-attention layer before the pooling
+            from qattn_hybrid.self_attention import ClassicalSelfAttention, QuantumEncoderLayer
+
+            self.context = QuantumEncoderLayer(
+                d, n_tasks, dim_feedforward=d, dropout=0.1, norm_first=True,
+                n_heads=s["context_heads"], n_qubits=s["Q"], n_layers=s["L"],
+                conditioning="per_task_weights")
+            if s["context"] == "classical":
+                self.context.self_attn = ClassicalSelfAttention(
+                    d, n_heads=s["context_heads"], spec=self.context.self_attn.spec)
+            for linear in (self.context.self_attn.out, self.context.feed_forward[-1]):
+                nn.init.zeros_(linear.weight)  # both residual branches start at 0
+                nn.init.zeros_(linear.bias)
         self.heads = nn.ModuleList(nn.Linear(d, 3) for _ in range(n_tasks))
 
     def forward(self, xs, xv, mask, tasks):
+        task = int(tasks[0]) if bool((tasks == tasks[0]).all()) else tasks
+        if self.context is not None:
+            xs = xv = self.context(xs, task, mask).out
         if self.kind == "mean":
             pooled = (xv * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         else:
-            task = int(tasks[0]) if bool((tasks == tasks[0]).all()) else tasks
             scores = self.attention.scores(self.window(xs, mask), task, mask)
             pooled = self.pool(scores, xv).pooled
         pooled = nn.functional.normalize(pooled, dim=-1)  # unit length, as normalize_pooled
