@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from transformers import set_seed
 
 from qattn_hybrid import checkpoints, distributed, selection
 from qattn_hybrid.config import Config
@@ -63,9 +64,9 @@ from qattn_hybrid.data import TaskData
 from qattn_hybrid.evaluation import device_of, evaluate, model_targets, primary_score
 from qattn_hybrid.files import atomic_write_text, read_safetensors
 from qattn_hybrid.history import epoch_line, write_metrics
-from qattn_hybrid.progress import progress
 from qattn_hybrid.manifest import check_finite, verify_manifest
 from qattn_hybrid.model import MultiTaskModel
+from qattn_hybrid.progress import progress
 from qattn_hybrid.sampling import TaskSampler
 from qattn_hybrid.schedule import lr_factor
 from qattn_hybrid.tracking import NullTracker, Tracker
@@ -80,10 +81,13 @@ STATE_NAME, LATEST_NAME = checkpoints.STATE_NAME, checkpoints.LATEST_NAME
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    """Seed Python's, NumPy's, torch's and every accelerator's generators (transformers'
+    set_seed). NumPy takes seeds below 2**32 only: a larger seed reaches it reduced mod 2**32
+    and Python and torch whole."""
+    set_seed(seed % 2**32)
+    if seed >= 2**32:
+        random.seed(seed)
+        torch.manual_seed(seed)
 
 
 @dataclass
