@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,18 +49,10 @@ def _emit(row: dict, out) -> None:
 
 
 def _machine() -> dict:
-    import torch
+    from bench_serve import _machine as cpu_and_torch  # this script's folder is on sys.path
 
-    model = ""
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": model or platform.processor(), "cores": os.cpu_count(),
-            "load_avg_1m": load, "torch": torch.__version__,
+    return {**cpu_and_torch(), "cores": os.cpu_count(), "load_avg_1m": load,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
