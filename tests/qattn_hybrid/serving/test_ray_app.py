@@ -138,9 +138,17 @@ def ray_url(model_dir, tmp_path_factory):
         scaling = ScalingSettings(min_replicas=1, max_replicas=2, target_ongoing_requests=1,
                                   max_ongoing_requests=4, upscale_delay_s=1,
                                   downscale_delay_s=2, look_back_period_s=2)
+        options = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
         try:
-            yield deploy(settings, scaling, ray_init={"num_cpus": 2, "include_dashboard": False,
-                                                      "log_to_driver": False})
+            try:
+                url = deploy(settings, scaling, ray_init=options)
+            except ray.exceptions.ActorDiedError:
+                # Ray's HTTP proxy actor has died during start-up on a machine loaded by other
+                # jobs (seen once in a full local run); a second fresh cluster, then fail
+                serve.shutdown()
+                ray.shutdown()
+                url = deploy(settings, scaling, ray_init=options)
+            yield url
         finally:
             serve.shutdown()
             ray.shutdown()
