@@ -85,7 +85,7 @@ def _circuit(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "quiet", False))
     args.started = _START  # `qattn train` reports where the wall time went
@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``qattn`` argument parser, every subcommand and flag (the docs' commands are checked
+    against it)."""
     parser = argparse.ArgumentParser(prog="qattn", description="Task-conditioned quantum "
                                      "attention: train, evaluate, inspect.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

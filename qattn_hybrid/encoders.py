@@ -44,6 +44,7 @@ __all__ = [
     "EncodedText",
     "TextEncoder",
     "TokenFeatureCache",
+    "tokenize_batch",
     "default_encoder_path",
     "check_layers",
     "encode_texts",
@@ -218,10 +219,11 @@ def _run_encoder(model, tokenizer, texts: Sequence[str], max_length: int,
                  layers: tuple[int, ...] | None = None) -> EncodedText:
     """One batch through the encoder (grad as the caller's context allows)."""
     device = next(model.parameters()).device
-    return _forward(model, _tokenize(tokenizer, texts, max_length, device), layers)
+    return _forward(model, tokenize_batch(tokenizer, texts, max_length, device), layers)
 
 
-def _tokenize(tokenizer, texts: Sequence[str], max_length: int, device) -> dict:
+def tokenize_batch(tokenizer, texts: Sequence[str], max_length: int, device) -> dict:
+    """One batch of texts as padded, truncated tensors on ``device`` (every encoder path)."""
     enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length,
                     return_tensors="pt")
     return {k: v.to(device) for k, v in enc.items()}
@@ -316,7 +318,7 @@ class TokenFeatureCache:
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         device = next(self.model.parameters()).device
         # the tokenizer runs here, in this thread (a fast tokenizer is not thread-safe)
-        encodings = (_tokenize(self.tokenizer, [texts[i] for i in idx], self.max_length, device)
+        encodings = (tokenize_batch(self.tokenizer, [texts[i] for i in idx], self.max_length, device)
                      for idx in batches)
 
         def forward(enc: dict) -> EncodedText:

@@ -22,7 +22,7 @@ from qattn_hybrid.attend import WordAttention, task_weights
 from qattn_hybrid.files import atomic_file
 
 __all__ = ["attention_map", "plot_attention", "plot_training_curves", "plot_word_attention",
-           "read_metrics"]
+           "read_metrics", "save_figure"]
 
 
 def _figure(width: float, height: float):
@@ -37,7 +37,8 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write ``fig`` to ``path`` as a PNG, atomically (every plot here saves through this)."""
     with atomic_file(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
     return Path(path)
@@ -92,7 +93,7 @@ def plot_training_curves(metrics: str | os.PathLike, path: str | os.PathLike) ->
             if ax.lines:  # beside the axes, never over a curve (OOS panels have four)
                 ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
                           borderaxespad=0.0, frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def attention_map(model, text: str, tasks: Sequence[str] | None = None):
@@ -139,7 +140,7 @@ def plot_attention(model, text: str, path: str | os.PathLike,
     """Heatmap for one sentence: rows = tasks (x heads), columns = tokens, colour = weight."""
     tokens, rows, weights = attention_map(model, text, tasks)
     fig, _ = _heatmap(weights, tokens, rows, "attention per task")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_word_attention(amap: WordAttention, path: str | os.PathLike) -> Path:
@@ -148,7 +149,7 @@ def plot_word_attention(amap: WordAttention, path: str | os.PathLike) -> Path:
     rows = [f"{task}: {amap.prediction(k)}" for k, task in enumerate(amap.tasks)]
     fig, ax = _heatmap(amap.weights, amap.words, rows, "attention per task over the words")
     ax.set_xlabel(_word_caption(amap), fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _word_caption(amap: WordAttention) -> str:

@@ -119,9 +119,9 @@ class TestSite:
 
 def qattn_parsers() -> tuple[set[str], dict[str, set[str]]]:
     """The top-level options and, per subcommand, its option strings (the torch-free parser)."""
-    from qattn_hybrid.cli import _parser
+    from qattn_hybrid.cli import build_parser
 
-    parser = _parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     options = {name: {s for a in p._actions for s in a.option_strings}
                for name, p in sub.choices.items()}

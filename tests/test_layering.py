@@ -158,6 +158,15 @@ def test_no_module_uses_another_modules_private_names(package):
     assert bad == {}
 
 
+def test_tests_use_no_private_names_of_the_packages():
+    """Tests reach the packages through public names only (`m._name` where m is a module of
+    the packages, `from m import _name`), so a private helper can change without them."""
+    known = modules()
+    bad = {str(path.relative_to(ROOT)): uses for path in sorted((ROOT / "tests").rglob("*.py"))
+           if (uses := private_uses(path, "tests", known))}
+    assert bad == {}
+
+
 def test_the_checker_finds_private_uses(tmp_path):
     known = {"qattn_hybrid.model": Path("m"), "qattn_hybrid.cli": Path("c")}
     source = tmp_path / "x.py"

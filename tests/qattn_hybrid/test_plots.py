@@ -45,8 +45,8 @@ def figures(monkeypatch) -> list:
     import qattn_hybrid.plots as plots
 
     saved = []
-    real_save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: (saved.append(fig),
+    real_save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: (saved.append(fig),
                                                            real_save(fig, path))[1])
     return saved
 

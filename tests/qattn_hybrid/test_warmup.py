@@ -39,13 +39,13 @@ class TestEncodeThreads:
         import qattn_hybrid.encoders as encoders
 
         seen = []
-        forward = encoders._forward
+        forward = encoders.hidden_states
 
-        def spy(model, enc, *layers):
+        def spy(model, layers, **inputs):
             seen.append((threading.get_ident(), torch.get_num_threads(), torch.is_grad_enabled()))
-            return forward(model, enc, *layers)
+            return forward(model, layers, **inputs)
 
-        monkeypatch.setattr(encoders, "_forward", spy)
+        monkeypatch.setattr(encoders, "hidden_states", spy)
         before = torch.get_num_threads()
         try:
             trainer = make_trainer(training={"epochs": 1, "num_threads": 2,
@@ -148,13 +148,13 @@ class TestLengthSortedBatches:
                  "z", "one two three four five six seven eight"]
         tokens = {t: len(tokenizer(t)["input_ids"]) for t in texts}  # reference, one at a time
         seen = []
-        tokenize = encoders._tokenize
+        tokenize = encoders.tokenize_batch
 
         def spy(tok, batch, max_length, device):
             seen.append([tokens[t] for t in batch])
             return tokenize(tok, batch, max_length, device)
 
-        monkeypatch.setattr(encoders, "_tokenize", spy)
+        monkeypatch.setattr(encoders, "tokenize_batch", spy)
         cache = encoders.TokenFeatureCache(encoder.model, tokenizer, max_length=64, batch_size=2)
         cache.warm(texts)
         flat = [n for batch in seen for n in batch]

@@ -164,9 +164,9 @@ class TestUncertaintyWeighting:
 
 
 def test_eval_table_formats_regression_metrics():
-    from qattn_hybrid.cli import _table
+    from qattn_hybrid.commands.tables import table as eval_table
 
-    table = _table({"rating": {"loss": 0.5, "mse": 0.66, "mae": 0.6263, "rmse": 0.8124,
+    table = eval_table({"rating": {"loss": 0.5, "mse": 0.66, "mae": 0.6263, "rmse": 0.8124,
                                "r2": -0.0412, "spearman": 0.664}})
     assert table.splitlines()[1].split() == ["rating", "0.6600", "0.6263", "0.8124", "-0.041",
                                              "0.664"]

@@ -81,9 +81,9 @@ class TestCommand:
             "pip install 'qattn-hybrid[ray]'")
 
     def test_shares_the_serve_options(self):
-        from qattn_hybrid.cli import _parser
+        from qattn_hybrid.cli import build_parser
 
-        sub = next(a for a in _parser()._actions if a.dest == "command").choices
+        sub = next(a for a in build_parser()._actions if a.dest == "command").choices
         serve = {a.dest for a in sub["serve"]._actions}
         ray = {a.dest for a in sub["serve-ray"]._actions}
         assert serve < ray

@@ -15,7 +15,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from qattn_hybrid.cli import _parser  # noqa: E402
+from qattn_hybrid.cli import build_parser  # noqa: E402
 from qattn_hybrid.serving.app import ServerSettings, create_app, load_predictor  # noqa: E402
 from qattn_hybrid.serving.batching import DynamicBatcher  # noqa: E402
 from qattn_hybrid.serving.samples import SampleStore  # noqa: E402
@@ -112,10 +112,10 @@ class TestStoredSamples:
             SampleStore(tmp_path / "missing" / "s.jsonl")
 
     def test_cli_flags(self):
-        args = _parser().parse_args(["serve", "run", "--store-samples", "s.jsonl",
+        args = build_parser().parse_args(["serve", "run", "--store-samples", "s.jsonl",
                                      "--max-samples", "5", "--no-mask"])
         assert (args.store_samples, args.max_samples, args.no_mask) == ("s.jsonl", 5, True)
-        args = _parser().parse_args(["serve", "run"])
+        args = build_parser().parse_args(["serve", "run"])
         assert (args.store_samples, args.max_samples, args.no_mask) == (None, 1000, False)
 
 
