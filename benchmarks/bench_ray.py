@@ -34,23 +34,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_serve import _emit  # noqa: E402  (this script's folder is on sys.path)
+from bench_serve import _machine as cpu_and_torch  # noqa: E402
+
 TEXTS = ["what is my credit card limit", "book me a flight to boston tomorrow",
          "shares of the bank fell sharply after earnings", "i want to transfer money to mom",
          "the stock price is up today, great quarter", "how do i pay my electricity bill",
          "is it going to rain in paris this weekend", "please check my account balance"]
 
 
-def _emit(row: dict, out) -> None:
-    line = json.dumps(row)
-    print(line, flush=True)
-    if out:
-        with open(out, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-
-
 def _machine() -> dict:
-    from bench_serve import _machine as cpu_and_torch  # this script's folder is on sys.path
-
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {**cpu_and_torch(), "cores": os.cpu_count(), "load_avg_1m": load,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -164,7 +164,6 @@ class ModelConfig:
             raise ConfigError(f"{section}.circuit.n_tasks must be 1 (the model sets it to its "
                               f"number of tasks); got {self.circuit.n_tasks}")
 
-
     def _check_pruning(self, section: str) -> None:
         """encoder_layers and prune_heads (the layer range is checked against the encoder)."""
         layers = self.encoder_layers
@@ -177,6 +176,7 @@ class ModelConfig:
                               f"first ones are kept), a non-empty list of increasing layer "
                               f"indices >= 0, or absent for all; got {layers!r}")
         check_range(section, "prune_heads", self.prune_heads, low=0, high=1, high_open=True)
+
 
 @dataclass
 class DataConfig:

@@ -318,8 +318,8 @@ class TokenFeatureCache:
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         device = next(self.model.parameters()).device
         # the tokenizer runs here, in this thread (a fast tokenizer is not thread-safe)
-        encodings = (tokenize_batch(self.tokenizer, [texts[i] for i in idx], self.max_length, device)
-                     for idx in batches)
+        encodings = (tokenize_batch(self.tokenizer, [texts[i] for i in idx], self.max_length,
+                                    device) for idx in batches)
 
         def forward(enc: dict) -> EncodedText:
             with torch.no_grad():  # grad mode is per thread

@@ -115,9 +115,8 @@ def _pruned(model: nn.Module, config: ModelConfig) -> nn.Module:
 
     try:
         return prune_encoder(model, layers=config.encoder_layers, heads=config.prune_heads)
-    except ValueError as err:
-        raise ValueError(f"model.encoder_layers: {err}") from None  # the range; the rest
-        # was checked with the config
+    except ValueError as err:  # the layer range (the config checked the rest)
+        raise ValueError(f"model.encoder_layers: {err}") from None
 
 
 def _head(d_model: int, n_outputs: int, hidden: int) -> nn.Module:

@@ -27,7 +27,20 @@ __all__ = ["ProgressLog", "progress"]
 log = logging.getLogger("qattn_hybrid.progress")
 
 
-class ProgressLog:
+class _Closing:
+    """``with`` support for the progress kinds: close() on leaving."""
+
+    def close(self) -> None:
+        """Nothing to release by default."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ProgressLog(_Closing):
     """Counts work done and logs ``what: done/total (pct), elapsed, ~left`` periodically."""
 
     def __init__(self, total: int, what: str, unit: str = "", *, interval_s: float = 10.0,
@@ -56,15 +69,6 @@ class ProgressLog:
             self._emit(now)
             self._last_step = step
 
-    def close(self) -> None:
-        """Nothing to release (the bar's interface)."""
-
-    def __enter__(self) -> ProgressLog:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def _emit(self, now: float) -> None:
         self.last = now
         elapsed = now - self.start
@@ -75,7 +79,7 @@ class ProgressLog:
                       _duration(left))
 
 
-class _Bar:
+class _Bar(_Closing):
     """A tqdm bar with ProgressLog's interface (update with a postfix, close)."""
 
     def __init__(self, total: int, what: str):
@@ -90,12 +94,6 @@ class _Bar:
 
     def close(self) -> None:
         self.bar.close()
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def progress(total: int, what: str, unit: str = "", *, wanted: bool | None = None,
