@@ -42,9 +42,9 @@ DEFAULTS = {"kind": "quantum", "score_layers": "0.2.4.6", "value_layers": "", "G
 def dump(path: str, config_path: str, prompt: bool = False) -> None:
     """Every hidden state of every MAMS sentence (train / validation / test), float16; with
     ``prompt``, of every (aspect name, sentence) pair encoded as a text pair."""
-    from qattn_hybrid.config import load_config
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.encoders import load_encoder
+    from qattn_hybrid.config.sections import load_config
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.encoders import load_encoder
 
     config = load_config(config_path)
     data = load_tasks(config.data.task_specs())
@@ -90,8 +90,9 @@ class Window(nn.Module):
 class Model(nn.Module):
     def __init__(self, s: dict, d: int, n_tasks: int):
         super().__init__()
-        from qattn_hybrid.attention import QuantumAttention, pool
-        from qattn_hybrid.baseline import ClassicalAttention, count_parameters
+        from qattn_hybrid.layers.quantum import QuantumAttention
+        from qattn_hybrid.layers.common import pool
+        from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters
 
         self.kind, self.pool, self.window = s["kind"], pool, Window(s["window"])
         if s["kind"] == "quantum":
@@ -108,7 +109,7 @@ class Model(nn.Module):
                                                          s["heads"])
         self.context = None
         if s["context"]:  # a task-conditioned self-attention layer before the pooling
-            from qattn_hybrid.self_attention import ClassicalSelfAttention, QuantumEncoderLayer
+            from qattn_hybrid.layers.self_attention import ClassicalSelfAttention, QuantumEncoderLayer
 
             self.context = QuantumEncoderLayer(
                 d, n_tasks, dim_feedforward=d, dropout=0.1, norm_first=True,

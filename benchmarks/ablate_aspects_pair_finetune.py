@@ -21,9 +21,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qattn_hybrid.config import load_config  # noqa: E402
-from qattn_hybrid.data import load_tasks  # noqa: E402
-from qattn_hybrid.encoders import load_encoder  # noqa: E402
+from qattn_hybrid.config.sections import load_config  # noqa: E402
+from qattn_hybrid.data.loading import load_tasks  # noqa: E402
+from qattn_hybrid.modeling.encoders import load_encoder  # noqa: E402
 
 
 def main() -> None:

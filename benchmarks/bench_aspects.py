@@ -61,7 +61,7 @@ def model_pairs(model, data) -> dict[str, list[tuple[str, str]]]:
 
 
 def probe_pairs(config, data, encoder) -> dict[str, list[tuple[str, str]]]:
-    from qattn_hybrid.probe import pooled_features, run_probe
+    from qattn_hybrid.evaluation.probe import pooled_features, run_probe
 
     out = {}
     for name, result in run_probe(config, data, encoder).items():
@@ -80,7 +80,7 @@ def record(variant: str, seed, pairs: dict, seconds: float, config, **extra) -> 
 
 
 def run_one(variant: str, seed: int, base, data, encoders) -> dict:
-    from qattn_hybrid.factory import build_trainer
+    from qattn_hybrid.training.factory import build_trainer
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,9 +101,9 @@ def run_one(variant: str, seed: int, base, data, encoders) -> dict:
 
 
 def main_runs(args) -> None:
-    from qattn_hybrid.config import load_config
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.model import load_text_encoder
+    from qattn_hybrid.config.sections import load_config
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.model import load_text_encoder
 
     torch.set_num_threads(1)
     base = load_config(args.config).replace(data={"cache_dir": args.cache_dir})
@@ -135,9 +135,9 @@ def main_runs(args) -> None:
 
 def score_run(args) -> None:
     """Score a trained run's best model (e.g. a fine-tuned one) on the test pairs."""
-    from qattn_hybrid.config import load_config
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.model import MultiTaskModel
+    from qattn_hybrid.config.sections import load_config
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.model import MultiTaskModel
 
     run = Path(args.score_run)
     config = load_config(run / "run_config.json")

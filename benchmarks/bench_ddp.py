@@ -50,9 +50,9 @@ def warm_cache(config: dict) -> dict:
     """Encode every text of the run once into the disk cache (not part of any timing)."""
     import torch
 
-    from qattn_hybrid.config import Config
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.encoders import TextEncoder, load_encoder
+    from qattn_hybrid.config.sections import Config
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.encoders import TextEncoder, load_encoder
 
     torch.set_num_threads(os.cpu_count() or 1)
     cfg = Config.from_dict(config)
@@ -71,8 +71,8 @@ def warm_cache(config: dict) -> dict:
 
 def worker(config_path: Path, result_path: Path) -> None:
     """One rank under torchrun: fit, then rank 0 writes the timings."""
-    from qattn_hybrid.config import Config
-    from qattn_hybrid.factory import build_trainer
+    from qattn_hybrid.config.sections import Config
+    from qattn_hybrid.training.factory import build_trainer
 
     config = Config.from_dict(json.loads(config_path.read_text()))
     start = time.perf_counter()

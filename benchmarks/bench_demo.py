@@ -54,11 +54,11 @@ def main() -> None:
 
     import torch
 
-    from qattn_hybrid.config import load_config
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.model import load_text_encoder
-    from qattn_hybrid.probe import run_probe
-    from qattn_hybrid.factory import build_trainer
+    from qattn_hybrid.config.sections import load_config
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.model import load_text_encoder
+    from qattn_hybrid.evaluation.probe import run_probe
+    from qattn_hybrid.training.factory import build_trainer
 
     torch.set_num_threads(1)
     base = load_config(args.config).replace(data={"cache_dir": args.cache_dir},

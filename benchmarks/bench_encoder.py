@@ -98,7 +98,7 @@ def export_onnx(model, tokenizer, directory: Path) -> tuple[str, str]:
 
 
 def sample_texts(n: int, seed: int) -> list[str]:
-    from qattn_hybrid.data import load_tasks
+    from qattn_hybrid.data.loading import load_tasks
 
     data = load_tasks(["fin_sentiment", "clinc_intent"])
     rng = random.Random(seed)
@@ -122,7 +122,7 @@ def runtimes(model, tokenizer, directory: Path) -> dict:
 
 def encode(model, tokenizer, texts, max_length: int, threads: int) -> tuple[list, float, float]:
     """Token features per text via the library's path; wall and CPU seconds."""
-    from qattn_hybrid.encoders import TokenFeatureCache
+    from qattn_hybrid.modeling.encoders import TokenFeatureCache
 
     cache = TokenFeatureCache.__new__(TokenFeatureCache)  # no fingerprint: nothing is stored
     cache.model, cache.tokenizer = model, tokenizer
@@ -180,8 +180,8 @@ def main(argv=None) -> int:
         print(summarize(args.summarize))
         return 0
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("qattn_hybrid.encoders").setLevel(logging.ERROR)  # truncation notes
-    from qattn_hybrid.encoders import load_encoder
+    logging.getLogger("qattn_hybrid.modeling.encoders").setLevel(logging.ERROR)  # truncation notes
+    from qattn_hybrid.modeling.encoders import load_encoder
 
     torch.set_num_threads(1)
     texts = sample_texts(args.texts, args.seed)

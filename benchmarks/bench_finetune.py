@@ -36,7 +36,7 @@ METRICS = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
 
 
 def config_for(variant: str, seed: int, args, output_dir: str):
-    from qattn_hybrid.config import Config
+    from qattn_hybrid.config.sections import Config
 
     model = {"attention": variant, "freeze_encoder": False, "max_length": args.max_length}
     training = {"seed": seed, "output_dir": output_dir, "progress": None,
@@ -61,7 +61,7 @@ def machine() -> str:
 
 
 def run_one(variant: str, seed: int, args) -> dict:
-    from qattn_hybrid.factory import build_trainer
+    from qattn_hybrid.training.factory import build_trainer
 
     run_dir = Path(args.run_dir) / f"{variant}-seed{seed}"
     config = config_for(variant, seed, args, str(run_dir))

@@ -50,8 +50,8 @@ SINGLE = {"attention": "quantum", "circuit": {"conditioning": "per_task_weights"
 
 def run_one(name: str, model_changes: dict, tasks: list[str], seed: int, args, all_tasks,
             encoder) -> dict:
-    from qattn_hybrid.config import Config
-    from qattn_hybrid.factory import build_trainer
+    from qattn_hybrid.config.sections import Config
+    from qattn_hybrid.training.factory import build_trainer
 
     changes = dict(model_changes)
     circuit = {"n_qubits": args.n_qubits, "n_layers": args.n_layers, **changes.pop("circuit", {})}
@@ -81,9 +81,10 @@ def run_one(name: str, model_changes: dict, tasks: list[str], seed: int, args, a
 
 
 def run_all(args) -> None:
-    from qattn_hybrid.config import ModelConfig
-    from qattn_hybrid.data import get_preset, load_tasks
-    from qattn_hybrid.model import load_text_encoder
+    from qattn_hybrid.config.sections import ModelConfig
+    from qattn_hybrid.config.presets import get_preset
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.model import load_text_encoder
 
     torch.set_num_threads(args.threads)
     specs = [get_preset(t).replace(max_examples=args.max_examples) for t in TASKS]

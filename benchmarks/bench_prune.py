@@ -3,7 +3,7 @@
     python benchmarks/bench_prune.py --layers 6,4,3,2 --heads 0,0.25,0.5 \\
         --out benchmarks/prune_runs.jsonl --machine "2 shared CPU cores"
 
-The bundled all-MiniLM-L6-v2 is cut with :func:`qattn_hybrid.encoder_prune.prune_encoder` into
+The bundled all-MiniLM-L6-v2 is cut with :func:`qattn_hybrid.modeling.prune.prune_encoder` into
 every (layers kept, head fraction removed) pair of the grid: the first N layers, then in each
 the ``floor(fraction * 12)`` heads of lowest importance (their output-projection norm); for the
 layer counts in ``--random-at`` also as many heads per layer drawn at random (the control: does
@@ -16,7 +16,7 @@ the importance score matter?) and with ``--ablation-texts N`` as chosen by
   thread; a warm-up round, then ``--repeats`` rounds in which every variant runs once
   (interleaved, so load drifts hit all alike); the median wall time gives sentences/s, the
   median CPU time a second speed-up that other jobs on the machine disturb less.
-* accuracy: the library's linear probe (:func:`qattn_hybrid.probe.fit_probe`, logistic
+* accuracy: the library's linear probe (:func:`qattn_hybrid.evaluation.probe.fit_probe`, logistic
   regression, C = 10 fixed, no validation) on the masked-mean, L2-normalised frozen features
   of fin_sentiment and clinc_intent, up to ``--train`` train rows (the presets' stratified
   subset) and ``--test`` test rows (a seeded draw) each.
@@ -47,8 +47,8 @@ TASKS = ("fin_sentiment", "clinc_intent")
 
 def load_data(n_train: int, n_test: int, seed: int) -> dict:
     """task -> TaskData with a train split (preset subset) and a seeded test subset."""
-    from qattn_hybrid.data import TaskSplit, load_tasks
-    from qattn_hybrid.presets import get_preset
+    from qattn_hybrid.data.loading import TaskSplit, load_tasks
+    from qattn_hybrid.config.presets import get_preset
 
     data = load_tasks([get_preset(t).replace(max_examples=n_train) for t in TASKS])
     rng = random.Random(seed)
@@ -72,7 +72,7 @@ def speed_texts(data: dict, n: int, seed: int) -> list[str]:
 
 def encode_seconds(model, tokenizer, texts: list[str], max_length: int) -> tuple[float, float]:
     """Wall and CPU seconds of the library's encode path on ``texts`` (nothing stored)."""
-    from qattn_hybrid.encoders import TokenFeatureCache
+    from qattn_hybrid.modeling.encoders import TokenFeatureCache
 
     cache = TokenFeatureCache.__new__(TokenFeatureCache)  # no fingerprint: nothing is stored
     cache.model, cache.tokenizer, cache.layers = model, tokenizer, None
@@ -98,8 +98,8 @@ def measure_speed(grid: dict, tokenizer, texts: list[str], args) -> dict:
 
 def probe_accuracy(model, tokenizer, data: dict, max_length: int) -> dict:
     """task -> test accuracy and macro-F1 of the probe on this encoder's features."""
-    from qattn_hybrid.encoders import TokenFeatureCache
-    from qattn_hybrid.probe import fit_probe, pooled_features
+    from qattn_hybrid.modeling.encoders import TokenFeatureCache
+    from qattn_hybrid.evaluation.probe import fit_probe, pooled_features
 
     cache = TokenFeatureCache(model, tokenizer, max_length=max_length,
                               storage_dtype=torch.float32)
@@ -121,7 +121,7 @@ def variants(model, layer_grid, head_grid, random_at=(), seed: int = 0,
     layer drawn at random: the control that shows whether the importance score matters) and,
     given ``ablation_texts``, "ablation" (:func:`head_ablation_importance` on those texts,
     scored on the kept layers)."""
-    from qattn_hybrid.encoder_prune import head_ablation_importance, prune_encoder, prune_heads
+    from qattn_hybrid.modeling.prune import head_ablation_importance, prune_encoder, prune_heads
 
     n, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
     rng = random.Random(seed)
@@ -157,7 +157,7 @@ def describe(model) -> dict:
 
 
 def write(path: str, records: list[dict]) -> None:
-    from qattn_hybrid.files import atomic_write_text
+    from qattn_hybrid.utils.files import atomic_write_text
 
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
@@ -206,8 +206,8 @@ def main(argv=None) -> int:
         print(summarize(args.summarize))
         return 0
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("qattn_hybrid.encoders").setLevel(logging.ERROR)  # truncation notes
-    from qattn_hybrid.encoders import load_encoder
+    logging.getLogger("qattn_hybrid.modeling.encoders").setLevel(logging.ERROR)  # truncation notes
+    from qattn_hybrid.modeling.encoders import load_encoder
 
     torch.set_num_threads(1)
     model, tokenizer = load_encoder()

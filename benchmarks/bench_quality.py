@@ -53,7 +53,7 @@ METRICS = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
 
 
 def config_for(variant: str, tasks: list[str], seed: int, args, output_dir: str):
-    from qattn_hybrid.config import Config
+    from qattn_hybrid.config.sections import Config
 
     model = {"max_length": args.max_length, **VARIANTS.get(variant, {"attention": "mean"})}
     if args.encoder_quantize:
@@ -68,8 +68,8 @@ def config_for(variant: str, tasks: list[str], seed: int, args, output_dir: str)
 
 
 def run_one(variant, tasks, seed, args, data, encoder) -> dict:
-    from qattn_hybrid.probe import run_probe
-    from qattn_hybrid.factory import build_trainer
+    from qattn_hybrid.evaluation.probe import run_probe
+    from qattn_hybrid.training.factory import build_trainer
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,8 +120,8 @@ def run_epochs(args) -> int:
 
 
 def main_runs(args) -> None:
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.model import load_text_encoder
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.model import load_text_encoder
 
     torch.set_num_threads(1)
     out = Path(args.out)

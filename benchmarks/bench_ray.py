@@ -59,9 +59,9 @@ def build_model(directory: Path) -> Path:
     """A MiniLM + quantum attention model with random heads saved as a run folder."""
     import torch
 
-    from qattn_hybrid.config import ModelConfig
-    from qattn_hybrid.model import MultiTaskModel
-    from qattn_hybrid.tasks import ClassificationTask
+    from qattn_hybrid.config.sections import ModelConfig
+    from qattn_hybrid.modeling.model import MultiTaskModel
+    from qattn_hybrid.tasks.kinds import ClassificationTask
 
     torch.manual_seed(0)
     tasks = [ClassificationTask("sentiment", ("negative", "neutral", "positive")),

@@ -14,7 +14,7 @@ for the three tasks):
 Every row uses the same train rows (``--train-rows``: a seeded subset of the train split, the same
 texts for all three tasks), the same validation rows (``--val-rows``) for model selection, and the
 whole test split (4,653 reviews of 220 unseen items). Ranking: test items with >= 5 reviews
-(65) ordered by mean predicted rating; NDCG@10, Spearman, precision@10 (qattn_hybrid.ranking).
+(65) ordered by mean predicted rating; NDCG@10, Spearman, precision@10 (qattn_hybrid.evaluation.ranking).
 
 Δm% (LibMTL; Maninis et al. 2019): Δm = (1/K) Σ_k (1/N_k) Σ_i (-1)^{l_ki} (M_ki - B_ki) / B_ki
 · 100, l_ki = 1 when lower is better (MAE, RMSE), so an improvement is positive in either
@@ -56,7 +56,7 @@ log = logging.getLogger("bench_recommend")
 # --------------------------------------------------------------------------- data
 def subset(tasks: dict, n_train: int | None, n_val: int | None, n_test: int | None = None) -> dict:
     """The same train / validation texts for every task (train: a prefix of a seeded shuffle)."""
-    from qattn_hybrid.data import TaskData, TaskSplit
+    from qattn_hybrid.data.loading import TaskData, TaskSplit
 
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
     train = [r["text"] for r in rows if r["split"] == "train"]
@@ -87,7 +87,7 @@ def test_items(tasks: dict) -> tuple[list[str], list[str], list[float], list[boo
 
 
 def ranking(predictions: torch.Tensor, tasks: dict) -> dict:
-    from qattn_hybrid.ranking import evaluate_ranking
+    from qattn_hybrid.evaluation.ranking import evaluate_ranking
 
     texts, ids, ratings, recommends = test_items(tasks)
     got = evaluate_ranking(None, texts, ids, ratings, recommends, "clothing_rating",
@@ -111,8 +111,8 @@ def run_probe(tasks: dict, encoder, fixed: bool = False) -> dict:
     C 10, no validation needed)."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    from qattn_hybrid.metrics import compute_metrics
-    from qattn_hybrid.tasks import task_from_data
+    from qattn_hybrid.tasks.metrics import compute_metrics
+    from qattn_hybrid.tasks.kinds import task_from_data
 
     start, results, chosen = time.perf_counter(), {}, {}
     feats = {}
@@ -160,7 +160,7 @@ class MeanPool(nn.Module):
     """
 
     def forward(self, x, task_id, mask=None):
-        from qattn_hybrid.attention import AttentionOutput
+        from qattn_hybrid.layers.common import AttentionOutput
 
         m = torch.ones(x.shape[:2], dtype=x.dtype) if mask is None else mask.to(x.dtype)
         weights = (m / m.sum(1, keepdim=True))[:, None, :]  # (B, 1, T)
@@ -169,9 +169,9 @@ class MeanPool(nn.Module):
 
 def train(kind: str, names: list[str], seed: int, tasks: dict, encoder, base: dict,
           epochs: int) -> dict:
-    from qattn_hybrid.config import Config
-    from qattn_hybrid.data import TaskData
-    from qattn_hybrid.factory import build_optimizer, build_trainer
+    from qattn_hybrid.config.sections import Config
+    from qattn_hybrid.data.loading import TaskData
+    from qattn_hybrid.training.factory import build_optimizer, build_trainer
 
     with tempfile.TemporaryDirectory() as out:
         config = json.loads(json.dumps(base))
@@ -213,9 +213,9 @@ def test_metrics(model, names: dict, tasks: dict) -> dict:
 
 def length_check(args) -> None:
     """The probe at each max_length on the same rows (fixed alpha / C): which length to cache."""
-    from qattn_hybrid.config import ModelConfig
-    from qattn_hybrid.data import TaskData, load_tasks
-    from qattn_hybrid.model import load_text_encoder
+    from qattn_hybrid.config.sections import ModelConfig
+    from qattn_hybrid.data.loading import TaskData, load_tasks
+    from qattn_hybrid.modeling.model import load_text_encoder
 
     torch.set_num_threads(1)
     tasks = subset(load_tasks(TASKS), args.train_rows, None, args.test_rows)
@@ -230,9 +230,9 @@ def length_check(args) -> None:
 
 
 def run(args) -> None:
-    from qattn_hybrid.config import ModelConfig, load_config
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.model import load_text_encoder
+    from qattn_hybrid.config.sections import ModelConfig, load_config
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.model import load_text_encoder
 
     torch.set_num_threads(1)
     base = load_config(args.config).to_dict()

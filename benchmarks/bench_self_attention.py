@@ -33,9 +33,9 @@ import time
 import torch
 from torch import nn
 
-from qattn_hybrid.attention import QuantumAttention
-from qattn_hybrid.baseline import ClassicalAttention, count_parameters
-from qattn_hybrid.self_attention import ClassicalSelfAttention, QuantumSelfAttention
+from qattn_hybrid.layers.quantum import QuantumAttention
+from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters
+from qattn_hybrid.layers.self_attention import ClassicalSelfAttention, QuantumSelfAttention
 
 D_MODEL = 384  # all-MiniLM-L6-v2 hidden size
 TASKS = ("clinc_domain", "fin_sentiment")
@@ -134,8 +134,8 @@ def speed(args) -> None:
 # ----------------------------------------------------------------------------- accuracy
 def load_features(args):
     """{task: (train, test)} each (features (N, T, D), mask (N, T), labels (N,)) on a subset."""
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.encoders import TokenFeatureCache, load_encoder
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.encoders import TokenFeatureCache, load_encoder
 
     model, tokenizer = load_encoder()
     cache = TokenFeatureCache(model, tokenizer, cache_dir=args.cache_dir, max_length=32)

@@ -136,7 +136,7 @@ def _start_server(run_dir: str, port: int, fold: bool, max_batch: int) -> subpro
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-c", "import torch, sys; torch.set_num_threads(1); "
-           "from qattn_hybrid.cli import main; sys.exit(main(sys.argv[1:]))",
+           "from qattn_hybrid.cli.parser import main; sys.exit(main(sys.argv[1:]))",
            "serve", run_dir, "--port", str(port), "--max-batch", str(max_batch), "-q"]
     if not fold:
         cmd.append("--no-fold")

@@ -38,7 +38,7 @@ import pennylane as qml
 import torch
 
 from qattn_hybrid import QuantumAttention
-from qattn_hybrid.baseline import ClassicalAttention, count_parameters
+from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 D_MODEL, N_LAYERS, N_TASKS = 384, 2, 3

@@ -2,12 +2,12 @@
 
     python benchmarks/monitor_replay.py [--out benchmarks/monitor_trend.png] [--seed 0]
 
-The tweets (qattn_hybrid/datasets/twitter_financial_news_sentiment, every split) are shuffled
+The tweets (qattn_hybrid/data/datasets/twitter_financial_news_sentiment, every split) are shuffled
 (the file is sorted by label); every 40th becomes topic ``$ZZZ`` (a normal mix, ~300 tweets),
 and 40 Bearish tweets of ``$ZZZ`` in a row are injected at position 5,000, as in
-tests/qattn_hybrid/test_monitor.py. The scores are the true labels (Bearish = negative): the
+tests/qattn_hybrid/serving/test_monitor.py. The scores are the true labels (Bearish = negative): the
 plot shows the detector, not a model's errors. Default thresholds. Prints the alerts as JSON
-lines and writes the trend PNG (qattn_hybrid.monitor_plot).
+lines and writes the trend PNG (qattn_hybrid.serving.monitor_plot).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def main() -> None:
     parser.add_argument("--max-topics", type=int, default=3)
     args = parser.parse_args()
 
-    from qattn_hybrid.monitor import SurgeDetector, topics_of
-    from qattn_hybrid.monitor_plot import plot_trend
+    from qattn_hybrid.serving.monitor import SurgeDetector, topics_of
+    from qattn_hybrid.serving.monitor_plot import plot_trend
 
     detector = SurgeDetector(record=True)
     for row in surge_stream(args.seed):

@@ -35,9 +35,9 @@ def main(argv=None) -> int:
     p.add_argument("--modes", default="all,no_embeddings,top3,no_embeddings_random")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from qattn_hybrid.config import DataConfig
-    from qattn_hybrid.data import load_tasks
-    from qattn_hybrid.encoders import _run_encoder, load_encoder
+    from qattn_hybrid.config.sections import DataConfig
+    from qattn_hybrid.data.loading import load_tasks
+    from qattn_hybrid.modeling.encoders import _run_encoder, load_encoder
 
     texts = list(load_tasks(DataConfig(tasks=[args.task]).task_specs())[args.task].train.texts)
     model, tokenizer = load_encoder(None)

@@ -1,69 +1,79 @@
 """qattn_hybrid: task-conditioned quantum attention for PyTorch multi-task models.
 
-Importing the package prints nothing, downloads nothing and imports neither torch, PennyLane,
-transformers nor any optional plugin: each public name is imported from its module on first
-use (module ``__getattr__``), so ``qattn --help`` starts in a fraction of a second.
+The library in subpackages, each importing only those above it in this list:
+
+    utils/       files, integrity, processes, progress
+    tasks/       task types and their metrics
+    config/      the run configuration (TOML into checked dataclasses), without torch
+    data/        bundled datasets, rows read and split, tasks loaded
+    layers/      attention pooling: quantum, classical, self-attention, folding
+    modeling/    the multi-task model and its text encoders
+    evaluation/  evaluation, the probe, ranking, attention over words, plots
+    training/    the trainer and its parts (sampling, weighting, checkpoints, ...)
+    serving/     export, ``qattn serve``, ``qattn monitor``
+    cli/         the ``qattn`` command line
+
+The circuits themselves are the sibling package ``circuits`` (PennyLane only), which never
+imports this one. Importing the package prints nothing, downloads nothing and imports neither
+torch, PennyLane, transformers nor any optional plugin: each public name is imported from its
+module on first use, so ``qattn --help`` starts in a fraction of a second. The flat module
+names of earlier releases (``qattn_hybrid.attention``, ...) still import, with a
+DeprecationWarning (:mod:`qattn_hybrid.moved`).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from qattn_hybrid import moved
+from qattn_hybrid.utils.lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "AttentionOutput": "qattn_hybrid.attention",
-    "QuantumAttention": "qattn_hybrid.attention",
-    "ClassicalAttention": "qattn_hybrid.baseline",
-    "Config": "qattn_hybrid.config",
-    "ConfigError": "qattn_hybrid.config",
-    "load_config": "qattn_hybrid.config",
-    "TaskSpec": "qattn_hybrid.taskspec",
-    "load_tasks": "qattn_hybrid.data",
-    "CheckpointError": "qattn_hybrid.model",
-    "ModelOutput": "qattn_hybrid.model",
-    "MultiTaskModel": "qattn_hybrid.model",
-    "ClassificationTask": "qattn_hybrid.tasks",
-    "RegressionTask": "qattn_hybrid.tasks",
-    "Task": "qattn_hybrid.tasks",
-    "register_task": "qattn_hybrid.tasks",
-    "ClassicalSelfAttention": "qattn_hybrid.self_attention",
-    "QuantumEncoderLayer": "qattn_hybrid.self_attention",
-    "QuantumSelfAttention": "qattn_hybrid.self_attention",
-    "SelfAttentionOutput": "qattn_hybrid.self_attention",
-    "Trainer": "qattn_hybrid.training",
-    "build_trainer": "qattn_hybrid.factory",
-    "TrainResult": "qattn_hybrid.training",
-    "evaluate": "qattn_hybrid.evaluation",
+    "AttentionOutput": "qattn_hybrid.layers.common",
+    "QuantumAttention": "qattn_hybrid.layers.quantum",
+    "ClassicalAttention": "qattn_hybrid.layers.classical",
+    "ClassicalSelfAttention": "qattn_hybrid.layers.self_attention",
+    "QuantumEncoderLayer": "qattn_hybrid.layers.self_attention",
+    "QuantumSelfAttention": "qattn_hybrid.layers.self_attention",
+    "SelfAttentionOutput": "qattn_hybrid.layers.self_attention",
+    "Config": "qattn_hybrid.config.sections",
+    "ConfigError": "qattn_hybrid.config.checks",
+    "load_config": "qattn_hybrid.config.sections",
+    "TaskSpec": "qattn_hybrid.config.taskspec",
+    "load_tasks": "qattn_hybrid.data.loading",
+    "CheckpointError": "qattn_hybrid.utils.files",
+    "ModelOutput": "qattn_hybrid.modeling.model",
+    "MultiTaskModel": "qattn_hybrid.modeling.model",
+    "ClassificationTask": "qattn_hybrid.tasks.kinds",
+    "RegressionTask": "qattn_hybrid.tasks.kinds",
+    "Task": "qattn_hybrid.tasks.kinds",
+    "register_task": "qattn_hybrid.tasks.kinds",
+    "Trainer": "qattn_hybrid.training.trainer",
+    "TrainResult": "qattn_hybrid.training.trainer",
+    "build_trainer": "qattn_hybrid.training.factory",
+    "evaluate": "qattn_hybrid.evaluation.evaluator",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'qattn_hybrid' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+moved.install()
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
-    from qattn_hybrid.attention import AttentionOutput, QuantumAttention  # noqa: F401
-    from qattn_hybrid.baseline import ClassicalAttention  # noqa: F401
-    from qattn_hybrid.config import Config, ConfigError, load_config  # noqa: F401
-    from qattn_hybrid.data import load_tasks  # noqa: F401
-    from qattn_hybrid.model import CheckpointError, ModelOutput, MultiTaskModel  # noqa: F401
-    from qattn_hybrid.tasks import (ClassificationTask, RegressionTask, Task,  # noqa: F401
-                                    register_task)
-    from qattn_hybrid.taskspec import TaskSpec  # noqa: F401
-    from qattn_hybrid.self_attention import (ClassicalSelfAttention,  # noqa: F401
-                                             QuantumEncoderLayer, QuantumSelfAttention,
-                                             SelfAttentionOutput)
-    from qattn_hybrid.evaluation import evaluate  # noqa: F401
-    from qattn_hybrid.training import Trainer, TrainResult  # noqa: F401
-    from qattn_hybrid.factory import build_trainer  # noqa: F401
+    from qattn_hybrid.config.checks import ConfigError  # noqa: F401
+    from qattn_hybrid.config.sections import Config, load_config  # noqa: F401
+    from qattn_hybrid.config.taskspec import TaskSpec  # noqa: F401
+    from qattn_hybrid.data.loading import load_tasks  # noqa: F401
+    from qattn_hybrid.evaluation.evaluator import evaluate  # noqa: F401
+    from qattn_hybrid.layers.classical import ClassicalAttention  # noqa: F401
+    from qattn_hybrid.layers.common import AttentionOutput  # noqa: F401
+    from qattn_hybrid.layers.quantum import QuantumAttention  # noqa: F401
+    from qattn_hybrid.layers.self_attention import (ClassicalSelfAttention,  # noqa: F401
+                                                    QuantumEncoderLayer, QuantumSelfAttention,
+                                                    SelfAttentionOutput)
+    from qattn_hybrid.modeling.model import ModelOutput, MultiTaskModel  # noqa: F401
+    from qattn_hybrid.tasks.kinds import (ClassificationTask, RegressionTask, Task,  # noqa: F401
+                                          register_task)
+    from qattn_hybrid.training.factory import build_trainer  # noqa: F401
+    from qattn_hybrid.training.trainer import Trainer, TrainResult  # noqa: F401
+    from qattn_hybrid.utils.files import CheckpointError  # noqa: F401

@@ -119,7 +119,7 @@ class TestSite:
 
 def qattn_parsers() -> tuple[set[str], dict[str, set[str]]]:
     """The top-level options and, per subcommand, its option strings (the torch-free parser)."""
-    from qattn_hybrid.cli import build_parser
+    from qattn_hybrid.cli.parser import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
@@ -148,7 +148,7 @@ def documented_commands(text: str) -> list[tuple[str, list[str]]]:
             if word not in SHELL_OPERATORS:
                 segment.append(word)
                 continue
-            starts = [i for i, w in enumerate(segment) if w in ("qattn", "qattn_hybrid.cli")]
+            starts = [i for i, w in enumerate(segment) if w in ("qattn", "qattn_hybrid.cli.parser")]
             if starts:
                 words = segment[starts[0] + 1:]
                 commands.append((line.strip(), words + re.findall(r"--[\w-]+", comment)))
@@ -183,7 +183,7 @@ class TestCommands:
     def test_an_unknown_subcommand_or_flag_is_reported(self):
         text = ("```bash\nqattn train c.toml --resume --no-such-flag  # or --also-missing\n"
                 "tail -F x | qattn monitr run\n"
-                "torchrun --nproc_per_node 2 -m qattn_hybrid.cli eval run --json\n```\n"
+                "torchrun --nproc_per_node 2 -m qattn_hybrid.cli.parser eval run --json\n```\n"
                 "Inline: `qattn serve run --port 8000 --colour`.\n")
         assert self.problems(text) == [
             "qattn train c.toml --resume --no-such-flag  # or --also-missing: qattn train has "

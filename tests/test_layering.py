@@ -3,7 +3,9 @@
 - the circuit core never imports `circuits.hardware` (hardware builds on the core);
 - `circuits` never imports `qattn_hybrid`, `transformers` or `torch.nn`;
 - no import cycles among the modules of both packages;
-- no module uses another module's private names (`model._load_weights`, `from m import _f`).
+- no module uses another module's private names (`model._load_weights`, `from m import _f`);
+- `qattn_hybrid` is in subpackages (FLOORS), each importing only itself and those before it,
+  and its tests mirror that tree.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("circuits", "qattn_hybrid")
+# qattn_hybrid's subpackages, in order: each may import itself and those before it, never after
+FLOORS = ("utils", "tasks", "config", "data", "layers", "modeling", "evaluation", "training",
+          "serving", "cli")
+TOP_LEVEL = {"qattn_hybrid", "qattn_hybrid.moved"}  # the facade and the old names' finder
 
 
 def module_name(path: Path) -> str:
@@ -168,14 +174,87 @@ def test_tests_use_no_private_names_of_the_packages():
 
 
 def test_the_checker_finds_private_uses(tmp_path):
-    known = {"qattn_hybrid.model": Path("m"), "qattn_hybrid.cli": Path("c")}
+    known = {"qattn_hybrid.modeling.model": Path("m"), "qattn_hybrid.cli.parser": Path("c")}
     source = tmp_path / "x.py"
-    source.write_text("from qattn_hybrid import model\nfrom qattn_hybrid.cli import _table\n"
-                      "import qattn_hybrid.model as m\n"
+    source.write_text("from qattn_hybrid.modeling import model\n"
+                      "from qattn_hybrid.cli.parser import _table\n"
+                      "import qattn_hybrid.modeling.model as m\n"
                       "def f():\n    model._load_weights(); m._x; model.load_weights()\n"
                       "    m.__doc__\n")
+    model = "qattn_hybrid.modeling.model"
     assert sorted(private_uses(source, "qattn_hybrid.x", known)) == [
-        "from qattn_hybrid.cli import _table", "qattn_hybrid.model._load_weights (line 5)",
-        "qattn_hybrid.model._x (line 5)"]
-    assert sorted(private_uses(source, "qattn_hybrid.cli", known)) == [
-        "qattn_hybrid.model._load_weights (line 5)", "qattn_hybrid.model._x (line 5)"]
+        "from qattn_hybrid.cli.parser import _table", f"{model}._load_weights (line 5)",
+        f"{model}._x (line 5)"]
+    assert sorted(private_uses(source, "qattn_hybrid.cli.parser", known)) == [
+        f"{model}._load_weights (line 5)", f"{model}._x (line 5)"]
+
+
+def subpackage(module: str) -> str:
+    return module.split(".")[1]
+
+
+def exports(module: str) -> dict[str, str]:
+    """The `_EXPORTS` of a package `__init__` (public name -> module), read from the source."""
+    for node in ast.parse(modules()[module].read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_EXPORTS"
+                                                for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def back_arrows(graph: dict[str, set[str]]) -> list[str]:
+    """`a -> b` for every import of a qattn_hybrid module from a later floor (or the facade)."""
+    floor = {name: i for i, name in enumerate(FLOORS)}
+    bad = []
+    for module, deps in sorted(graph.items()):
+        if module in TOP_LEVEL or not module.startswith("qattn_hybrid."):
+            continue
+        for dep in sorted(d for d in deps if d.startswith("qattn_hybrid")):
+            if dep in TOP_LEVEL or floor[subpackage(dep)] > floor[subpackage(module)]:
+                bad.append(f"{module} -> {dep}")
+    return bad
+
+
+def test_every_module_lives_in_a_subpackage():
+    outside = sorted(m for m in modules() if m.startswith("qattn_hybrid") and m not in TOP_LEVEL
+                     and (m.count(".") == 0 or subpackage(m) not in FLOORS))
+    assert outside == []
+    assert sorted(p.name for p in (ROOT / "qattn_hybrid").iterdir() if p.is_dir()
+                  and p.name != "__pycache__") == sorted(FLOORS)
+
+
+def test_subpackages_import_only_earlier_floors():
+    graph = internal_imports()
+    for module in modules():  # the lazy exports are imports too
+        if module.startswith("qattn_hybrid.") and module.count(".") == 1 and module in graph:
+            graph[module] = graph[module] | set(exports(module).values())
+    assert back_arrows(graph) == []
+
+
+def test_the_floor_checker_finds_back_arrows():
+    graph = {"qattn_hybrid.config.sections": {"qattn_hybrid.modeling.model",
+                                              "qattn_hybrid.utils.files", "circuits.spec"},
+             "qattn_hybrid.cli.train": {"qattn_hybrid.training.trainer"},
+             "qattn_hybrid.layers.quantum": {"qattn_hybrid"}}
+    assert back_arrows(graph) == ["qattn_hybrid.config.sections -> qattn_hybrid.modeling.model",
+                                  "qattn_hybrid.layers.quantum -> qattn_hybrid"]
+
+
+def test_tests_mirror_the_package_tree():
+    """Each test file of tests/qattn_hybrid/<sub>/ is named after a module (or bundled dataset)
+    of qattn_hybrid/<sub>/: ``test_<module>.py``, or ``test_<sub>_<module>.py`` where a
+    module's name alone would clash with another test's."""
+    tests = ROOT / "tests" / "qattn_hybrid"
+    cross_cutting = {"end_to_end", "plugins"}  # whole runs and optional plugins
+    assert sorted(p.name for p in tests.glob("test_*.py")) == []  # none left at the top
+    orphans = []
+    for path in sorted(tests.rglob("test_*.py")):
+        parts = path.relative_to(tests).parts
+        if cross_cutting & set(parts):
+            continue
+        source = ROOT / "qattn_hybrid" / Path(*parts[:-1])
+        name = path.stem.removeprefix("test_")
+        names = {name, name.removeprefix(f"{parts[-2]}_")}
+        if not any((source / f"{n}.py").is_file() or (source / n).is_dir() for n in names):
+            orphans.append(str(path.relative_to(ROOT)))
+    assert orphans == []

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qattn_hybrid.files import atomic_directory
+from qattn_hybrid.utils.files import atomic_directory
 from qattn_hybrid.serving import runtime
 from qattn_hybrid.serving.graph import serving_graph
 from qattn_hybrid.serving.predictor import ModelPredictor, task_manifest
@@ -54,8 +54,8 @@ class ExportResult:
 
 def load_model(run_dir):
     """The MultiTaskModel saved in a model, run or checkpoint folder."""
-    from qattn_hybrid.files import resolve_model_dir
-    from qattn_hybrid.model import MultiTaskModel
+    from qattn_hybrid.utils.files import resolve_model_dir
+    from qattn_hybrid.modeling.model import MultiTaskModel
 
     return MultiTaskModel.from_pretrained(resolve_model_dir(run_dir))
 
@@ -66,8 +66,8 @@ def check_texts(model, limit: int = MAX_CHECK_TEXTS) -> dict[str, tuple[list[str
     data = (model.metadata or {}).get("data")
     if data:
         try:
-            from qattn_hybrid.config import DataConfig
-            from qattn_hybrid.data import load_tasks
+            from qattn_hybrid.config.sections import DataConfig
+            from qattn_hybrid.data.loading import load_tasks
 
             tasks = load_tasks(DataConfig(**data).task_specs())
             out = {}

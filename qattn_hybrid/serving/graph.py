@@ -14,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qattn_hybrid.attention import mask_scores, pool
-from qattn_hybrid.attention import FoldedAttention
-from qattn_hybrid.encoders import hidden_states
-from qattn_hybrid.folded import all_task_outputs
+from qattn_hybrid.layers.common import mask_scores, pool
+from qattn_hybrid.layers.quantum import FoldedAttention
+from qattn_hybrid.modeling.encoders import hidden_states
+from qattn_hybrid.layers.folding import all_task_outputs
 
 __all__ = ["ServingGraph", "serving_graph"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from qattn_hybrid.encoders import EncodedText, hidden_states
+from qattn_hybrid.modeling.encoders import EncodedText, hidden_states
 from qattn_hybrid.serving.runtime import format_predictions, tokenize
 
 __all__ = ["ModelPredictor", "task_manifest"]

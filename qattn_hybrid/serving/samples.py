@@ -3,7 +3,7 @@
     {"time": "2026-12-07T13:24:09Z", "text": "mail [email] about my card", "tasks": {...}}
 
 ``tasks`` maps each task answered to its label (classification) or prediction (regression).
-Texts are masked with :func:`qattn_hybrid.masking.mask_pii` unless masking is turned off
+Texts are masked with :func:`qattn_hybrid.serving.masking.mask_pii` unless masking is turned off
 (``--no-mask``). The file is bounded: it keeps the first ``max_samples`` texts (lines already
 in the file count, so a restart carries on) and then stores nothing more, saying so once in
 the log. Append-safe: each request's lines go out in one ``write`` on a file opened for
@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from qattn_hybrid.masking import mask_pii
+from qattn_hybrid.serving.masking import mask_pii
 
 __all__ = ["SampleStore", "sample_record"]
 

@@ -38,7 +38,7 @@ def tiny_encoder(tokenizer_dir: Path, *, seed: int = 0, finetune: bool = False,
     """A random tiny BERT as a TextEncoder (weights seeded, so two calls give the same one)."""
     from transformers import BertConfig
 
-    from qattn_hybrid.encoders import TextEncoder, load_encoder
+    from qattn_hybrid.modeling.encoders import TextEncoder, load_encoder
 
     config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=37, max_position_embeddings=64)
@@ -119,8 +119,8 @@ def make_trainer(config_dict, make_encoder):
     """``make_trainer(training={"epochs": 1}, ...)``: a Trainer of ``config_dict`` (as it is when
     called) with those fields of each section overridden, on a fresh tiny encoder."""
     def make(**sections):
-        from qattn_hybrid.config import Config
-        from qattn_hybrid.factory import build_trainer
+        from qattn_hybrid.config.sections import Config
+        from qattn_hybrid.training.factory import build_trainer
 
         data = json.loads(json.dumps(config_dict))
         for name, changes in sections.items():
@@ -131,7 +131,7 @@ def make_trainer(config_dict, make_encoder):
 
 @pytest.fixture
 def tiny_config(config_dict):
-    from qattn_hybrid.config import Config
+    from qattn_hybrid.config.sections import Config
 
     return Config.from_dict(config_dict)
 

@@ -17,8 +17,8 @@ def train(config_path: str, marker_dir: str, launch: str, slow_checkpoints: bool
     import torch
 
     torch.set_num_threads(1)
-    from qattn_hybrid.config import Config
-    from qattn_hybrid.factory import build_trainer
+    from qattn_hybrid.config.sections import Config
+    from qattn_hybrid.training.factory import build_trainer
 
     markers = Path(marker_dir)
     if slow_checkpoints:

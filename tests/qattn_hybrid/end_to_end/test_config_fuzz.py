@@ -18,7 +18,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from qattn_hybrid.cli import main  # noqa: E402
+from qattn_hybrid.cli.parser import main  # noqa: E402
 
 N_EXAMPLES = 320
 
@@ -68,7 +68,7 @@ FIELDS = {
     "sampling.method": ((str,), ["random", ""]),
     "sampling.temperature": ((float, int), [0, -2.0, math.inf, math.nan]),
 }
-# keys of the old flat layout, refused with where they moved (tests/qattn_hybrid/test_config.py)
+# keys of the old flat layout, refused with where they moved (tests/qattn_hybrid/config/test_sections.py)
 MOVED = {"model": {"n_qubits", "n_layers", "ansatz", "conditioning", "rotation", "reupload",
                    "readout", "device", "shots", "diff_method", "device_options"},
          "training": {"device"}}

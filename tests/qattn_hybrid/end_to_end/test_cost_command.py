@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from qattn_hybrid.cli import main
+from qattn_hybrid.cli.parser import main
 
 
 class TestCost:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from qattn_hybrid.checkpoints import latest_checkpoint, load_checkpoint_state
+from qattn_hybrid.training.checkpoints import latest_checkpoint, load_checkpoint_state
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def forkserver():
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     ctx.set_forkserver_preload(["torch", "transformers", "transformers.models.bert",
-                                "qattn_hybrid.factory", "fault_child"])
+                                "qattn_hybrid.training.factory", "fault_child"])
     return ctx
 
 

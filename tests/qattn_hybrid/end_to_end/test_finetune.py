@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from qattn_hybrid.buckets import bucket_order
-from qattn_hybrid.encoders import token_lengths
-from qattn_hybrid.config import Config, ConfigError
-from qattn_hybrid.sampling import make_sampler
+from qattn_hybrid.training.sampling import bucket_order
+from qattn_hybrid.modeling.encoders import token_lengths
+from qattn_hybrid.config.sections import Config
+from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.training.sampling import make_sampler
 
 
 @pytest.fixture
 def make_ft_trainer(config_dict, make_encoder):
     """A Trainer on the tiny tasks; ``finetune`` picks the encoder kind (and the config's)."""
     def make(finetune: bool = True, **sections):
-        from qattn_hybrid.factory import build_trainer
+        from qattn_hybrid.training.factory import build_trainer
 
         data = json.loads(json.dumps(config_dict))
         data["model"]["freeze_encoder"] = not finetune
@@ -224,7 +225,7 @@ class TestFinetunedRuns:
     def test_heads_start_as_the_probe_of_the_pretrained_weights(self, make_ft_trainer,
                                                                 make_encoder):
         pytest.importorskip("sklearn")
-        from qattn_hybrid.probe import init_heads_from_probe, run_probe
+        from qattn_hybrid.evaluation.probe import init_heads_from_probe, run_probe
 
         trainer = make_ft_trainer(training={"init_heads": "probe"})
         init_heads_from_probe(trainer)
@@ -235,7 +236,7 @@ class TestFinetunedRuns:
             np.testing.assert_allclose(head[-coef.shape[0]:], coef, rtol=1e-4, atol=1e-5)
 
     def test_fit_with_a_finetuned_encoder_saves_and_reloads_it(self, make_ft_trainer):
-        from qattn_hybrid.model import MultiTaskModel
+        from qattn_hybrid.modeling.model import MultiTaskModel
 
         trainer = make_ft_trainer(training={"epochs": 1, "encoder_lr": 1e-3})
         pretrained = _snapshot(trainer.model.encoder.model)
@@ -250,8 +251,8 @@ class TestFinetunedRuns:
     def test_baselines_of_a_finetuned_run_are_the_pretrained_probe(self, make_ft_trainer,
                                                                    make_encoder):
         pytest.importorskip("sklearn")
-        from qattn_hybrid.comparison import train_baselines
-        from qattn_hybrid.probe import init_heads_from_probe, run_probe
+        from qattn_hybrid.training.baselines import train_baselines
+        from qattn_hybrid.evaluation.probe import init_heads_from_probe, run_probe
 
         trainer = make_ft_trainer(training={"init_heads": "probe"})
         init_heads_from_probe(trainer)  # what fit does first with LP-FT
@@ -268,7 +269,7 @@ class TestFinetunedRuns:
         assert train_baselines(make_ft_trainer()) == {"probe": {}}
 
     def test_evaluation_in_length_order_gives_row_order_results(self, make_ft_trainer):
-        from qattn_hybrid.evaluation import evaluate
+        from qattn_hybrid.evaluation.evaluator import evaluate
 
         trainer = make_ft_trainer()
         batched = evaluate(trainer.model, trainer.tasks, "test", batch_size=4)

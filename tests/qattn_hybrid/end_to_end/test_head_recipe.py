@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qattn_hybrid.config import Config, ConfigError
+from qattn_hybrid.config.sections import Config
+from qattn_hybrid.config.checks import ConfigError
 
 
 class TestValidation:
@@ -47,7 +48,7 @@ class TestHeadLearningRate:
         """head_lr = 0 and attention "mean": nothing can train, so the baseline is evaluated as
         initialised, and mean pooling + the probe's heads predicts what the probe predicts."""
         pytest.importorskip("sklearn")
-        from qattn_hybrid.comparison import train_baselines
+        from qattn_hybrid.training.baselines import train_baselines
 
         trainer = make_trainer(training={"epochs": 1, "head_lr": 0.0, "init_heads": "probe"},
                                model={"dropout": 0.0})

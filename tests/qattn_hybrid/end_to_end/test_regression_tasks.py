@@ -9,13 +9,15 @@ import math
 import pytest
 import torch
 
-from qattn_hybrid.config import Config, ConfigError, ModelConfig
-from qattn_hybrid.data import TaskSpec, load_task
-from qattn_hybrid.model import MultiTaskModel
-from qattn_hybrid.tasks import ClassificationTask, RegressionTask, task_from_data
-from qattn_hybrid.evaluation import evaluate
-from qattn_hybrid.factory import build_trainer
-from qattn_hybrid.weighting import make_weighting
+from qattn_hybrid.config.sections import Config, ModelConfig
+from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.taskspec import TaskSpec
+from qattn_hybrid.data.loading import load_task
+from qattn_hybrid.modeling.model import MultiTaskModel
+from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask, task_from_data
+from qattn_hybrid.evaluation.evaluator import evaluate
+from qattn_hybrid.training.factory import build_trainer
+from qattn_hybrid.training.weighting import make_weighting
 
 TEXTS = ["what is my card balance", "book a flight please", "shares rise today"]
 
@@ -164,7 +166,7 @@ class TestUncertaintyWeighting:
 
 
 def test_eval_table_formats_regression_metrics():
-    from qattn_hybrid.commands.tables import table as eval_table
+    from qattn_hybrid.cli.tables import table as eval_table
 
     table = eval_table({"rating": {"loss": 0.5, "mse": 0.66, "mae": 0.6263, "rmse": 0.8124,
                                "r2": -0.0412, "spearman": 0.664}})

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from qattn_hybrid import QuantumAttention
-from qattn_hybrid.baseline import ClassicalAttention, MeanPooling, count_parameters
-from qattn_hybrid.config import ModelConfig
+from qattn_hybrid.layers.classical import ClassicalAttention, MeanPooling, count_parameters
+from qattn_hybrid.config.sections import ModelConfig
 
 
 def masked_mean(x, mask):
@@ -59,7 +59,7 @@ class TestStartsAsMeanPooling:
         check_mean(layer(x, torch.tensor([1, 0, 2]), mask), x, mask, n_heads=2)
 
     def test_self_attention_pooled_output(self, features):
-        from qattn_hybrid.model import build_attention
+        from qattn_hybrid.layers.registry import build_attention
 
         x, mask = features
         config = ModelConfig(attention="quantum_self", circuit={"n_qubits": 2, "n_layers": 1},
@@ -98,8 +98,8 @@ class TestStartsAsMeanPooling:
 
 class TestModel:
     def _model(self, make_encoder, **options):
-        from qattn_hybrid.model import MultiTaskModel
-        from qattn_hybrid.tasks import ClassificationTask
+        from qattn_hybrid.modeling.model import MultiTaskModel
+        from qattn_hybrid.tasks.kinds import ClassificationTask
 
         config = ModelConfig(encoder="tiny", circuit={"n_qubits": 2, "n_layers": 1},
                              max_length=16, **options)
@@ -125,7 +125,8 @@ class TestModel:
             == 32 * 33
 
     def test_config_rejects_unknown_value(self):
-        from qattn_hybrid.config import Config, ConfigError
+        from qattn_hybrid.config.sections import Config
+        from qattn_hybrid.config.checks import ConfigError
 
         with pytest.raises(ConfigError, match="model.value must be one of 'identity', "
                                               "'linear'; got 'none'"):

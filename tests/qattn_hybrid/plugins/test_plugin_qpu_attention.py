@@ -136,8 +136,8 @@ class TestModelConfig:
 
     def test_device_options_reach_the_layer(self):
         pytest.importorskip("braket.pennylane_plugin")
-        from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.attentions import quantum_attention
+        from qattn_hybrid.config.sections import ModelConfig
+        from qattn_hybrid.layers.registry import quantum_attention
 
         config = ModelConfig(execution={"qml_device": "braket.local.qubit", "shots": 100,
                                         "device_options": {"backend": "default"}})
@@ -147,8 +147,8 @@ class TestModelConfig:
 
     def test_credentials_in_config_are_refused(self):
         pytest.importorskip("braket.pennylane_plugin")
-        from qattn_hybrid.config import ModelConfig
-        from qattn_hybrid.attentions import quantum_attention
+        from qattn_hybrid.config.sections import ModelConfig
+        from qattn_hybrid.layers.registry import quantum_attention
 
         with pytest.raises(ValueError, match=r"device_options must not contain credentials; "
                                              r"got \['aws_secret_access_key'\]"):

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from circuits.plugins import PROFILES
-from qattn_hybrid.config import Config, ConfigError, ModelConfig
-from qattn_hybrid.model import MultiTaskModel
-from qattn_hybrid.tasks import ClassificationTask
+from qattn_hybrid.config.sections import Config, ModelConfig
+from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.modeling.model import MultiTaskModel
+from qattn_hybrid.tasks.kinds import ClassificationTask
 
 DEVICES = sorted({*PROFILES, "default.qubit", "qattn.torch", None}, key=str)
 KINDS = ("quantum", "classical", "quantum_self")

@@ -24,9 +24,9 @@ def _tiny_encoder(*args, **kwargs):
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, tokenizer_dir, make_config_dict) -> Path:
-    from qattn_hybrid.config import Config, ModelConfig
-    from qattn_hybrid.model import MultiTaskModel
-    from qattn_hybrid.tasks import ClassificationTask, RegressionTask
+    from qattn_hybrid.config.sections import Config, ModelConfig
+    from qattn_hybrid.modeling.model import MultiTaskModel
+    from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask
 
     root = tmp_path_factory.mktemp("served")
     config = Config.from_dict(make_config_dict(root / "data", root / "run"))

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from qattn_hybrid.cli import main  # noqa: E402
+from qattn_hybrid.cli.parser import main  # noqa: E402
 from qattn_hybrid.serving.app import ServerSettings  # noqa: E402
 from qattn_hybrid.serving.predictor import ModelPredictor  # noqa: E402
 from qattn_hybrid.serving.ray_app import ScalingSettings  # noqa: E402
@@ -81,7 +81,7 @@ class TestCommand:
             "pip install 'qattn-hybrid[ray]'")
 
     def test_shares_the_serve_options(self):
-        from qattn_hybrid.cli import build_parser
+        from qattn_hybrid.cli.parser import build_parser
 
         sub = next(a for a in build_parser()._actions if a.dest == "command").choices
         serve = {a.dest for a in sub["serve"]._actions}

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from qattn_hybrid.cli import main
+from qattn_hybrid.cli.parser import main
 from qattn_hybrid.serving.export import export_model, check_texts
 from qattn_hybrid.serving.predictor import ModelPredictor
 

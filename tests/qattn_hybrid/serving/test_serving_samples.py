@@ -15,7 +15,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from qattn_hybrid.cli import build_parser  # noqa: E402
+from qattn_hybrid.cli.parser import build_parser  # noqa: E402
 from qattn_hybrid.serving.app import ServerSettings, create_app, load_predictor  # noqa: E402
 from qattn_hybrid.serving.batching import DynamicBatcher  # noqa: E402
 from qattn_hybrid.serving.samples import SampleStore  # noqa: E402
