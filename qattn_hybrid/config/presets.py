@@ -19,7 +19,7 @@ from qattn_hybrid.config.taskspec import TaskSpec
 
 __all__ = ["DATASETS_DIR", "MAMS_ASPECTS", "PRESETS", "get_preset", "resolve_data_file"]
 
-DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
+DATASETS_DIR = Path(__file__).resolve().parents[1] / "data" / "datasets"
 _BUNDLED = {  # short names for the bundled files
     "clinc150": "clinc150/clinc150.jsonl",
     "twitter_financial_news_sentiment": (

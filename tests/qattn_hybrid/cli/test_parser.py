@@ -11,7 +11,7 @@ import pytest
 
 from qattn_hybrid.cli.parser import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 

@@ -10,7 +10,7 @@ import pytest
 from qattn_hybrid.config.sections import Config, load_config
 from qattn_hybrid.config.checks import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
 
 class TestLoading:

@@ -11,7 +11,7 @@ import pytest
 
 from qattn_hybrid.serving.masking import MaskingFilter, iban_valid, luhn_valid, mask_pii
 
-TWEETS = (Path(__file__).resolve().parents[2] / "qattn_hybrid" / "datasets"
+TWEETS = (Path(__file__).resolve().parents[3] / "qattn_hybrid" / "data" / "datasets"
           / "twitter_financial_news_sentiment" / "twitter_financial_news_sentiment.jsonl")
 
 # the issuers' published test numbers (Visa, Mastercard, Amex, Discover, Diners, JCB)

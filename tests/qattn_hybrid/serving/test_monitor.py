@@ -10,7 +10,7 @@ import pytest
 
 from qattn_hybrid.serving.monitor import MonitorConfig, SurgeDetector, render_metrics, topics_of
 
-TWEETS = (Path(__file__).resolve().parents[2] / "qattn_hybrid" / "datasets"
+TWEETS = (Path(__file__).resolve().parents[3] / "qattn_hybrid" / "data" / "datasets"
           / "twitter_financial_news_sentiment" / "twitter_financial_news_sentiment.jsonl")
 
 

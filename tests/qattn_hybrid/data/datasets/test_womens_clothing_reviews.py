@@ -14,7 +14,7 @@ from qattn_hybrid.data.loading import load_task, load_tasks
 
 FOLDER = DATASETS_DIR / "womens_clothing_reviews"
 BUNDLED = FOLDER / "womens_clothing_reviews.jsonl"
-SHARED_CSV = (Path(__file__).resolve().parents[4] / "shared" / "data" / "womens_clothing_reviews"
+SHARED_CSV = (Path(__file__).resolve().parents[5] / "shared" / "data" / "womens_clothing_reviews"
               / "womens_clothing_ecommerce_reviews.csv")
 
 
@@ -139,7 +139,7 @@ class TestScenario:
     def test_recommend_config(self):
         from qattn_hybrid.config.sections import load_config
 
-        config = load_config(Path(__file__).resolve().parents[3] / "configs" / "recommend.toml")
+        config = load_config(Path(__file__).resolve().parents[4] / "configs" / "recommend.toml")
         assert [s.name for s in config.data.task_specs()] == ["clothing_rating",
                                                               "clothing_recommend",
                                                               "clothing_department"]
