@@ -29,8 +29,8 @@ from qattn_hybrid import QuantumAttention  # noqa: E402
 
 # phase -> (file suffix, function name); the first match in the profile counts.
 PHASES = {
-    "input checks": ("attention.py", "check_inputs"),
-    "angles (Linear, tanh)": ("attention.py", "angles"),
+    "input checks": ("common.py", "check_inputs"),
+    "angles (Linear, tanh)": ("quantum.py", "angles"),
     "QNode call (all of it)": ("qnode.py", "__call__"),
     "tape construction": ("qnode.py", "construct"),
     "device transforms": ("compile_pipeline.py", "__call__"),
