@@ -1,6 +1,13 @@
 """The checks behind every config field, each raising a ConfigError whose message starts
 with the field it is about (``training.lr must be > 0; got -1``).
 
+A field's bounds stand beside it, and one checker reads them all::
+
+    lr: float = bounded(1e-2, low=0, low_open=True)   # check_bounds: "must be > 0"
+    schedule: str = bounded("cosine", one_of=("cosine", "linear", "constant"))
+
+Checks that relate two fields stay in the section's own ``_check``.
+
 Used by :mod:`qattn_hybrid.config.sections` (the sections and how they are read) and by anything that
 validates config-like tables the same way.
 """
@@ -11,10 +18,15 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, Union
 
 __all__ = [
+    "Bounds",
     "ConfigError",
+    "bounded",
+    "check_bounds",
     "check_choice",
     "check_nonempty",
     "check_range",
@@ -27,6 +39,49 @@ __all__ = [
 
 class ConfigError(ValueError):
     """An invalid configuration value, key or file; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a config field accepts beyond its type: a range (``low`` / ``high``, the bound
+    excluded where ``low_open`` / ``high_open``; numbers are also checked finite), one of a
+    set of values (``one_of``: a tuple, or a function that returns one, for registries that
+    grow), or a non-empty str. None passes: the field's type says whether None is allowed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    one_of: tuple | Callable[[], tuple] | None = None
+    nonempty: bool = False
+
+    def check(self, section: str, name: str, value) -> None:
+        """ConfigError naming ``section.name`` if ``value`` is out of bounds."""
+        if value is None:
+            return
+        if self.one_of is not None:
+            check_choice(section, name, value,
+                         self.one_of() if callable(self.one_of) else self.one_of)
+        if self.nonempty:
+            check_nonempty(section, name, value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            check_range(section, name, value, self.low, self.high, self.low_open,
+                        self.high_open)
+
+
+def bounded(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING,
+            **bounds) -> dataclasses.Field:
+    """A dataclass field with its :class:`Bounds` (keyword arguments) in its metadata, read
+    by :func:`check_bounds`: ``epochs: int = bounded(15, low=1)``."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"bounds": Bounds(**bounds)})
+
+
+def check_bounds(section: str, obj) -> None:
+    """Every field of the dataclass ``obj`` made by :func:`bounded` against its bounds."""
+    for f in dataclasses.fields(obj):
+        if "bounds" in f.metadata:
+            f.metadata["bounds"].check(section, f.name, getattr(obj, f.name))
 
 
 def moved_notes(where: str, values: dict, moved: dict[str, tuple[str, str]]) -> list[str]:

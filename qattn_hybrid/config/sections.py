@@ -25,15 +25,15 @@ import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from circuits.spec import CircuitSpec, ExecutionSpec
 from qattn_hybrid.config.choices import choices
 from qattn_hybrid.config.checks import (
     ConfigError,
-    check_choice,
-    check_nonempty,
-    check_range,
+    bounded,
+    check_bounds,
     check_types,
     reject_moved,
     reject_unknown,
@@ -73,7 +73,8 @@ class ModelConfig:
     (TOML tables); they are converted on construction.
     """
 
-    encoder: str = "minilm"  # "minilm" (bundled all-MiniLM-L6-v2) or a local transformers dir
+    # "minilm" (bundled all-MiniLM-L6-v2) or a local transformers dir
+    encoder: str = bounded("minilm", nonempty=True)
     freeze_encoder: bool = True  # frozen: token features computed once and cached
     # fine-tuning (freeze_encoder = false) only: also train the token / position embeddings.
     # Off by default: AdamW over MiniLM's 11.7M-parameter word-embedding matrix was a third of
@@ -81,36 +82,39 @@ class ModelConfig:
     finetune_embeddings: bool = False
     # None: float32; "int8": dynamic int8 Linear layers in the frozen encoder (faster encoding,
     # features cached apart; see qattn_hybrid/modeling/quantize.py and RESULTS.md)
-    encoder_quantize: str | None = None
+    encoder_quantize: str | None = bounded(None, one_of=("int8",))
     # a smaller encoder (qattn_hybrid/modeling/prune.py, RESULTS.md "Encoder pruning"): keep
     # the first N transformer layers (an int) or the layers a list names; None: all of them
     encoder_layers: int | list[int] | None = None
     # fraction in [0, 1) of each kept layer's attention heads removed (lowest norm of their
     # output-projection columns first); 0: all heads
-    prune_heads: float = 0.0
-    max_length: int = 64  # tokens per text after truncation
+    prune_heads: float = bounded(0.0, low=0, high=1, high_open=True)
+    max_length: int = bounded(64, low=2)  # tokens per text after truncation ([CLS], [SEP])
     # hidden states averaged into the token features (0: the embeddings, n: after layer n);
     # None: the last layer. Lower layers mix a sentence's parts less (aspects: [0, 2, 4, 6])
     feature_layers: list[int] | None = None
     # a name in qattn_hybrid.layers.registry.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)
-    attention: str = "quantum"
-    n_heads: int = 1  # attention heads (scores per token)
+    attention: str = bounded("quantum", one_of=partial(choices, "attention"))
+    n_heads: int = bounded(1, low=1)  # attention heads (scores per token)
     # quantum attention: circuits per task and token, each on its own n_qubits angles, their
     # readouts summed into the score (1: one circuit sees the same few angles for every task)
-    n_circuits: int = 1
+    n_circuits: int = bounded(1, low=1)
     # [model.circuit]: n_qubits, n_layers, ansatz, conditioning, rotation, reupload, readout;
     # n_tasks is not set here: the model's circuit has one task per data.tasks entry
     circuit: CircuitSpec = field(default_factory=CircuitSpec)
     # [model.execution]: qml_device (PennyLane device name; none: the fast exact default),
     # shots, diff_method, device_options (plugin options for a QPU, never credentials)
     execution: ExecutionSpec = field(default_factory=ExecutionSpec)
-    dropout: float = 0.0  # on the pooled features, before each head
-    head_hidden: int = 0  # 0: linear heads; >0: one hidden layer of this width (GELU)
-    regression_loss: str = "mse"  # | "huber" (delta 1), on standardised regression targets
+    # on the pooled features, before each head
+    dropout: float = bounded(0.0, low=0, high=1, high_open=True)
+    # 0: linear heads; >0: one hidden layer of this width (GELU)
+    head_hidden: int = bounded(0, low=0)
+    # "mse" | "huber" (delta 1), on standardised regression targets
+    regression_loss: str = bounded("mse", one_of=("mse", "huber"))
     # value path of attention pooling: "identity" (pool the features themselves) or "linear"
     # (a D x D projection that starts as the identity); both start as masked mean pooling
-    value: str = "identity"
+    value: str = bounded("identity", one_of=("identity", "linear"))
     normalize_pooled: bool = True  # L2-normalise the pooled vector before the heads
 
     def __post_init__(self) -> None:
@@ -137,19 +141,12 @@ class ModelConfig:
         return dataclasses.replace(self.circuit, n_tasks=n_tasks)
 
     def _check(self, section: str) -> None:
-        check_choice(section, "attention", self.attention, choices("attention"))
-        check_choice(section, "value", self.value, ("identity", "linear"))
-        if self.encoder_quantize is not None:
-            check_choice(section, "encoder_quantize", self.encoder_quantize, ("int8",))
-            if not self.freeze_encoder:
-                raise ConfigError(f"{section}.encoder_quantize must be None when "
-                                  f"freeze_encoder is false (a quantized encoder is not "
-                                  f"trained); got {self.encoder_quantize!r}")
-        self._check_pruning(section)
-        check_range(section, "max_length", self.max_length, low=2)  # [CLS] and [SEP] at least
-        for name in ("n_heads", "n_circuits"):
-            check_range(section, name, getattr(self, name), low=1)
-        check_range(section, "head_hidden", self.head_hidden, low=0)
+        """What the fields' bounds cannot say (read by :func:`validate_section` after them)."""
+        if self.encoder_quantize is not None and not self.freeze_encoder:
+            raise ConfigError(f"{section}.encoder_quantize must be None when freeze_encoder "
+                              f"is false (a quantized encoder is not trained); got "
+                              f"{self.encoder_quantize!r}")
+        self._check_encoder_layers(section)
         layers = self.feature_layers  # the range is checked against the encoder it loads
         if layers is not None and (not isinstance(layers, list) or not layers or any(
                 isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in layers)
@@ -157,15 +154,12 @@ class ModelConfig:
             raise ConfigError(f"{section}.feature_layers must be a non-empty list of distinct "
                               f"hidden-state indices >= 0 (0 = the embeddings), or absent for "
                               f"the last layer; got {layers!r}")
-        check_choice(section, "regression_loss", self.regression_loss, ("mse", "huber"))
-        check_range(section, "dropout", self.dropout, low=0, high=1, high_open=True)
-        check_nonempty(section, "encoder", self.encoder)
         if self.circuit.n_tasks != 1:
             raise ConfigError(f"{section}.circuit.n_tasks must be 1 (the model sets it to its "
                               f"number of tasks); got {self.circuit.n_tasks}")
 
-    def _check_pruning(self, section: str) -> None:
-        """encoder_layers and prune_heads (the layer range is checked against the encoder)."""
+    def _check_encoder_layers(self, section: str) -> None:
+        """A count or a list of layer indices (their range is checked against the encoder)."""
         layers = self.encoder_layers
         if layers is not None and (
                 (isinstance(layers, int) and layers < 1) or (isinstance(layers, list) and (
@@ -175,7 +169,6 @@ class ModelConfig:
             raise ConfigError(f"{section}.encoder_layers must be a number of layers >= 1 (the "
                               f"first ones are kept), a non-empty list of increasing layer "
                               f"indices >= 0, or absent for all; got {layers!r}")
-        check_range(section, "prune_heads", self.prune_heads, low=0, high=1, high_open=True)
 
 
 @dataclass
@@ -185,11 +178,12 @@ class DataConfig:
     # Each entry: a preset name ("clinc_intent") or a table {name, file, text_field, ...};
     # a table may say preset = "clinc_intent" and override fields (e.g. max_examples).
     tasks: list = field(default_factory=lambda: ["clinc_intent", "fin_sentiment"])
-    max_examples: int | None = None  # default per-split row cap for tasks that set none
+    # default per-split row cap for tasks that set none
+    max_examples: int | None = bounded(None, low=1)
     # folder of the token-feature cache, shared by runs with the same encoder and max_length;
     # None: features are kept in memory only, so every run encodes every text again
-    cache_dir: str | None = None
-    seed: int = 0  # seed of the max_examples subsets
+    cache_dir: str | None = bounded(None, nonempty=True)
+    seed: int = bounded(0, low=0, high=MAX_SEED)  # seed of the max_examples subsets
 
     def _check(self, section: str) -> None:
         if not self.tasks:
@@ -198,9 +192,6 @@ class DataConfig:
             if not isinstance(task, (str, dict)) or (isinstance(task, str) and not task):
                 raise ConfigError(f"{section}.tasks[{i}] must be a preset name or a table of "
                                   f"task fields; got {task!r}")
-        if self.max_examples is not None:
-            check_range(section, "max_examples", self.max_examples, low=1)
-        check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
         self.task_specs()  # every table converts to a valid TaskSpec
 
     def task_specs(self) -> list[TaskSpec]:
@@ -234,111 +225,96 @@ class DataConfig:
 class TrainingConfig:
     """The optimisation loop."""
 
-    epochs: int = 15
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    lr: float = 1e-2  # AdamW learning rate (attention and heads), peak of the schedule
-    schedule: str = "cosine"  # learning rate after warm-up: "cosine" | "linear" | "constant"
-    warmup: float = 0.05  # fraction of all steps with a linear warm-up from ~0 to lr
+    epochs: int = bounded(15, low=1)
+    batch_size: int = bounded(64, low=1)
+    eval_batch_size: int = bounded(256, low=1)
+    # AdamW learning rate (attention and heads), peak of the schedule
+    lr: float = bounded(1e-2, low=0, low_open=True)
+    # learning rate after warm-up: "cosine" | "linear" | "constant"
+    schedule: str = bounded("cosine", one_of=("cosine", "linear", "constant"))
+    # fraction of all steps with a linear warm-up from ~0 to lr
+    warmup: float = bounded(0.05, low=0, high=1, high_open=True)
     # AdamW learning rate and weight decay of the task heads; None: lr / weight_decay. 0 with
     # init_heads = "probe": the heads stay the fitted probes and only the attention trains
-    head_lr: float | None = None
-    head_weight_decay: float | None = None
-    encoder_lr: float = 2e-5  # AdamW learning rate of the encoder when it is fine-tuned
-    weight_decay: float = 0.01
-    grad_clip: float | None = 1.0  # max gradient norm; None: no clipping
+    head_lr: float | None = bounded(None, low=0)
+    head_weight_decay: float | None = bounded(None, low=0)
+    # AdamW learning rate of the encoder when it is fine-tuned
+    encoder_lr: float = bounded(2e-5, low=0, low_open=True)
+    weight_decay: float = bounded(0.01, low=0)
+    # max gradient norm; None: no clipping
+    grad_clip: float | None = bounded(1.0, low=0, low_open=True)
     # fine-tuned encoder only: batches of similar length, each task's rows cut into chunks of
     # this many batches sorted by length, batches shuffled (seeded); 0: plain random batches
-    length_buckets: int = 50
-    steps_per_epoch: int | None = None  # sampler draws per epoch; None: every train row ~once
-    tasks_per_step: int = 1  # sampler draws per optimizer step (>1: the weighting sees several
-    #                          tasks at once, as gradnorm and the torchjd methods need)
-    patience: int | None = None  # epochs without improvement before stopping; None: never
-    monitor: str = "mean"  # "mean" of the tasks' main metrics, or one task's name
+    length_buckets: int = bounded(50, low=0)
+    # sampler draws per epoch; None: every train row ~once
+    steps_per_epoch: int | None = bounded(None, low=1)
+    # sampler draws per optimizer step (>1: the weighting sees several tasks at once, as
+    # gradnorm and the torchjd methods need)
+    tasks_per_step: int = bounded(1, low=1)
+    # epochs without improvement before stopping; None: never
+    patience: int | None = bounded(None, low=1)
+    # "mean" of the tasks' main metrics, or one task's name
+    monitor: str = bounded("mean", nonempty=True)
     # "joint": one best epoch for the whole model (by monitor); "per_task": each task is
     # evaluated with the whole model as it was at that task's own best validation epoch
-    selection: str = "joint"
+    selection: str = bounded("joint", one_of=("joint", "per_task"))
     # "random": nn.Linear's init; "probe": every head starts as its task's fitted linear probe
     # (linear probing then training, LP-FT), so the model starts at the probe's predictions
-    init_heads: str = "random"
-    seed: int = 0
-    output_dir: str = "runs/qattn"
-    torch_device: str = "cpu"  # torch device of the model and features ("cpu", "cuda", "cuda:1")
-    keep_checkpoints: int = 2  # most recent resumable checkpoints kept (plus the best)
+    init_heads: str = bounded("random", one_of=("random", "probe"))
+    seed: int = bounded(0, low=0, high=MAX_SEED)
+    output_dir: str = bounded("runs/qattn", nonempty=True)
+    # torch device of the model and features ("cpu", "cuda", "cuda:1")
+    torch_device: str = bounded("cpu", nonempty=True)
+    # most recent resumable checkpoints kept (plus the best)
+    keep_checkpoints: int = bounded(2, low=1)
     progress: bool | None = None  # tqdm bars; None: only when stderr is a terminal
-    num_threads: int | None = None  # torch.set_num_threads; None: leave torch's default
+    # torch.set_num_threads; None: leave torch's default
+    num_threads: int | None = bounded(None, low=1)
     # batches the frozen encoder encodes at once while it fills the feature cache, each in its
     # own thread with one torch thread (qattn_hybrid.training.warmup); None: 1
-    encode_threads: int | None = None
+    encode_threads: int | None = bounded(None, low=1)
     # experiment tracking (qattn_hybrid.training.tracking): None (off) or "tensorboard" (per-epoch
     # scalars and the config as text / hparams); events go to tracking_dir, None:
     # <output_dir>/tensorboard. Only rank 0 writes
     tracking: str | None = None
-    tracking_dir: str | None = None
+    tracking_dir: str | None = bounded(None, nonempty=True)
 
     def _check(self, section: str) -> None:
-        self._check_tracking(section)
-        for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints",
-                     "tasks_per_step"):
-            check_range(section, name, getattr(self, name), low=1)
-        for name in ("lr", "encoder_lr"):
-            check_range(section, name, getattr(self, name), low=0, low_open=True)
-        check_range(section, "weight_decay", self.weight_decay, low=0)
-        check_choice(section, "schedule", self.schedule, ("cosine", "linear", "constant"))
-        check_range(section, "warmup", self.warmup, low=0, high=1, high_open=True)
-        check_choice(section, "selection", self.selection, ("joint", "per_task"))
-        check_choice(section, "init_heads", self.init_heads, ("random", "probe"))
-        for name in ("head_lr", "head_weight_decay"):
-            if getattr(self, name) is not None:
-                check_range(section, name, getattr(self, name), low=0)
-        for name in ("grad_clip",):
-            if getattr(self, name) is not None:
-                check_range(section, name, getattr(self, name), low=0, low_open=True)
-        check_range(section, "length_buckets", self.length_buckets, low=0)
-        for name in ("steps_per_epoch", "num_threads", "encode_threads"):
-            if getattr(self, name) is not None:
-                check_range(section, name, getattr(self, name), low=1)
-        if self.patience is not None:
-            check_range(section, "patience", self.patience, low=1)
-        check_range(section, "seed", self.seed, low=0, high=MAX_SEED)
-        check_nonempty(section, "output_dir", self.output_dir)
-        check_nonempty(section, "monitor", self.monitor)
-
-    def _check_tracking(self, section: str) -> None:
+        """tracking (None is a choice of its own) and tracking_dir (only with tracking)."""
         if self.tracking is not None and self.tracking not in choices("tracking"):
             raise ConfigError(f"{section}.tracking must be one of "
                               f"{', '.join(map(repr, choices('tracking')))}, or None (off); "
                               f"got {self.tracking!r}")
-        if self.tracking_dir is not None:
-            check_nonempty(section, "tracking_dir", self.tracking_dir)
-            if self.tracking is None:
-                raise ConfigError(f"{section}.tracking_dir is set but {section}.tracking is "
-                                  f"None, so nothing would be written there; set tracking = "
-                                  f"'tensorboard' or remove tracking_dir; got tracking_dir = "
-                                  f"{self.tracking_dir!r}")
+        if self.tracking_dir is not None and self.tracking is None:
+            raise ConfigError(f"{section}.tracking_dir is set but {section}.tracking is None, "
+                              f"so nothing would be written there; set tracking = "
+                              f"'tensorboard' or remove tracking_dir; got tracking_dir = "
+                              f"{self.tracking_dir!r}")
 
 
 @dataclass
 class WeightingConfig:
     """How task losses are combined (see qattn_hybrid.training.weighting)."""
 
-    method: str = "equal"  # equal | uncertainty | dwa | gradnorm | a torchjd method
+    # equal | uncertainty | dwa | gradnorm | a torchjd method
+    method: str = bounded("equal", one_of=partial(choices, "weighting"))
     options: dict = field(default_factory=dict)  # keyword arguments of the method
 
     def _check(self, section: str) -> None:
-        check_choice(section, "method", self.method, choices("weighting"))
+        """Nothing beyond the fields' bounds."""
 
 
 @dataclass
 class SamplingConfig:
     """Which task each training step draws (see qattn_hybrid.training.sampling.SAMPLERS)."""
 
-    method: str = "temperature"  # proportional | temperature | round_robin
-    temperature: float = 2.0  # p(task) ∝ n^(1/temperature), for method = "temperature"
+    # proportional | temperature | round_robin
+    method: str = bounded("temperature", one_of=partial(choices, "sampling"))
+    # p(task) ∝ n^(1/temperature), for method = "temperature"
+    temperature: float = bounded(2.0, low=0, low_open=True)
 
     def _check(self, section: str) -> None:
-        check_choice(section, "method", self.method, choices("sampling"))
-        check_range(section, "temperature", self.temperature, low=0, low_open=True)
+        """Nothing beyond the fields' bounds."""
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
@@ -407,8 +383,10 @@ class Config:
 
 def validate_section(name: str, section) -> None:
     """Check one section's field types and values (e.g. a ModelConfig read back from a saved
-    model); raises ConfigError naming the field as ``name.field``."""
+    model); raises ConfigError naming the field as ``name.field``: first the types, then
+    each field's bounds (beside it in the dataclass), then what relates fields (``_check``)."""
     check_types(name, section)
+    check_bounds(name, section)
     section._check(name)
 
 
