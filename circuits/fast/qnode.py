@@ -21,6 +21,8 @@ a circuit the recording cannot express) takes the ordinary QNode call.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import pennylane as qml
 import torch
@@ -28,7 +30,7 @@ import torch
 from circuits.ansatze import ansatz_shape
 from circuits.fast.device import TorchDevice
 from circuits.fast.kernel import fuses
-from circuits.fast.program import NotRecordable, record
+from circuits.fast.program import NotRecordable, Program, record
 from circuits.spec import CircuitSpec
 
 # Rows per task (on average) below which grouping does not pay: each group is one more
@@ -59,6 +61,13 @@ class FastQNode(qml.QNode):
         self.recorded = recorded
         self._programs = {}  # layout -> Program, or None when not recordable
         self._signature = inspect.signature(func)
+
+    @property
+    def programs(self) -> Mapping[tuple, Program | None]:
+        """The recorded programs so far, by argument layout (each argument's name and whether
+        it has a batch dimension, None where absent); None for a layout that could not be
+        recorded and runs as an ordinary QNode. Read-only."""
+        return MappingProxyType(self._programs)
 
     def __call__(self, *args, **kwargs):
         values = self._arguments(args, kwargs) if self.recorded else None

@@ -218,9 +218,8 @@ class Trainer:
         return self.warmup_stats
 
     def _train_epoch(self) -> dict:
-        t, model = self.config.training, self.model
-        net = self.model if self.sync_by_hand else self.net
-        model.train()
+        t = self.config.training
+        self.model.train()
         start = time.perf_counter()
         sums: dict[str, list[float]] = {name: [0.0, 0] for name in self.tasks}
         # a bar on a terminal, log lines elsewhere (training.progress None), rank 0 only
@@ -230,11 +229,11 @@ class Trainer:
         for task, indices in self.sampler:
             group.append((task, indices))
             if len(group) == t.tasks_per_step:
-                self._step(net, group, sums)
+                _add_losses(sums, group, self.step(group))
                 group = []
             bar.update(1, postfix=f"{task} loss {sums[task][0] / max(sums[task][1], 1):.3f}")
         if group:
-            self._step(net, group, sums)
+            _add_losses(sums, group, self.step(group))
         bar.close()
         distributed.average_buffers(self.weighting)  # e.g. DWA's loss sums: same on all ranks
         self.weighting.end_epoch()
@@ -245,10 +244,14 @@ class Trainer:
         return {"epoch": self.epoch + 1, "train_loss": train_loss, "seconds": seconds,
                 "train_seconds": seconds, "lr": self.optimizer.param_groups[0]["lr"]}
 
-    def _step(self, net: nn.Module, group: list[tuple[str, torch.Tensor]],
-              sums: dict[str, list[float]]) -> None:
-        """One optimizer step on a group of (task, rows) draws: per-task mean losses, weighted."""
+    def step(self, group: list[tuple[str, torch.Tensor]]) -> dict[str, float]:
+        """One optimizer step on a group of (task, train row indices) draws, as the sampler
+        yields them: each task's mean loss over its draws, combined by the loss weighting,
+        gradients clipped, the learning rate scheduled. Returns the tasks' mean losses.
+        ``fit`` calls it for every ``training.tasks_per_step`` draws; a loop of one's own
+        may call it directly (with the model in train mode)."""
         model, device = self.model, device_of(self.model)
+        net = self.model if self.sync_by_hand else self.net
         per_task: dict[str, list[torch.Tensor]] = {}
         for task, indices in group:
             texts, labels = self.tasks[task].train.batch(indices)
@@ -267,9 +270,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(params, self.config.training.grad_clip)
         self._schedule_lr()
         self.optimizer.step()
-        for task, loss in losses.items():
-            sums[task][0] += float(loss.detach()) * len(per_task[task])
-            sums[task][1] += len(per_task[task])
+        return {task: float(loss.detach()) for task, loss in losses.items()}
 
     def _schedule_lr(self) -> None:
         """Every group's lr = its base lr x the schedule's factor at this step (stateless)."""
@@ -359,3 +360,12 @@ def _check_parts(tasks: list[str], weighting: LossWeighting, sampler: TaskSample
         raise ValueError(f"weighting must weigh the trainer's tasks {tasks}; got {weighting.tasks}")
     if list(sampler.tasks) != tasks:
         raise ValueError(f"sampler must draw the trainer's tasks {tasks}; got {sampler.tasks}")
+
+
+def _add_losses(sums: dict[str, list[float]], group: list[tuple[str, torch.Tensor]],
+                losses: dict[str, float]) -> None:
+    """Add one step's mean losses to the epoch's [loss x draws, draws] per task."""
+    for task, loss in losses.items():
+        draws = sum(1 for t, _ in group if t == task)
+        sums[task][0] += loss * draws
+        sums[task][1] += draws

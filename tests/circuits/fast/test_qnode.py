@@ -69,7 +69,7 @@ class TestParity:
         runs[:12] = torch.tensor([0, 1, 2]).repeat(4)  # and some interleaved rows
         for tasks in (2, runs):
             fast = assert_parity(spec, angles, params, tasks, dtype)
-            assert fast._programs and all(p is not None for p in fast._programs.values())
+            assert fast.programs and all(p is not None for p in fast.programs.values())
 
     @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
     def test_wide_circuits_gate_by_gate(self, dtype):  # above FUSE_WIRES
@@ -93,14 +93,14 @@ class TestParity:
     def test_mixed_tasks_one_pass_per_task(self, spec):
         angles, params = random_case(spec, torch.float64, n_rows=60)
         fast = assert_parity(spec, angles, params, torch.arange(60) % 3, torch.float64)
-        assert (("angles", True), ("weights", False), ("task_angles", None)) in fast._programs
+        assert (("angles", True), ("weights", False), ("task_angles", None)) in fast.programs
 
     def test_many_tasks_run_broadcast(self):
         """More distinct tasks than the rows justify: one broadcast run, no grouping."""
         spec = CircuitSpec(n_qubits=3, n_layers=2, n_tasks=20, conditioning="task_rotations")
         angles, params = random_case(spec, torch.float64, n_rows=40)
         fast = assert_parity(spec, angles, params, torch.arange(40) % 20, torch.float64)
-        assert list(fast._programs) == [(("angles", True), ("weights", False),
+        assert list(fast.programs) == [(("angles", True), ("weights", False),
                                          ("task_angles", True))]
 
     def test_unbroadcast_call(self):
@@ -160,7 +160,7 @@ class TestRecording:
         fast = FastQNode(circuit, qml.device("qattn.torch", wires=2), spec=spec)
         ref = qml.QNode(circuit, qml.device("default.qubit", wires=2))
         torch.testing.assert_close(fast(x, w)[0], ref(x, w)[0], atol=1e-12, rtol=0)
-        assert list(fast._programs.values()) == [None]
+        assert list(fast.programs.values()) == [None]
 
 
 class TestTaskGroups:

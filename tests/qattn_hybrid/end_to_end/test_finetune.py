@@ -37,7 +37,8 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _one_step(trainer) -> None:
     task, indices = next(iter(trainer.sampler))
-    trainer._step(trainer.model, [(task, indices)], {t: [0.0, 0] for t in trainer.tasks})
+    trainer.model.train()
+    trainer.step([(task, indices)])
 
 
 # --------------------------------------------------------------------------- which weights train

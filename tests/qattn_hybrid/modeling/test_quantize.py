@@ -18,7 +18,8 @@ TEXTS = ["my card is bad", "book a flight today please", "the market shares rise
 
 def features(model, tokenizer, texts=TEXTS) -> list[torch.Tensor]:
     cache = TokenFeatureCache(model, tokenizer, max_length=16, storage_dtype=torch.float32)
-    return cache._compute(list(texts))
+    feats, mask = cache.encode(list(texts))  # padded; the real tokens of each text
+    return [f[m] for f, m in zip(feats, mask)]
 
 
 class TestConfig:
