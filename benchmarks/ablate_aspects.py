@@ -90,9 +90,9 @@ class Window(nn.Module):
 class Model(nn.Module):
     def __init__(self, s: dict, d: int, n_tasks: int):
         super().__init__()
-        from qattn_hybrid.layers.quantum import QuantumAttention
-        from qattn_hybrid.layers.common import pool
         from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters
+        from qattn_hybrid.layers.common import pool
+        from qattn_hybrid.layers.quantum import QuantumAttention
 
         self.kind, self.pool, self.window = s["kind"], pool, Window(s["window"])
         if s["kind"] == "quantum":
@@ -109,7 +109,10 @@ class Model(nn.Module):
                                                          s["heads"])
         self.context = None
         if s["context"]:  # a task-conditioned self-attention layer before the pooling
-            from qattn_hybrid.layers.self_attention import ClassicalSelfAttention, QuantumEncoderLayer
+            from qattn_hybrid.layers.self_attention import (
+                ClassicalSelfAttention,
+                QuantumEncoderLayer,
+            )
 
             self.context = QuantumEncoderLayer(
                 d, n_tasks, dim_feedforward=d, dropout=0.1, norm_first=True,

@@ -56,8 +56,8 @@ def main() -> None:
 
     from qattn_hybrid.config.sections import load_config
     from qattn_hybrid.data.loading import load_tasks
-    from qattn_hybrid.modeling.model import load_text_encoder
     from qattn_hybrid.evaluation.probe import run_probe
+    from qattn_hybrid.modeling.model import load_text_encoder
     from qattn_hybrid.training.factory import build_trainer
 
     torch.set_num_threads(1)

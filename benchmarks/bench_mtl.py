@@ -81,8 +81,8 @@ def run_one(name: str, model_changes: dict, tasks: list[str], seed: int, args, a
 
 
 def run_all(args) -> None:
-    from qattn_hybrid.config.sections import ModelConfig
     from qattn_hybrid.config.presets import get_preset
+    from qattn_hybrid.config.sections import ModelConfig
     from qattn_hybrid.data.loading import load_tasks
     from qattn_hybrid.modeling.model import load_text_encoder
 

@@ -47,8 +47,8 @@ TASKS = ("fin_sentiment", "clinc_intent")
 
 def load_data(n_train: int, n_test: int, seed: int) -> dict:
     """task -> TaskData with a train split (preset subset) and a seeded test subset."""
-    from qattn_hybrid.data.loading import TaskSplit, load_tasks
     from qattn_hybrid.config.presets import get_preset
+    from qattn_hybrid.data.loading import TaskSplit, load_tasks
 
     data = load_tasks([get_preset(t).replace(max_examples=n_train) for t in TASKS])
     rng = random.Random(seed)
@@ -98,8 +98,8 @@ def measure_speed(grid: dict, tokenizer, texts: list[str], args) -> dict:
 
 def probe_accuracy(model, tokenizer, data: dict, max_length: int) -> dict:
     """task -> test accuracy and macro-F1 of the probe on this encoder's features."""
-    from qattn_hybrid.modeling.encoders import TokenFeatureCache
     from qattn_hybrid.evaluation.probe import fit_probe, pooled_features
+    from qattn_hybrid.modeling.encoders import TokenFeatureCache
 
     cache = TokenFeatureCache(model, tokenizer, max_length=max_length,
                               storage_dtype=torch.float32)

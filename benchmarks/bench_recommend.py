@@ -111,8 +111,8 @@ def run_probe(tasks: dict, encoder, fixed: bool = False) -> dict:
     C 10, no validation needed)."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    from qattn_hybrid.tasks.metrics import compute_metrics
     from qattn_hybrid.tasks.kinds import task_from_data
+    from qattn_hybrid.tasks.metrics import compute_metrics
 
     start, results, chosen = time.perf_counter(), {}, {}
     feats = {}

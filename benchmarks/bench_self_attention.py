@@ -33,8 +33,8 @@ import time
 import torch
 from torch import nn
 
-from qattn_hybrid.layers.quantum import QuantumAttention
 from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters
+from qattn_hybrid.layers.quantum import QuantumAttention
 from qattn_hybrid.layers.self_attention import ClassicalSelfAttention, QuantumSelfAttention
 
 D_MODEL = 384  # all-MiniLM-L6-v2 hidden size

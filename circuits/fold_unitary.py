@@ -21,7 +21,7 @@ import pennylane as qml
 import torch
 
 from circuits.conditioning import parameter_shapes
-from circuits.fast.gates import ROTATIONS, FIXED_GATES
+from circuits.fast.gates import FIXED_GATES, ROTATIONS
 from circuits.fast.kernel import monomial_table, run_table
 from circuits.spec import CircuitSpec
 from circuits.templates import make_variational

@@ -18,9 +18,9 @@ import numpy as np
 import pennylane as qml
 import torch
 
+from circuits.conditioning import parameter_shapes
 from circuits.hardware.cost import GATE_SET
 from circuits.hardware.guard import Counts, ExecutionGuard
-from circuits.conditioning import parameter_shapes
 from circuits.spec import CircuitSpec, Conditioning
 from circuits.templates import make_circuit
 

@@ -13,8 +13,8 @@ __all__ = ["attend"]
 
 def attend(args) -> int:
     """Which words each task attends to in one text: lines (or JSON), and a heatmap PNG."""
-    from qattn_hybrid.evaluation.attend import word_attention
     from qattn_hybrid.cli.models import load_model
+    from qattn_hybrid.evaluation.attend import word_attention
 
     if not args.text.strip():  # before anything is loaded
         raise ValueError(f"text must be a non-empty str (not only whitespace); got "

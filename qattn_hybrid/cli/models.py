@@ -27,8 +27,8 @@ def quiet_transformers() -> None:
 
 def load_model(path):
     """The model CHECKPOINT names, with the feature cache its run used (if recorded)."""
-    from qattn_hybrid.utils.files import read_json, resolve_model_dir
     from qattn_hybrid.modeling.model import MultiTaskModel
+    from qattn_hybrid.utils.files import read_json, resolve_model_dir
 
     quiet_transformers()
     model_dir = resolve_model_dir(path)

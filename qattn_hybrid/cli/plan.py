@@ -18,8 +18,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config
 
 __all__ = ["plan_run"]
 

@@ -29,7 +29,6 @@ from functools import partial
 from pathlib import Path
 
 from circuits.spec import CircuitSpec, ExecutionSpec
-from qattn_hybrid.config.choices import choices
 from qattn_hybrid.config.checks import (
     ConfigError,
     bounded,
@@ -38,6 +37,7 @@ from qattn_hybrid.config.checks import (
     reject_moved,
     reject_unknown,
 )
+from qattn_hybrid.config.choices import choices
 from qattn_hybrid.config.circuit import (
     circuit_from_table,
     circuit_table,

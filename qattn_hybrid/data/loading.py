@@ -20,9 +20,9 @@ from typing import NamedTuple
 import torch
 
 from qattn_hybrid.config.presets import DATASETS_DIR, PRESETS, get_preset, resolve_data_file
+from qattn_hybrid.config.taskspec import TaskSpec
 from qattn_hybrid.data.rows import read_rows, split_rows
 from qattn_hybrid.tasks.kinds import task_class
-from qattn_hybrid.config.taskspec import TaskSpec
 
 __all__ = [
     "DATASETS_DIR",

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from qattn_hybrid.utils import distributed
 from qattn_hybrid.data.loading import TaskData
 from qattn_hybrid.modeling.model import MultiTaskModel
+from qattn_hybrid.utils import distributed
 
 __all__ = ["device_of", "evaluate", "evaluate_task", "model_targets", "primary_score"]
 

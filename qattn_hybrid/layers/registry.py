@@ -20,9 +20,9 @@ from collections.abc import Callable
 from torch import nn
 
 from circuits import ExecutionSpec
-from qattn_hybrid.layers.quantum import QuantumAttention
-from qattn_hybrid.layers.classical import ClassicalAttention, MeanPooling, count_parameters
 from qattn_hybrid.config.sections import ModelConfig
+from qattn_hybrid.layers.classical import ClassicalAttention, MeanPooling, count_parameters
+from qattn_hybrid.layers.quantum import QuantumAttention
 from qattn_hybrid.layers.self_attention import QuantumEncoderLayer, SelfAttentionPooling
 
 __all__ = ["ATTENTIONS", "AttentionBuilder", "build_attention", "register_attention"]

@@ -35,8 +35,8 @@ from torch import nn
 from circuits import CircuitSpec, ExecutionSpec, expectations, init_parameters, select
 from circuits.fold import check_foldable
 from qattn_hybrid.layers.common import AttentionOutput, check_inputs, param_dtype
-from qattn_hybrid.layers.quantum import CircuitDevice, layer_specs
 from qattn_hybrid.layers.folding import Foldable, circuit_coefficients, fold_module, folded_outputs
+from qattn_hybrid.layers.quantum import CircuitDevice, layer_specs
 
 __all__ = [
     "ClassicalSelfAttention",

@@ -35,13 +35,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from qattn_hybrid.config.circuit import moved_keys
+from qattn_hybrid.config.sections import ModelConfig, validate_section
 from qattn_hybrid.layers.registry import (  # noqa: F401  (ATTENTIONS, register_attention re-exported)
     ATTENTIONS,
     build_attention,
     register_attention,
 )
-from qattn_hybrid.config.sections import ModelConfig, validate_section
-from qattn_hybrid.config.circuit import moved_keys
 from qattn_hybrid.modeling.encoders import (
     EncodedText,
     TextEncoder,
@@ -49,10 +49,9 @@ from qattn_hybrid.modeling.encoders import (
     load_encoder,
     model_fingerprint,
 )
-from qattn_hybrid.utils.files import atomic_directory, read_json, read_safetensors
-from qattn_hybrid.utils.manifest import MANIFEST_NAME, check_finite, verify_manifest, write_manifest
-from qattn_hybrid.utils.files import CheckpointError
 from qattn_hybrid.tasks.kinds import Task, task_from_dict
+from qattn_hybrid.utils.files import CheckpointError, atomic_directory, read_json, read_safetensors
+from qattn_hybrid.utils.manifest import MANIFEST_NAME, check_finite, verify_manifest, write_manifest
 
 __all__ = [
     "ATTENTIONS",

@@ -31,8 +31,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from qattn_hybrid.serving.masking import MaskingFilter
 from qattn_hybrid.serving.batching import DynamicBatcher
+from qattn_hybrid.serving.masking import MaskingFilter
 from qattn_hybrid.serving.metrics import Metrics
 from qattn_hybrid.serving.samples import SampleStore
 

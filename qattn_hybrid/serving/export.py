@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qattn_hybrid.utils.files import atomic_directory
 from qattn_hybrid.serving import runtime
 from qattn_hybrid.serving.graph import serving_graph
 from qattn_hybrid.serving.predictor import ModelPredictor, task_manifest
+from qattn_hybrid.utils.files import atomic_directory
 
 __all__ = ["FORMATS", "ExportResult", "export_model", "check_texts"]
 
@@ -54,8 +54,8 @@ class ExportResult:
 
 def load_model(run_dir):
     """The MultiTaskModel saved in a model, run or checkpoint folder."""
-    from qattn_hybrid.utils.files import resolve_model_dir
     from qattn_hybrid.modeling.model import MultiTaskModel
+    from qattn_hybrid.utils.files import resolve_model_dir
 
     return MultiTaskModel.from_pretrained(resolve_model_dir(run_dir))
 

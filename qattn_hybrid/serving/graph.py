@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from qattn_hybrid.layers.common import mask_scores, pool
+from qattn_hybrid.layers.folding import all_task_outputs
 from qattn_hybrid.layers.quantum import FoldedAttention
 from qattn_hybrid.modeling.encoders import hidden_states
-from qattn_hybrid.layers.folding import all_task_outputs
 
 __all__ = ["ServingGraph", "serving_graph"]
 

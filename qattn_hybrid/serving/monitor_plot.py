@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qattn_hybrid.utils.files import atomic_file
 from qattn_hybrid.serving.monitor import ALL, SurgeDetector
+from qattn_hybrid.utils.files import atomic_file
 
 __all__ = ["plot_trend", "trend_figure", "trend_topics"]
 

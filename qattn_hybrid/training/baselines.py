@@ -15,9 +15,9 @@ import json
 import logging
 
 from qattn_hybrid.evaluation.evaluator import evaluate
+from qattn_hybrid.evaluation.probe import run_probe
 from qattn_hybrid.training.factory import build_trainer
 from qattn_hybrid.utils.files import atomic_write_text
-from qattn_hybrid.evaluation.probe import run_probe
 
 __all__ = ["BASELINES_NAME", "beside", "train_baselines"]
 

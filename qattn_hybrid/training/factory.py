@@ -25,17 +25,17 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from qattn_hybrid.utils import distributed
 from qattn_hybrid.config.sections import Config, TrainingConfig
 from qattn_hybrid.data.loading import TaskData, load_tasks
+from qattn_hybrid.evaluation.probe import init_heads_from_probe
 from qattn_hybrid.modeling.encoders import TextEncoder, token_lengths
 from qattn_hybrid.modeling.model import MultiTaskModel
 from qattn_hybrid.tasks.kinds import task_from_data
-from qattn_hybrid.evaluation.probe import init_heads_from_probe
 from qattn_hybrid.training.sampling import SAMPLERS, TaskSampler, make_sampler
 from qattn_hybrid.training.tracking import make_tracker
 from qattn_hybrid.training.trainer import Trainer, check_tasks, seed_everything
 from qattn_hybrid.training.weighting import LossWeighting, make_weighting
+from qattn_hybrid.utils import distributed
 
 __all__ = ["build_model", "build_optimizer", "build_sampler", "build_trainer", "build_weighting"]
 

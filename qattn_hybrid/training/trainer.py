@@ -58,21 +58,20 @@ import torch
 from torch import nn
 from transformers import set_seed
 
-from qattn_hybrid.training import checkpoints, selection
-
-from qattn_hybrid.utils import distributed
 from qattn_hybrid.config.sections import Config
 from qattn_hybrid.data.loading import TaskData
 from qattn_hybrid.evaluation.evaluator import device_of, evaluate, model_targets, primary_score
-from qattn_hybrid.utils.files import atomic_write_text, read_safetensors
-from qattn_hybrid.training.history import epoch_line, write_metrics
-from qattn_hybrid.utils.manifest import check_finite, verify_manifest
 from qattn_hybrid.modeling.model import MultiTaskModel
-from qattn_hybrid.utils.progress import progress
+from qattn_hybrid.training import checkpoints, selection
+from qattn_hybrid.training.history import epoch_line, write_metrics
 from qattn_hybrid.training.sampling import TaskSampler
 from qattn_hybrid.training.schedule import lr_factor
 from qattn_hybrid.training.tracking import NullTracker, Tracker
 from qattn_hybrid.training.weighting import LossWeighting
+from qattn_hybrid.utils import distributed
+from qattn_hybrid.utils.files import atomic_write_text, read_safetensors
+from qattn_hybrid.utils.manifest import check_finite, verify_manifest
+from qattn_hybrid.utils.progress import progress
 
 __all__ = ["OptimizerBuilder", "TrainResult", "Trainer", "check_tasks", "evaluate",
            "seed_everything"]

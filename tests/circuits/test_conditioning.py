@@ -1,11 +1,16 @@
 """Task conditioning: parameter shapes and per-row task selection."""
 
+import pytest
 import torch
 
-import pytest
-
-from circuits import (CircuitSpec, build_qnode, expectations, init_parameters,
-                      parameter_shapes, select)
+from circuits import (
+    CircuitSpec,
+    build_qnode,
+    expectations,
+    init_parameters,
+    parameter_shapes,
+    select,
+)
 
 DT = torch.float64
 

@@ -11,12 +11,21 @@ import pennylane as qml
 import pytest
 import torch
 
-from circuits import (Ansatz, CircuitSpec, Conditioning, Readout, Rotation, build_qnode,
-                      expectations, init_parameters, select)
+from circuits import (
+    Ansatz,
+    CircuitSpec,
+    Conditioning,
+    Readout,
+    Rotation,
+    build_qnode,
+    expectations,
+    init_parameters,
+    select,
+)
 from circuits.fast import qnode as qnode_module
-from circuits.templates import make_circuit
 from circuits.fast.program import Program
 from circuits.fast.qnode import FastQNode, task_groups
+from circuits.templates import make_circuit
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 CASES = list(itertools.product(Ansatz, Conditioning, Readout))

@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from qattn_hybrid.cli.parser import main
 from qattn_hybrid.cli import monitor as command
+from qattn_hybrid.cli.parser import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

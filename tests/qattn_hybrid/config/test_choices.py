@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from qattn_hybrid.config import choices
-from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -23,8 +23,8 @@ def builtins(registry: dict, module: str) -> set[str]:
 
 def test_the_lists_equal_the_registries():
     from qattn_hybrid.layers.registry import ATTENTIONS
-    from qattn_hybrid.training.sampling import SAMPLERS
     from qattn_hybrid.tasks.kinds import TASKS
+    from qattn_hybrid.training.sampling import SAMPLERS
     from qattn_hybrid.training.tracking import TRACKERS
     from qattn_hybrid.training.weighting import WEIGHTINGS
 

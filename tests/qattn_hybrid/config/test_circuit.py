@@ -10,8 +10,8 @@ import pytest
 
 from circuits import CircuitSpec, ExecutionSpec
 from circuits.spec import MAX_QUBITS
-from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config, ModelConfig
 
 CIRCUIT_KEYS = ("n_qubits", "n_layers", "ansatz", "conditioning", "rotation", "reupload",
                 "readout")
@@ -183,9 +183,9 @@ class TestSavedModels:
         assert loaded.attention.qml_device == "default.qubit"
 
     def test_old_layout_is_refused_naming_the_moved_keys(self, make_encoder, tmp_path):
-        from qattn_hybrid.utils.manifest import write_manifest
-        from qattn_hybrid.utils.files import CheckpointError
         from qattn_hybrid.modeling.model import MultiTaskModel
+        from qattn_hybrid.utils.files import CheckpointError
+        from qattn_hybrid.utils.manifest import write_manifest
 
         folder = self._saved(make_encoder, tmp_path)
         meta = json.loads((folder / "config.json").read_text())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qattn_hybrid.config.sections import Config, load_config
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config, load_config
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 

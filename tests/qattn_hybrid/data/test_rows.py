@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.checks import ConfigError
 from qattn_hybrid.config.presets import PRESETS
+from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.taskspec import TaskSpec
 from qattn_hybrid.data.loading import load_task
 

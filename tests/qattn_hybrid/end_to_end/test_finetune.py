@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from qattn_hybrid.training.sampling import bucket_order
-from qattn_hybrid.modeling.encoders import token_lengths
-from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.checks import ConfigError
-from qattn_hybrid.training.sampling import make_sampler
+from qattn_hybrid.config.sections import Config
+from qattn_hybrid.modeling.encoders import token_lengths
+from qattn_hybrid.training.sampling import bucket_order, make_sampler
 
 
 @pytest.fixture
@@ -252,8 +251,8 @@ class TestFinetunedRuns:
     def test_baselines_of_a_finetuned_run_are_the_pretrained_probe(self, make_ft_trainer,
                                                                    make_encoder):
         pytest.importorskip("sklearn")
-        from qattn_hybrid.training.baselines import train_baselines
         from qattn_hybrid.evaluation.probe import init_heads_from_probe, run_probe
+        from qattn_hybrid.training.baselines import train_baselines
 
         trainer = make_ft_trainer(training={"init_heads": "probe"})
         init_heads_from_probe(trainer)  # what fit does first with LP-FT

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config
 
 
 class TestValidation:

@@ -9,13 +9,13 @@ import math
 import pytest
 import torch
 
-from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.config.taskspec import TaskSpec
 from qattn_hybrid.data.loading import load_task
+from qattn_hybrid.evaluation.evaluator import evaluate
 from qattn_hybrid.modeling.model import MultiTaskModel
 from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask, task_from_data
-from qattn_hybrid.evaluation.evaluator import evaluate
 from qattn_hybrid.training.factory import build_trainer
 from qattn_hybrid.training.weighting import make_weighting
 

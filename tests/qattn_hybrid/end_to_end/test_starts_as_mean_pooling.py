@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from qattn_hybrid import QuantumAttention
-from qattn_hybrid.layers.classical import ClassicalAttention, MeanPooling, count_parameters
 from qattn_hybrid.config.sections import ModelConfig
+from qattn_hybrid.layers.classical import ClassicalAttention, MeanPooling, count_parameters
 
 
 def masked_mean(x, mask):
@@ -125,8 +125,8 @@ class TestModel:
             == 32 * 33
 
     def test_config_rejects_unknown_value(self):
-        from qattn_hybrid.config.sections import Config
         from qattn_hybrid.config.checks import ConfigError
+        from qattn_hybrid.config.sections import Config
 
         with pytest.raises(ConfigError, match="model.value must be one of 'identity', "
                                               "'linear'; got 'none'"):

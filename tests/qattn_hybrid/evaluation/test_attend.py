@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from qattn_hybrid.config.sections import ModelConfig
 from qattn_hybrid.evaluation.attend import (
     aggregate_words,
     task_weights,
@@ -12,7 +13,6 @@ from qattn_hybrid.evaluation.attend import (
     word_attention,
     word_spans,
 )
-from qattn_hybrid.config.sections import ModelConfig
 from qattn_hybrid.modeling.model import MultiTaskModel
 from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask
 

@@ -8,11 +8,16 @@ import torch
 pytest.importorskip("matplotlib", reason="plots need the plots extra (matplotlib)")
 
 from qattn_hybrid.config.sections import ModelConfig  # noqa: E402
+from qattn_hybrid.evaluation.attend import word_attention  # noqa: E402
+from qattn_hybrid.evaluation.plots import (  # noqa: E402
+    attention_map,
+    plot_attention,
+    plot_training_curves,
+    plot_word_attention,  # noqa: E402
+    read_metrics,
+)
 from qattn_hybrid.modeling.model import MultiTaskModel  # noqa: E402
 from qattn_hybrid.tasks.kinds import ClassificationTask  # noqa: E402
-from qattn_hybrid.evaluation.plots import attention_map, plot_attention, plot_training_curves, read_metrics  # noqa: E402
-from qattn_hybrid.evaluation.plots import plot_word_attention  # noqa: E402
-from qattn_hybrid.evaluation.attend import word_attention  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRICS = """epoch,split,task,metric,value

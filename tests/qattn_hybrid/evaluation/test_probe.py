@@ -10,8 +10,8 @@ import torch
 pytest.importorskip("sklearn")
 
 from qattn_hybrid.cli.parser import main  # noqa: E402
-from qattn_hybrid.data.loading import TaskData, TaskSplit
 from qattn_hybrid.config.taskspec import TaskSpec
+from qattn_hybrid.data.loading import TaskData, TaskSplit
 from qattn_hybrid.evaluation.probe import C_GRID, fit_probe, pooled_features  # noqa: E402
 
 

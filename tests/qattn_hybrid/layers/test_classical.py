@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from qattn_hybrid.layers.common import AttentionOutput
 from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters, matched_hidden
+from qattn_hybrid.layers.common import AttentionOutput
 
 DT = torch.float64
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from qattn_hybrid import QuantumAttention
-from qattn_hybrid.layers.quantum import FoldedAttention
 from qattn_hybrid.layers.folding import fold_module
+from qattn_hybrid.layers.quantum import FoldedAttention
 from qattn_hybrid.layers.self_attention import QuantumEncoderLayer, QuantumSelfAttention
 
 

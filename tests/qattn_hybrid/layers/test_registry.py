@@ -8,11 +8,11 @@ import dataclasses
 import pytest
 import torch
 
-from qattn_hybrid.layers.quantum import QuantumAttention
-from qattn_hybrid.layers.registry import ATTENTIONS, build_attention, register_attention
-from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters
 from qattn_hybrid.config.choices import ATTENTION_KINDS
 from qattn_hybrid.config.sections import Config, ModelConfig
+from qattn_hybrid.layers.classical import ClassicalAttention, count_parameters
+from qattn_hybrid.layers.quantum import QuantumAttention
+from qattn_hybrid.layers.registry import ATTENTIONS, build_attention, register_attention
 from qattn_hybrid.layers.self_attention import QuantumEncoderLayer, SelfAttentionPooling
 
 D, K = 8, 3  # d_model, tasks

@@ -10,10 +10,10 @@ import torch
 
 from qattn_hybrid.config.sections import ModelConfig
 from qattn_hybrid.modeling.encoders import EncodedText, TextEncoder
-from qattn_hybrid.utils.manifest import write_manifest
-from qattn_hybrid.utils.files import CheckpointError
 from qattn_hybrid.modeling.model import ModelOutput, MultiTaskModel
 from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask
+from qattn_hybrid.utils.files import CheckpointError
+from qattn_hybrid.utils.manifest import write_manifest
 
 TEXTS = ["what is my card balance", "book a flight please", "shares rise today"]
 TASKS = [ClassificationTask("intent", ("card", "payment", "travel")),

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.modeling.prune import (
     head_ablation_importance,
     head_importance,
@@ -472,8 +472,8 @@ class TestDryRun:
     def test_too_many_layers_of_minilm(self, config_dict):
         import json
 
-        from qattn_hybrid.modeling.encoders import default_encoder_path
         from qattn_hybrid.cli.plan import plan_run
+        from qattn_hybrid.modeling.encoders import default_encoder_path
 
         config_json = json.loads((default_encoder_path() / "config.json").read_text())
         assert config_json["num_hidden_layers"] == 6  # what the dry run assumes, unloaded

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.config.checks import ConfigError
-from qattn_hybrid.modeling.quantize import quantize_encoder
+from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.modeling.encoders import TokenFeatureCache, model_fingerprint
+from qattn_hybrid.modeling.quantize import quantize_encoder
 
 TEXTS = ["my card is bad", "book a flight today please", "the market shares rise",
          "can you check my balance", "pay bill"]

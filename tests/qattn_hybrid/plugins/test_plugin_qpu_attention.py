@@ -8,10 +8,15 @@ import torch
 
 pytest.importorskip("pennylane_ionq")
 
-from circuits.hardware import (  # noqa: E402
-    Budget, BudgetExceededError, ExecutionGuard, accuracy_report, estimate_cost,
-)
 from qpu_standins import offline_ionq  # noqa: E402
+
+from circuits.hardware import (  # noqa: E402
+    Budget,
+    BudgetExceededError,
+    ExecutionGuard,
+    accuracy_report,
+    estimate_cost,
+)
 from qattn_hybrid import QuantumAttention  # noqa: E402
 
 pytestmark = pytest.mark.plugins

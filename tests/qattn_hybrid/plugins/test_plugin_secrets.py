@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from circuits.plugins import PROFILES
-from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.modeling.model import MultiTaskModel
 from qattn_hybrid.tasks.kinds import ClassificationTask
 

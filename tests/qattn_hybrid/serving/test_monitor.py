@@ -98,8 +98,8 @@ class TestCommand:
         import threading
         from http.server import BaseHTTPRequestHandler, HTTPServer
 
-        from qattn_hybrid.cli.parser import main
         from qattn_hybrid.cli import monitor as command
+        from qattn_hybrid.cli.parser import main
 
         bodies = []
 

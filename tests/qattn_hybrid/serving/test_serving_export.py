@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from qattn_hybrid.cli.parser import main
-from qattn_hybrid.serving.export import export_model, check_texts
+from qattn_hybrid.serving.export import check_texts, export_model
 from qattn_hybrid.serving.predictor import ModelPredictor
 
 pytest.importorskip("onnxruntime")

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from qattn_hybrid.tasks import metrics as M
 from qattn_hybrid.config.sections import ModelConfig
+from qattn_hybrid.tasks import metrics as M
 from qattn_hybrid.tasks.kinds import (
     TASKS,
     ClassificationTask,
@@ -216,8 +216,8 @@ def binary_logit(monkeypatch):
 
 class TestNewTaskType:
     def test_the_config_accepts_registered_types_only(self, config_dict, binary_logit):
-        from qattn_hybrid.config.sections import Config
         from qattn_hybrid.config.checks import ConfigError
+        from qattn_hybrid.config.sections import Config
         from qattn_hybrid.config.taskspec import TaskSpec
 
         config_dict["data"]["tasks"][1]["task_type"] = "binary_logit"

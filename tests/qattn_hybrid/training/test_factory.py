@@ -9,7 +9,8 @@ import inspect
 import pytest
 import torch
 
-from qattn_hybrid.training import factory, trainer as training
+from qattn_hybrid.training import factory
+from qattn_hybrid.training import trainer as training
 from qattn_hybrid.training.sampling import SAMPLERS, TaskSampler, TemperatureSampler
 from qattn_hybrid.training.trainer import Trainer
 from qattn_hybrid.training.weighting import WEIGHTINGS, EqualWeighting

@@ -7,7 +7,6 @@ import pytest
 
 from qattn_hybrid.training.sampling import SAMPLERS, make_sampler
 
-
 SIZES = {"a": 100, "b": 400}
 
 

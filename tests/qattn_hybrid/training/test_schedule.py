@@ -40,8 +40,8 @@ class TestSchedule:
         assert seen == pytest.approx(expected)
 
     def test_bad_schedule(self):
-        from qattn_hybrid.config.sections import Config
         from qattn_hybrid.config.checks import ConfigError
+        from qattn_hybrid.config.sections import Config
 
         with pytest.raises(ConfigError, match="training.schedule must be one of 'cosine', "
                                               "'linear', 'constant'; got 'step'"):

@@ -8,8 +8,8 @@ import pytest
 class TestPerTaskSelection:
     @pytest.mark.slow
     def test_each_task_tested_with_its_own_best_epoch(self, tiny_config, make_encoder):
-        from qattn_hybrid.modeling.model import MultiTaskModel
         from qattn_hybrid.evaluation.evaluator import evaluate
+        from qattn_hybrid.modeling.model import MultiTaskModel
         from qattn_hybrid.training.factory import build_trainer
 
         config = tiny_config.replace(training={"epochs": 3, "selection": "per_task"})

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from qattn_hybrid.cli.parser import main
-from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config
 from qattn_hybrid.training.tracking import NullTracker, make_tracker
 
 pytest.importorskip("tensorboard")

@@ -11,8 +11,8 @@ import torch
 
 from qattn_hybrid.config.checks import ConfigError
 from qattn_hybrid.evaluation.evaluator import evaluate
-from qattn_hybrid.utils.files import CheckpointError
 from qattn_hybrid.modeling.model import MultiTaskModel
+from qattn_hybrid.utils.files import CheckpointError
 
 
 class Interrupt(Exception):

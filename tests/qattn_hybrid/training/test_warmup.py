@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from qattn_hybrid.config.sections import Config
 from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config
 from qattn_hybrid.data.loading import load_tasks
 
 
@@ -114,8 +114,8 @@ class TestPrintedCount:
 class TestOneProbeFit:
     def test_heads_table_and_mean_pool_share_one_fit(self, make_trainer, monkeypatch):
         pytest.importorskip("sklearn")
-        import qattn_hybrid.training.baselines as comparison
         import qattn_hybrid.evaluation.probe as probe
+        import qattn_hybrid.training.baselines as comparison
 
         calls = []
         run_probe = probe.run_probe

@@ -21,11 +21,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from qattn_hybrid import QuantumAttention
-from qattn_hybrid.utils import distributed as qdist
 from qattn_hybrid.config.sections import Config
-from qattn_hybrid.utils.files import read_safetensors
-from qattn_hybrid.training.sampling import make_sampler
 from qattn_hybrid.training.factory import build_trainer
+from qattn_hybrid.training.sampling import make_sampler
+from qattn_hybrid.utils import distributed as qdist
+from qattn_hybrid.utils.files import read_safetensors
 
 DT = torch.float64
 WORLD = 2

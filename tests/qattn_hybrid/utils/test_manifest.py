@@ -13,10 +13,10 @@ import torch
 
 from qattn_hybrid.cli.parser import main
 from qattn_hybrid.config.sections import ModelConfig
-from qattn_hybrid.utils.manifest import MANIFEST_NAME, check_finite, write_manifest
-from qattn_hybrid.utils.files import CheckpointError
 from qattn_hybrid.modeling.model import MultiTaskModel
 from qattn_hybrid.tasks.kinds import ClassificationTask
+from qattn_hybrid.utils.files import CheckpointError
+from qattn_hybrid.utils.manifest import MANIFEST_NAME, check_finite, write_manifest
 
 TASKS = [ClassificationTask("intent", ("card", "payment", "travel"))]
 

@@ -13,11 +13,16 @@ import torch
 
 pytest.importorskip("braket.pennylane_plugin")
 
+from qpu_standins import OFFLINE_ARN, offline_braket  # noqa: E402
+
 from circuits import CircuitSpec, build_qnode, expectations, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Counts, ExecutionGuard, build_hardware_qnode, estimate_cost, plan_counts,
+    Counts,
+    ExecutionGuard,
+    build_hardware_qnode,
+    estimate_cost,
+    plan_counts,
 )
-from qpu_standins import OFFLINE_ARN, offline_braket  # noqa: E402
 
 pytestmark = pytest.mark.plugins
 

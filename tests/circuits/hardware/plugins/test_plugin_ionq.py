@@ -14,11 +14,16 @@ import torch
 
 pytest.importorskip("pennylane_ionq")
 
+from qpu_standins import FakeIonQJob, offline_ionq  # noqa: E402
+
 from circuits import CircuitSpec, build_qnode, expectations, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Counts, ExecutionGuard, Retry, build_hardware_qnode, plan_counts,
+    Counts,
+    ExecutionGuard,
+    Retry,
+    build_hardware_qnode,
+    plan_counts,
 )
-from qpu_standins import FakeIonQJob, offline_ionq  # noqa: E402
 
 pytestmark = pytest.mark.plugins
 

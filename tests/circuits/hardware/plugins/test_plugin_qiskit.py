@@ -16,11 +16,15 @@ pytest.importorskip("pennylane_qiskit")
 pytest.importorskip("qiskit_aer")
 qiskit_ibm_runtime = pytest.importorskip("qiskit_ibm_runtime")
 
+from qpu_standins import offline_ibm_backend  # noqa: E402
+
 from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Counts, ExecutionGuard, build_hardware_qnode, plan_counts,
+    Counts,
+    ExecutionGuard,
+    build_hardware_qnode,
+    plan_counts,
 )
-from qpu_standins import offline_ibm_backend  # noqa: E402
 
 pytestmark = pytest.mark.plugins
 
