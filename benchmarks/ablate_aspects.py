@@ -109,10 +109,8 @@ class Model(nn.Module):
                                                          s["heads"])
         self.context = None
         if s["context"]:  # a task-conditioned self-attention layer before the pooling
-            from qattn_hybrid.layers.self_attention import (
-                ClassicalSelfAttention,
-                QuantumEncoderLayer,
-            )
+            from qattn_hybrid.layers.self_attention import (ClassicalSelfAttention,
+                                                            QuantumEncoderLayer)
 
             self.context = QuantumEncoderLayer(
                 d, n_tasks, dim_feedforward=d, dropout=0.1, norm_first=True,

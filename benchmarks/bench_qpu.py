@@ -33,10 +33,7 @@ from qattn_hybrid import QuantumAttention
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test-only stand-ins
 from qpu_standins import (  # noqa: E402
-    OFFLINE_ARN,
-    offline_braket,
-    offline_ibm_backend,
-    offline_ionq,
+    OFFLINE_ARN, offline_braket, offline_ibm_backend, offline_ionq,
 )
 
 PATHS = ("braket.aws.qubit", "qiskit.remote", "qiskit.estimator", "ionq.qpu")

@@ -14,7 +14,8 @@ for the three tasks):
 Every row uses the same train rows (``--train-rows``: a seeded subset of the train split, the same
 texts for all three tasks), the same validation rows (``--val-rows``) for model selection, and the
 whole test split (4,653 reviews of 220 unseen items). Ranking: test items with >= 5 reviews
-(65) ordered by mean predicted rating; NDCG@10, Spearman, precision@10 (qattn_hybrid.evaluation.ranking).
+(65) ordered by mean predicted rating; NDCG@10, Spearman, precision@10
+(qattn_hybrid.evaluation.ranking).
 
 Δm% (LibMTL; Maninis et al. 2019): Δm = (1/K) Σ_k (1/N_k) Σ_i (-1)^{l_ki} (M_ki - B_ki) / B_ki
 · 100, l_ki = 1 when lower is better (MAE, RMSE), so an improvement is positive in either

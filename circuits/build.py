@@ -84,7 +84,8 @@ def example_arguments(spec: CircuitSpec, n_rows: int = 2) -> dict[str, torch.Ten
     return {"angles": angles, **select(spec, params, 0)}
 
 
-def expectations(qnode, angles: torch.Tensor, circuit_args: dict[str, torch.Tensor]) -> torch.Tensor:
+def expectations(qnode, angles: torch.Tensor,
+                 circuit_args: dict[str, torch.Tensor]) -> torch.Tensor:
     """Run `qnode` on a batch of rows; returns (N, n_outputs) in the angles' dtype and on
     their device (CPU or any CUDA index), whatever device the simulator computed on."""
     out = qnode(angles, **circuit_args)

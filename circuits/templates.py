@@ -35,7 +35,8 @@ def make_variational_layer(spec: CircuitSpec):
 
     def variational_layer(layer, weights, task_angles=None):
         if rotates and task_angles is None:
-            raise ValueError("task_angles must be given for conditioning 'task_rotations'; got None")
+            raise ValueError("task_angles must be given for conditioning 'task_rotations'; "
+                             "got None")
         if rotates:
             task_rotation(task_angles[..., layer, :], spec.wires)
         ansatz_layer(weights[..., layer, :, :], spec.wires, layer)

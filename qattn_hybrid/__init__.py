@@ -68,14 +68,12 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from qattn_hybrid.layers.classical import ClassicalAttention  # noqa: F401
     from qattn_hybrid.layers.common import AttentionOutput  # noqa: F401
     from qattn_hybrid.layers.quantum import QuantumAttention  # noqa: F401
-    from qattn_hybrid.layers.self_attention import (  # noqa: F401
-        ClassicalSelfAttention,
-        QuantumEncoderLayer,
-        QuantumSelfAttention,
-        SelfAttentionOutput,
-    )
+    from qattn_hybrid.layers.self_attention import (ClassicalSelfAttention,  # noqa: F401
+                                                    QuantumEncoderLayer, QuantumSelfAttention,
+                                                    SelfAttentionOutput)
     from qattn_hybrid.modeling.model import ModelOutput, MultiTaskModel  # noqa: F401
-    from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask, Task, register_task  # noqa: F401
+    from qattn_hybrid.tasks.kinds import (ClassificationTask, RegressionTask, Task,  # noqa: F401
+                                          register_task)
     from qattn_hybrid.training.factory import build_trainer  # noqa: F401
     from qattn_hybrid.training.trainer import Trainer, TrainResult  # noqa: F401
     from qattn_hybrid.utils.files import CheckpointError  # noqa: F401

@@ -23,15 +23,8 @@ import numpy as np
 import torch
 from pennylane.operation import StatePrepBase
 
-from circuits.fast.gates import (
-    DIAGONAL_GATES,
-    FIXED_GATES,
-    first_columns,
-    fixed_matrix,
-    op_matrix,
-    prepared_matrices,
-    real_dtype,
-)
+from circuits.fast.gates import (DIAGONAL_GATES, FIXED_GATES, first_columns, fixed_matrix,
+                                 op_matrix, prepared_matrices, real_dtype)
 
 # When unbroadcast gates are fused into one dense unitary (4**n per row) rather than applied
 # gate by gate (one-qubit layers as two half-width Kronecker products, ~n * 2**n per row):

@@ -170,7 +170,8 @@ def _fast(mp, state, probs, wire_index, n):
         for coeff, word in terms:
             total = total + _real(coeff, probs) * pauli_expval(state, probs, word, n)
         if not isinstance(total, torch.Tensor):
-            total = torch.full(probs.shape[:1], float(total), dtype=probs.dtype, device=probs.device)
+            total = torch.full(probs.shape[:1], float(total), dtype=probs.dtype,
+                               device=probs.device)
         return total
     return None
 

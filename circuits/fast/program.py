@@ -23,14 +23,8 @@ import pennylane as qml
 import torch
 from pennylane.devices import ExecutionConfig
 
-from circuits.fast.gates import (
-    FIXED_GATES,
-    first_column_gates,
-    is_rotation,
-    real_dtype,
-    rotation_columns,
-    rotation_matrices,
-)
+from circuits.fast.gates import (FIXED_GATES, first_column_gates, is_rotation, real_dtype,
+                                 rotation_columns, rotation_matrices)
 from circuits.fast.kernel import final_state
 from circuits.fast.measure import measure_all, probabilities
 

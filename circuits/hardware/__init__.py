@@ -7,27 +7,14 @@ optional extra (`pip install 'qattn-hybrid[braket]'`, `[qiskit]`, `[ionq]` or `[
 
 from circuits.hardware.cache import ResultCache, tape_key
 from circuits.hardware.cost import (
-    CostEstimate,
-    PriceTable,
-    estimate_cost,
-    gate_parameters,
-    plan_counts,
+    CostEstimate, PriceTable, estimate_cost, gate_parameters, plan_counts,
 )
 from circuits.hardware.dedup import (
-    dedup_expectations,
-    deduplicate,
-    enable_dedup,
-    unique_rows,
-    unique_rows_count,
+    dedup_expectations, deduplicate, enable_dedup, unique_rows, unique_rows_count,
 )
 from circuits.hardware.execution import GuardedQNode, guard_qnode
 from circuits.hardware.guard import (
-    Budget,
-    BudgetExceededError,
-    Counts,
-    ExecutionGuard,
-    Retry,
-    TransientDeviceError,
+    Budget, BudgetExceededError, Counts, ExecutionGuard, Retry, TransientDeviceError,
 )
 from circuits.hardware.noise import NoiseReport, accuracy_report, fake_backend
 from circuits.hardware.qnode import build_hardware_qnode, native_qnode

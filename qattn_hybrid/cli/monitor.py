@@ -20,13 +20,8 @@ import urllib.request
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from qattn_hybrid.serving.monitor import (
-    Alert,
-    SurgeDetector,
-    load_monitor_config,
-    render_metrics,
-    topics_of,
-)
+from qattn_hybrid.serving.monitor import (Alert, SurgeDetector, load_monitor_config,
+                                          render_metrics, topics_of)
 
 __all__ = ["monitor", "parse_line", "post_webhook", "read_lines", "serve_metrics"]
 

@@ -4,8 +4,8 @@ training nothing and writing nothing.
 Beyond the config's own checks (types, ranges, unknown keys) it loads the task data, finds the
 encoder, builds the circuit and the attention layer (on local simulators; a QPU is never
 contacted), the loss weighting and the task sampler, and checks the output folder exactly as
-``train`` would. Every problem is a :class:`~qattn_hybrid.config.sections.ConfigError` whose one-line
-message starts with the field it is about (``data.tasks[1].file: ...``).
+``train`` would. Every problem is a :class:`~qattn_hybrid.config.sections.ConfigError` whose
+one-line message starts with the field it is about (``data.tasks[1].file: ...``).
 """
 
 from __future__ import annotations
@@ -214,7 +214,8 @@ def _check_output(config: Config, resume: bool, overwrite: bool) -> str:
 
 
 def _check_tracking(config: Config) -> str | None:
-    """``training.tracking``'s package and folder (qattn_hybrid.training.tracking); None when off."""
+    """``training.tracking``'s package and folder (qattn_hybrid.training.tracking); None when
+    off."""
     t = config.training
     if t.tracking is None:
         return None

@@ -1,6 +1,7 @@
 """Run configuration: a TOML file read into checked dataclasses, importable without torch.
 
-    sections.py  the sections ([model], [data], [training], ...), :class:`Config`, :func:`load_config`
+    sections.py  the sections ([model], [data], [training], ...), :class:`Config`,
+                 :func:`load_config`
     checks.py    the checks behind the fields, and :class:`ConfigError`
     circuit.py   ``[model.circuit]``: where the circuit sits in a config
     choices.py   the names of every pluggable part (attention kinds, weightings, samplers, ...)

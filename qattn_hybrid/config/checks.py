@@ -8,8 +8,8 @@ A field's bounds stand beside it, and one checker reads them all::
 
 Checks that relate two fields stay in the section's own ``_check``.
 
-Used by :mod:`qattn_hybrid.config.sections` (the sections and how they are read) and by anything that
-validates config-like tables the same way.
+Used by :mod:`qattn_hybrid.config.sections` (the sections and how they are read) and by anything
+that validates config-like tables the same way.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The names of every pluggable part, importable without torch (``qattn --help`` and config
 validation stay light):
 
-    ATTENTION_KINDS    builders in qattn_hybrid.layers.registry.ATTENTIONS   (model.attention)
-    WEIGHTING_METHODS  classes in qattn_hybrid.training.weighting.WEIGHTINGS     (weighting.method)
-    SAMPLING_METHODS   classes in qattn_hybrid.training.sampling.SAMPLERS        (sampling.method)
-    TASK_TYPES         classes in qattn_hybrid.tasks.kinds.TASKS              (data.tasks[].task_type)
-    TRACKERS           classes in qattn_hybrid.training.tracking.TRACKERS        (training.tracking)
+    ATTENTION_KINDS    qattn_hybrid.layers.registry.ATTENTIONS     (model.attention)
+    WEIGHTING_METHODS  qattn_hybrid.training.weighting.WEIGHTINGS  (weighting.method)
+    SAMPLING_METHODS   qattn_hybrid.training.sampling.SAMPLERS     (sampling.method)
+    TASK_TYPES         qattn_hybrid.tasks.kinds.TASKS              (data.tasks[].task_type)
+    TRACKERS           qattn_hybrid.training.tracking.TRACKERS     (training.tracking)
 
 Each registry's built-in entries (those its own module defines) equal its tuple here
 (tests/qattn_hybrid/config/test_choices.py), so a new built-in is one registry entry plus one name.
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["ATTENTION_KINDS", "SAMPLING_METHODS", "TASK_TYPES", "TRACKERS", "WEIGHTING_METHODS", "choices"]
+__all__ = ["ATTENTION_KINDS", "SAMPLING_METHODS", "TASK_TYPES", "TRACKERS", "WEIGHTING_METHODS",
+           "choices"]
 
 ATTENTION_KINDS = ("quantum", "classical", "quantum_self", "mean")
 WEIGHTING_METHODS = ("equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "mgda",

@@ -1,5 +1,5 @@
-"""The built-in tasks on the bundled data (``qattn_hybrid/data/datasets``, see its README), and where
-a task's data file is.
+"""The built-in tasks on the bundled data (``qattn_hybrid/data/datasets``, see its README), and
+where a task's data file is.
 
 ``clinc_intent`` (151-way), ``clinc_domain`` (11-way), ``clinc_oos`` (binary) and
 ``fin_sentiment`` (3-way, test held out from train by a seeded hash of the text);

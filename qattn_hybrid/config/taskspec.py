@@ -1,9 +1,10 @@
 """Where a task's data comes from: :class:`TaskSpec`, by configuration alone.
 
 A JSONL or CSV file, the text field, the label field, the task type (a name in
-:data:`qattn_hybrid.tasks.kinds.TASKS`) and the split values, plus how to cut the data (max_examples,
-holdouts). What the task *is* (labels, loss, metrics) is its :class:`qattn_hybrid.tasks.kinds.Task`,
-built once the data is read (:mod:`qattn_hybrid.data.loading`). Importing this module loads no torch.
+:data:`qattn_hybrid.tasks.kinds.TASKS`) and the split values, plus how to cut the data
+(max_examples, holdouts). What the task *is* (labels, loss, metrics) is its
+:class:`qattn_hybrid.tasks.kinds.Task`, built once the data is read
+(:mod:`qattn_hybrid.data.loading`). Importing this module loads no torch.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Evaluation of a :class:`~qattn_hybrid.modeling.model.MultiTaskModel`: metrics and mean loss per task
-on a split, sharded over ranks under ``torchrun`` and gathered, and the score that selects the
+"""Evaluation of a :class:`~qattn_hybrid.modeling.model.MultiTaskModel`: metrics and mean loss per
+task on a split, sharded over ranks under ``torchrun`` and gathered, and the score that selects the
 best epoch.
 
     results = evaluate(model, tasks, "test")        # task -> metric -> value

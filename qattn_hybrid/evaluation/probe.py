@@ -52,7 +52,8 @@ def pooled_features(encoder, texts: Sequence[str], batch_size: int = 512) -> tor
     """(N, D) float32: the masked mean of the token features of ``texts``, L2-normalised.
 
     ``encoder`` maps a list of texts to ``(features (B, T, D), mask (B, T))``: a frozen
-    :class:`~qattn_hybrid.modeling.encoders.TextEncoder` (cached features) or its cache's ``encode``.
+    :class:`~qattn_hybrid.modeling.encoders.TextEncoder` (cached features) or its cache's
+    ``encode``.
     """
     rows = []
     for start in range(0, len(texts), batch_size):
@@ -76,8 +77,8 @@ def fit_probe(task, features: Mapping[str, torch.Tensor], labels=None,
               grid: Sequence[float] | None = None) -> ProbeResult:
     """Fit the probe of one task on train, tune on validation, score every split.
 
-    task: a :class:`~qattn_hybrid.data.loading.TaskData` (its splits give the targets, its labels the
-        metrics) ; features: split -> (N, D) pooled features in the split's row order.
+    task: a :class:`~qattn_hybrid.data.loading.TaskData` (its splits give the targets, its labels
+        the metrics) ; features: split -> (N, D) pooled features in the split's row order.
     """
     LogisticRegression, Ridge = _sklearn()
     start = time.perf_counter()
@@ -179,7 +180,8 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
     if not config.model.normalize_pooled or config.model.head_hidden:
         raise ValueError("training.init_heads = 'probe' needs model.normalize_pooled = true and "
                          f"linear heads (model.head_hidden = 0); got normalize_pooled = "
-                         f"{config.model.normalize_pooled}, head_hidden = {config.model.head_hidden}")
+                         f"{config.model.normalize_pooled}, head_hidden = "
+                         f"{config.model.head_hidden}")
     results = trainer.probes
     if results is None:
         encoder = model.encoder

@@ -22,14 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qattn_hybrid.layers.common import (
-    AttentionOutput,
-    check_inputs,
-    mask_scores,
-    param_dtype,
-    pool,
-    value_path,
-)
+from qattn_hybrid.layers.common import (AttentionOutput, check_inputs, mask_scores, param_dtype,
+                                        pool, value_path)
 
 __all__ = ["ClassicalAttention", "MeanPooling", "count_parameters", "matched_hidden"]
 

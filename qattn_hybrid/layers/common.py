@@ -65,7 +65,8 @@ def _describe(value) -> str:
 
 def _check_mask(mask, shape: torch.Size) -> None:
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor (B, T), True = real token; got {_describe(mask)}")
+        raise TypeError("mask must be a bool tensor (B, T), True = real token; "
+                        f"got {_describe(mask)}")
     if mask.shape != shape:
         raise ValueError(f"mask must have shape {tuple(shape)} (B, T); got {tuple(mask.shape)}")
     empty = (~mask.any(dim=1)).nonzero().flatten()
@@ -84,7 +85,8 @@ def _check_task_id(task_id, batch: int, n_tasks: int) -> int | torch.Tensor:
     if not isinstance(task_id, torch.Tensor) or task_id.is_floating_point() or task_id.dtype in (
         torch.bool, torch.complex64, torch.complex128
     ):
-        raise TypeError(f"task_id must be an int or an integer LongTensor (B,); got {_describe(task_id)}")
+        raise TypeError("task_id must be an int or an integer LongTensor (B,); "
+                        f"got {_describe(task_id)}")
     if task_id.shape != (batch,):
         raise ValueError(f"task_id must have shape ({batch},) (one task per row); "
                          f"got {tuple(task_id.shape)}")

@@ -25,24 +25,13 @@ import math
 import torch
 from torch import nn
 
-from circuits import (
-    CircuitSpec,
-    ExecutionSpec,
-    default_device,
-    expectations,
-    init_parameters,
-    select,
-)
-from circuits.fold import check_foldable, fold_coefficients, resolve_exact_path, task_expectations
+from circuits import (CircuitSpec, ExecutionSpec, default_device, expectations, init_parameters,
+                      select)
+from circuits.fold import (check_foldable, fold_coefficients, resolve_exact_path,
+                           task_expectations)
 from circuits.hardware import build_hardware_qnode, dedup_expectations
-from qattn_hybrid.layers.common import (
-    AttentionOutput,
-    check_inputs,
-    mask_scores,
-    param_dtype,
-    pool,
-    value_path,
-)
+from qattn_hybrid.layers.common import (AttentionOutput, check_inputs, mask_scores, param_dtype,
+                                        pool, value_path)
 from qattn_hybrid.layers.folding import Foldable, circuit_coefficients, folded_outputs
 
 __all__ = ["CIRCUIT_KEYWORDS", "EXECUTION_KEYWORDS", "AngleMap", "CircuitDevice", "FoldedAttention",

@@ -8,8 +8,8 @@
 A builder maps ``(ModelConfig, d_model, n_tasks)`` to a module with QuantumAttention's
 interface: ``forward(x (B, T, D), task_id, mask (B, T)) -> (pooled (B, D), weights (B, H, T))``.
 A new built-in kind is one builder here under ``@register_attention("name")`` plus its name in
-:data:`qattn_hybrid.config.choices.ATTENTION_KINDS` (what the config accepts without importing torch);
-code outside the package may register its own at run time.
+:data:`qattn_hybrid.config.choices.ATTENTION_KINDS` (what the config accepts without importing
+torch); code outside the package may register its own at run time.
 """
 
 from __future__ import annotations

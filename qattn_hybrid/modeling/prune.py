@@ -21,8 +21,8 @@ On MiniLM the norm picked heads no better than chance (RESULTS.md).
 
 Both record what they removed in the model's config (``num_hidden_layers``, and ``pruned_heads``:
 layer -> removed heads in that layer's original numbering), so the feature-cache fingerprint
-(:func:`qattn_hybrid.modeling.encoders.model_fingerprint`, which hashes the config and the weights) keeps
-a pruned encoder's features apart, and :func:`restore_pruned_shape` rebuilds the shapes from a
+(:func:`qattn_hybrid.modeling.encoders.model_fingerprint`, which hashes the config and the weights)
+keeps a pruned encoder's features apart, and :func:`restore_pruned_shape` rebuilds the shapes from a
 saved config before its weights are loaded. Speed and probe accuracy per variant:
 ``benchmarks/bench_prune.py`` and RESULTS.md ("Encoder pruning (issue 21)").
 """
@@ -37,8 +37,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ["head_ablation_importance", "head_importance", "keep_layers", "kept_heads", "prune_encoder", "prune_heads",
-           "restore_pruned_shape"]
+__all__ = ["head_ablation_importance", "head_importance", "keep_layers", "kept_heads",
+           "prune_encoder", "prune_heads", "restore_pruned_shape"]
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""``model.encoder_quantize = "int8"``: the frozen encoder with int8 dynamic-quantized Linear layers.
+"""``model.encoder_quantize = "int8"``: the frozen encoder, its Linear layers int8-quantized.
 
 Every ``nn.Linear`` of the encoder (attention projections, feed-forward layers: ~95 % of
 all-MiniLM-L6-v2's encoder compute) gets int8 weights (per-tensor affine) and int8 activations
@@ -30,8 +30,8 @@ def quantize_encoder(model: nn.Module, tokenizer, mode: str) -> nn.Module:
     """A copy of ``model`` with int8 dynamic-quantized Linear layers, for inference only.
 
     The copy carries ``qattn_fingerprint``, the float32 model's fingerprint tagged with ``mode``,
-    which :func:`qattn_hybrid.modeling.encoders.model_fingerprint` returns for it (a quantized state dict
-    holds packed weights that cannot be hashed as plain tensors).
+    which :func:`qattn_hybrid.modeling.encoders.model_fingerprint` returns for it (a quantized state
+    dict holds packed weights that cannot be hashed as plain tensors).
     """
     from qattn_hybrid.modeling.encoders import model_fingerprint
 

@@ -13,8 +13,8 @@ ask the Task; none of them switches on the task type::
 
 Task types live in :data:`TASKS` (type name -> class). A new type is one subclass of
 :class:`Task` plus one registry line (``TASKS["mine"] = MyTask`` or :func:`register_task`);
-``data.tasks[].task_type`` may then name it. :data:`qattn_hybrid.config.choices.TASK_TYPES` lists the
-built-ins without importing torch.
+``data.tasks[].task_type`` may then name it. :data:`qattn_hybrid.config.choices.TASK_TYPES` lists
+the built-ins without importing torch.
 
 Tasks are saved in a model's ``config.json`` as ``to_dict()`` (``{"name", "task_type", ...}``)
 and rebuilt by :func:`task_from_dict`.

@@ -3,8 +3,9 @@
 Every metric is a :class:`Metric`: a name, whether higher is better, and a function
 ``fn(predictions, targets) -> float`` on 1-D tensors (class ids for classification, values for
 regression). :func:`classification_metrics` and :func:`regression_metrics` give the metric sets
-a task type reports (a :class:`qattn_hybrid.tasks.kinds.Task` picks its own with ``task.metrics()``),
-and :func:`compute_metrics` applies them to model outputs (logits (N, C) or ids (N,))::
+a task type reports (a :class:`qattn_hybrid.tasks.kinds.Task` picks its own with
+``task.metrics()``), and :func:`compute_metrics` applies them to model outputs (logits (N, C) or
+ids (N,))::
 
     metrics = classification_metrics(task.labels)               # accuracy, macro_f1 (+ OOS ones)
     scores = compute_metrics(metrics, logits, targets)          # {"accuracy": 0.93, ...}
@@ -103,7 +104,8 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 def _class_id(labels: Sequence[str], label: str) -> int:
     if label not in labels:
-        raise ValueError(f"labels must include {label!r} for this metric; got {list(labels)[:5]}...")
+        raise ValueError(f"labels must include {label!r} for this metric; "
+                         f"got {list(labels)[:5]}...")
     return list(labels).index(label)
 
 

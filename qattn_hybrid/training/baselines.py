@@ -1,5 +1,5 @@
-"""Baselines beside a trained run: the linear probe (:mod:`qattn_hybrid.evaluation.probe`) and the same
-recipe on mean pooling, on the run's tasks, features and encoder.
+"""Baselines beside a trained run: the linear probe (:mod:`qattn_hybrid.evaluation.probe`) and the
+same recipe on mean pooling, on the run's tasks, features and encoder.
 
     baselines = train_baselines(trainer)        # after fit(); also <output_dir>/baselines.json
     table = beside(result.test_metrics, baselines)   # rows "task (probe)", "task (mean-pool)"

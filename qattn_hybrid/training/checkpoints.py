@@ -44,8 +44,8 @@ from qattn_hybrid.utils.files import (
 from qattn_hybrid.utils.manifest import check_finite
 
 __all__ = ["LATEST_NAME", "STATE_NAME", "RUN_FILES", "checkpoint_epoch", "latest_checkpoint",
-           "describe_output_dir", "load_checkpoint_state", "prepare_output_dir", "prune_checkpoints", "restore",
-           "save"]
+           "describe_output_dir", "load_checkpoint_state", "prepare_output_dir",
+           "prune_checkpoints", "restore", "save"]
 
 log = logging.getLogger(__name__)
 STATE_NAME = "trainer_state.json"

@@ -1,5 +1,5 @@
-"""Builds a :class:`~qattn_hybrid.training.trainer.Trainer` and each of its parts from a Config: the one
-place a training run is assembled.
+"""Builds a :class:`~qattn_hybrid.training.trainer.Trainer` and each of its parts from a Config: the
+one place a training run is assembled.
 
     trainer = build_trainer(load_config("configs/demo.toml"))   # data, model, ... from the config
     trainer = build_trainer(config, tasks=tasks, encoder=enc)   # loaded data / a shared encoder

@@ -61,12 +61,12 @@ class TaskSampler:
     a proportional sampler needs to show every row about once.
 
     ``lengths`` (task -> length of every row) with ``length_buckets`` = k >= 1: each pass of a
-    task's stream is reordered by :func:`qattn_hybrid.training.sampling.bucket_order` (chunks of k batches
-    sorted by length, batches shuffled, seeded), and a batch never runs over into the next pass
-    (the last batch of a pass may be short), so one pass shows every row exactly once in batches
-    of similar length (each rank buckets its own shard; a resume with another world size
-    continues from the same number of rows, not the same rows). ``length_buckets = 0``
-    (default): plain random batches.
+    task's stream is reordered by :func:`qattn_hybrid.training.sampling.bucket_order` (chunks of k
+    batches sorted by length, batches shuffled, seeded), and a batch never runs over into the next
+    pass (the last batch of a pass may be short), so one pass shows every row exactly once in
+    batches of similar length (each rank buckets its own shard; a resume with another world size
+    continues from the same number of rows, not the same rows). ``length_buckets = 0`` (default):
+    plain random batches.
     """
 
     name: ClassVar[str] = ""

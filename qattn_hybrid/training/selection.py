@@ -53,7 +53,8 @@ def test_per_task(trainer, evaluate, split: str = "test") -> tuple[dict, dict[st
     try:
         for task, epoch in epochs.items():
             folder = trainer.output_dir / PER_TASK_DIR / task
-            if split not in trainer.tasks[task].splits or not (folder / "model.safetensors").is_file():
+            if (split not in trainer.tasks[task].splits
+                    or not (folder / "model.safetensors").is_file()):
                 continue
             device = next(model.parameters()).device
             model.load_weights(read_safetensors(folder / "model.safetensors", device=device),

@@ -7,12 +7,12 @@
 or ``qattn train CONFIG --tensorboard DIR``; then ``tensorboard --logdir DIR``.
 
 :func:`make_tracker` builds the one ``training.tracking`` names
-(:func:`qattn_hybrid.training.factory.build_trainer` passes it to the Trainer). The trainer calls it at
-four points and nothing else: :meth:`~Tracker.start` (the config and the first epoch it will
-train, once per ``fit``), :meth:`~Tracker.log_epoch` (each epoch's history record, after
-its checkpoint is written), :meth:`~Tracker.log_test` (the best model's test metrics) and
-:meth:`~Tracker.close`. :class:`NullTracker` (tracking off, and every rank but 0 under
-torchrun) does nothing. The per-epoch tags, each with the epoch number as its step::
+(:func:`qattn_hybrid.training.factory.build_trainer` passes it to the Trainer). The trainer calls it
+at four points and nothing else: :meth:`~Tracker.start` (the config and the first epoch it will
+train, once per ``fit``), :meth:`~Tracker.log_epoch` (each epoch's history record, after its
+checkpoint is written), :meth:`~Tracker.log_test` (the best model's test metrics) and
+:meth:`~Tracker.close`. :class:`NullTracker` (tracking off, and every rank but 0 under torchrun)
+does nothing. The per-epoch tags, each with the epoch number as its step::
 
     train/loss/<task>                       the epoch's mean training loss of the task
     validation/<task>/<metric>              metrics.json's validation entries (loss included)

@@ -1,5 +1,6 @@
 """Training of a :class:`~qattn_hybrid.modeling.model.MultiTaskModel` (the loop; evaluation lives in
-:mod:`qattn_hybrid.evaluation.evaluator`, checkpoint files in :mod:`qattn_hybrid.training.checkpoints`).
+:mod:`qattn_hybrid.evaluation.evaluator`, checkpoint files in
+:mod:`qattn_hybrid.training.checkpoints`).
 
     trainer = build_trainer(load_config("configs/demo.toml"))   # qattn_hybrid.training.factory
     result = trainer.fit()                  # or fit(resume=True) to continue the latest checkpoint
@@ -15,7 +16,8 @@ Output folder::
 
     run_config.json          the validated config of the run
     tensorboard/             TensorBoard events, with training.tracking = "tensorboard"
-                             (qattn_hybrid.training.tracking; the folder is training.tracking_dir if set)
+                             (qattn_hybrid.training.tracking; the folder is training.tracking_dir
+                             if set)
     metrics.csv, metrics.json
     checkpoints/epoch-0003/  model (config.json + model.safetensors), optimizer.pt,
                              weighting.safetensors, rng.safetensors, trainer_state.json
@@ -28,10 +30,10 @@ A fresh run refuses a non-empty output folder (``fit(resume=True)`` continues it
 ``os.replace``); a checkpoint folder is complete before it gets its final name and before
 ``latest.json`` points at it, and old ones are pruned by epoch number only after that, so an
 interruption never leaves a partial checkpoint as the latest (see
-:mod:`qattn_hybrid.training.checkpoints`, which saves, verifies and restores them). Epoch times in the
-log and in ``metrics.json`` (``seconds``) include validation (``train_seconds`` +
-``validation_seconds``). With ``training.progress = None`` and stderr not a terminal, each
-epoch logs a progress line every ~10 s or 10 % instead of drawing a bar.
+:mod:`qattn_hybrid.training.checkpoints`, which saves, verifies and restores them). Epoch times in
+the log and in ``metrics.json`` (``seconds``) include validation (``train_seconds`` +
+``validation_seconds``). With ``training.progress = None`` and stderr not a terminal, each epoch
+logs a progress line every ~10 s or 10 % instead of drawing a bar.
 
 Distributed: under ``torchrun`` (``qattn_hybrid.utils.distributed.setup`` joins its process group)
 each rank trains on its shard of every task (the sampler's rank / world_size), with
@@ -157,8 +159,9 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score, self.best_epoch, self.bad_epochs = -math.inf, 0, 0
-        # task -> qattn_hybrid.evaluation.probe.ProbeResult: fitted once (init_heads = "probe"), reused by
-        # the baselines (the table's probe, the mean-pool run's heads): same features and splits
+        # task -> qattn_hybrid.evaluation.probe.ProbeResult: fitted once (init_heads = "probe"),
+        # reused by the baselines (the table's probe, the mean-pool run's heads): same features
+        # and splits
         self.probes: dict | None = None
         self.warmup_stats = None  # qattn_hybrid.training.warmup.WarmupStats, once the cache is warm
         # only rank 0 writes (the factory gives other ranks a NullTracker already)
@@ -176,8 +179,8 @@ class Trainer:
         resume: True continues from ``output_dir/latest.json`` (fresh start when there is none);
         a path continues from that checkpoint folder. Without it a non-empty ``output_dir`` is
         refused, unless ``overwrite`` (the previous run's files are removed first; see
-        :func:`qattn_hybrid.training.checkpoints.prepare_output_dir`). ``on_epoch_end(epoch, record)``
-        is called after each epoch's checkpoint is written.
+        :func:`qattn_hybrid.training.checkpoints.prepare_output_dir`).
+        ``on_epoch_end(epoch, record)`` is called after each epoch's checkpoint is written.
         """
         check = (checkpoints.prepare_output_dir if self.is_writer
                  else checkpoints.describe_output_dir)
@@ -208,8 +211,8 @@ class Trainer:
     def warm_features(self):
         """Frozen encoder: encode every distinct text of the run once (with
         ``training.encode_threads`` threads), before the first step; see
-        :mod:`qattn_hybrid.training.warmup`. Returns its WarmupStats (None for a fine-tuned encoder);
-        later calls return the first call's."""
+        :mod:`qattn_hybrid.training.warmup`. Returns its WarmupStats (None for a fine-tuned
+        encoder); later calls return the first call's."""
         if self.warmup_stats is None:
             from qattn_hybrid.training.warmup import warm_features
 

@@ -4,7 +4,8 @@ One small class per method, built by name from :data:`WEIGHTINGS` with :func:`ma
 The trainer calls, every step::
 
     stats = weighting.backward(losses, shared_params)   # instead of loss.backward()
-    optimizer.step()                                     # optimizer also holds weighting.parameters()
+    optimizer.step()                                     # optimizer also holds
+                                                         # weighting.parameters()
 
 and once per epoch ``weighting.end_epoch()``. In detail:
 

@@ -98,7 +98,8 @@ def setup(device: str | torch.device = "cpu", backend: str | None = None,
         size, rank_ = dist.get_world_size(), dist.get_rank()
         local = _env_int("LOCAL_RANK", rank_)
     else:
-        size, rank_, local = _env_int("WORLD_SIZE", 1), _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+        size, rank_, local = (_env_int("WORLD_SIZE", 1), _env_int("RANK", 0),
+                              _env_int("LOCAL_RANK", 0))
         if size < 1 or not 0 <= rank_ < size:
             raise ValueError(f"RANK must be in [0, WORLD_SIZE={size}); got {rank_}")
     torch_device = resolve_device(device, local)

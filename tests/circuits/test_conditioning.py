@@ -3,14 +3,8 @@
 import pytest
 import torch
 
-from circuits import (
-    CircuitSpec,
-    build_qnode,
-    expectations,
-    init_parameters,
-    parameter_shapes,
-    select,
-)
+from circuits import (CircuitSpec, build_qnode, expectations, init_parameters,
+                      parameter_shapes, select)
 
 DT = torch.float64
 

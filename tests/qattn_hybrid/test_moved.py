@@ -44,7 +44,8 @@ def fresh_import(name: str):
 def test_an_old_name_warns_and_gives_the_new_modules_names(old):
     module, warned = fresh_import(f"qattn_hybrid.{old}")
     targets = MOVED[old]
-    assert len(warned) == 1 and f"qattn_hybrid.{old} moved to {targets[0]}" in str(warned[0].message)
+    assert len(warned) == 1
+    assert f"qattn_hybrid.{old} moved to {targets[0]}" in str(warned[0].message)
     news = [importlib.import_module(t) for t in targets]
     for name in {n for new in news for n in getattr(new, "__all__", [])}:
         first = next(new for new in news if hasattr(new, name))  # the first target wins

@@ -13,17 +13,8 @@ import pytest
 import torch
 from pennylane.exceptions import DeviceError, QuantumFunctionError, WireError
 
-from circuits import (
-    Ansatz,
-    CircuitSpec,
-    Conditioning,
-    Readout,
-    Rotation,
-    build_qnode,
-    expectations,
-    init_parameters,
-    select,
-)
+from circuits import (Ansatz, CircuitSpec, Conditioning, Readout, Rotation, build_qnode,
+                      expectations, init_parameters, select)
 from circuits.fast.device import TorchDevice
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}

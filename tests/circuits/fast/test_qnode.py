@@ -11,17 +11,8 @@ import pennylane as qml
 import pytest
 import torch
 
-from circuits import (
-    Ansatz,
-    CircuitSpec,
-    Conditioning,
-    Readout,
-    Rotation,
-    build_qnode,
-    expectations,
-    init_parameters,
-    select,
-)
+from circuits import (Ansatz, CircuitSpec, Conditioning, Readout, Rotation, build_qnode,
+                      expectations, init_parameters, select)
 from circuits.fast import qnode as qnode_module
 from circuits.fast.program import Program
 from circuits.fast.qnode import FastQNode, task_groups

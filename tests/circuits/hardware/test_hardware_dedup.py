@@ -10,11 +10,7 @@ import torch
 
 from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select
 from circuits.hardware import (
-    build_hardware_qnode,
-    dedup_expectations,
-    gate_parameters,
-    unique_rows,
-    unique_rows_count,
+    build_hardware_qnode, dedup_expectations, gate_parameters, unique_rows, unique_rows_count,
 )
 from circuits.hardware.dedup import unique_circuits
 

@@ -11,14 +11,8 @@ import pytest
 
 from circuits import CircuitSpec, select
 from circuits.hardware import (
-    Budget,
-    BudgetExceededError,
-    Counts,
-    ExecutionGuard,
-    Retry,
-    TransientDeviceError,
-    build_hardware_qnode,
-    plan_counts,
+    Budget, BudgetExceededError, Counts, ExecutionGuard, Retry, TransientDeviceError,
+    build_hardware_qnode, plan_counts,
 )
 
 SPEC = CircuitSpec(n_qubits=2, n_layers=1)

@@ -80,54 +80,55 @@ def test_every_number_field_of_the_config_has_bounds(section):
     assert unbounded == []
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"model": {"encoder": ""}}, "model.encoder must be a non-empty str; got ''"),
-    ({"model": {"encoder_quantize": "int4"}}, "model.encoder_quantize must be one of 'int8'; "
-                                              "got 'int4'"),
-    ({"model": {"prune_heads": 1}}, "model.prune_heads must be < 1; got 1"),
-    ({"model": {"max_length": 1}}, "model.max_length must be >= 2; got 1"),
-    ({"model": {"n_heads": 0}}, "model.n_heads must be >= 1; got 0"),
-    ({"model": {"dropout": -0.1}}, "model.dropout must be >= 0; got -0.1"),
-    ({"model": {"head_hidden": -1}}, "model.head_hidden must be >= 0; got -1"),
-    ({"model": {"regression_loss": "l1"}}, "model.regression_loss must be one of 'mse', "
-                                           "'huber'; got 'l1'"),
-    ({"model": {"value": "mlp"}}, "model.value must be one of 'identity', 'linear'; got 'mlp'"),
-    ({"data": {"max_examples": 0}}, "data.max_examples must be >= 1; got 0"),
-    ({"data": {"cache_dir": ""}}, "data.cache_dir must be a non-empty str; got ''"),
-    ({"training": {"batch_size": 0}}, "training.batch_size must be >= 1; got 0"),
-    ({"training": {"eval_batch_size": 0}}, "training.eval_batch_size must be >= 1; got 0"),
-    ({"training": {"encoder_lr": 0}}, "training.encoder_lr must be > 0; got 0"),
-    ({"training": {"schedule": "step"}}, "training.schedule must be one of 'cosine', 'linear', "
-                                         "'constant'; got 'step'"),
-    ({"training": {"warmup": 1.0}}, "training.warmup must be < 1; got 1.0"),
-    ({"training": {"head_lr": -1}}, "training.head_lr must be >= 0; got -1"),
-    ({"training": {"head_weight_decay": -1}}, "training.head_weight_decay must be >= 0; got -1"),
-    ({"training": {"weight_decay": -0.5}}, "training.weight_decay must be >= 0; got -0.5"),
-    ({"training": {"grad_clip": 0}}, "training.grad_clip must be > 0; got 0"),
-    ({"training": {"length_buckets": -1}}, "training.length_buckets must be >= 0; got -1"),
-    ({"training": {"steps_per_epoch": 0}}, "training.steps_per_epoch must be >= 1; got 0"),
-    ({"training": {"tasks_per_step": 0}}, "training.tasks_per_step must be >= 1; got 0"),
-    ({"training": {"patience": 0}}, "training.patience must be >= 1; got 0"),
-    ({"training": {"monitor": ""}}, "training.monitor must be a non-empty str; got ''"),
-    ({"training": {"selection": "best"}}, "training.selection must be one of 'joint', "
-                                          "'per_task'; got 'best'"),
-    ({"training": {"init_heads": "zero"}}, "training.init_heads must be one of 'random', "
-                                           "'probe'; got 'zero'"),
-    ({"training": {"output_dir": ""}}, "training.output_dir must be a non-empty str; got ''"),
-    ({"training": {"torch_device": ""}}, "training.torch_device must be a non-empty str; "
-                                         "got ''"),
-    ({"training": {"keep_checkpoints": 0}}, "training.keep_checkpoints must be >= 1; got 0"),
-    ({"training": {"num_threads": 0}}, "training.num_threads must be >= 1; got 0"),
-    ({"training": {"encode_threads": 0}}, "training.encode_threads must be >= 1; got 0"),
-    ({"training": {"tracking": "tensorboard", "tracking_dir": ""}},
-     "training.tracking_dir must be a non-empty str; got ''"),
-    ({"weighting": {"method": "average"}}, "weighting.method must be one of 'equal', "),
-    ({"sampling": {"method": "uniform"}}, "sampling.method must be one of 'proportional', "),
-    ({"sampling": {"temperature": -1}}, "sampling.temperature must be > 0; got -1"),
+@pytest.mark.parametrize("field, value, bound", [
+    ("model.encoder", "", "a non-empty str"),
+    ("model.encoder_quantize", "int4", "one of 'int8'"),
+    ("model.prune_heads", 1, "< 1"),
+    ("model.max_length", 1, ">= 2"),
+    ("model.n_heads", 0, ">= 1"),
+    ("model.dropout", -0.1, ">= 0"),
+    ("model.head_hidden", -1, ">= 0"),
+    ("model.regression_loss", "l1", "one of 'mse', 'huber'"),
+    ("model.value", "mlp", "one of 'identity', 'linear'"),
+    ("data.max_examples", 0, ">= 1"),
+    ("data.cache_dir", "", "a non-empty str"),
+    ("training.batch_size", 0, ">= 1"),
+    ("training.eval_batch_size", 0, ">= 1"),
+    ("training.encoder_lr", 0, "> 0"),
+    ("training.schedule", "step", "one of 'cosine', 'linear', 'constant'"),
+    ("training.warmup", 1.0, "< 1"),
+    ("training.head_lr", -1, ">= 0"),
+    ("training.head_weight_decay", -1, ">= 0"),
+    ("training.weight_decay", -0.5, ">= 0"),
+    ("training.grad_clip", 0, "> 0"),
+    ("training.length_buckets", -1, ">= 0"),
+    ("training.steps_per_epoch", 0, ">= 1"),
+    ("training.tasks_per_step", 0, ">= 1"),
+    ("training.patience", 0, ">= 1"),
+    ("training.monitor", "", "a non-empty str"),
+    ("training.selection", "best", "one of 'joint', 'per_task'"),
+    ("training.init_heads", "zero", "one of 'random', 'probe'"),
+    ("training.output_dir", "", "a non-empty str"),
+    ("training.torch_device", "", "a non-empty str"),
+    ("training.keep_checkpoints", 0, ">= 1"),
+    ("training.num_threads", 0, ">= 1"),
+    ("training.encode_threads", 0, ">= 1"),
+    ("weighting.method", "average", "one of 'equal', "),
+    ("sampling.method", "uniform", "one of 'proportional', "),
+    ("sampling.temperature", -1, "> 0"),
 ])
-def test_each_bound_of_the_config_is_checked(data, message):
-    with pytest.raises(ConfigError, match="^" + re.escape(message)):
-        Config.from_dict(data)
+def test_each_bound_of_the_config_is_checked(field, value, bound):
+    """The message names the field, the bound and the value given."""
+    section, name = field.split(".")
+    message = re.escape(f"{field} must be {bound}") + ".*" + re.escape(f"; got {value!r}")
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        Config.from_dict({section: {name: value}})
+
+
+def test_a_bound_is_checked_with_the_fields_it_needs():
+    with pytest.raises(ConfigError, match="^" + re.escape(
+            "training.tracking_dir must be a non-empty str; got ''")):
+        Config.from_dict({"training": {"tracking": "tensorboard", "tracking_dir": ""}})
 
 
 def test_checks_that_relate_fields_still_run():

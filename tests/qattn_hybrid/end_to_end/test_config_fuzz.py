@@ -68,7 +68,8 @@ FIELDS = {
     "sampling.method": ((str,), ["random", ""]),
     "sampling.temperature": ((float, int), [0, -2.0, math.inf, math.nan]),
 }
-# keys of the old flat layout, refused with where they moved (tests/qattn_hybrid/config/test_sections.py)
+# keys of the old flat layout, refused with where they moved
+# (tests/qattn_hybrid/config/test_sections.py)
 MOVED = {"model": {"n_qubits", "n_layers", "ansatz", "conditioning", "rotation", "reupload",
                    "readout", "device", "shots", "diff_method", "device_options"},
          "training": {"device"}}

@@ -10,14 +10,8 @@ import torch
 
 from qattn_hybrid.cli.parser import main
 from qattn_hybrid.config.sections import ModelConfig
-from qattn_hybrid.evaluation.ranking import (
-    evaluate_ranking,
-    group_items,
-    item_scores,
-    rank_items,
-    read_items,
-    score_texts,
-)
+from qattn_hybrid.evaluation.ranking import (evaluate_ranking, group_items, item_scores,
+                                             rank_items, read_items, score_texts)
 from qattn_hybrid.modeling.model import MultiTaskModel
 from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask
 from qattn_hybrid.tasks.metrics import ndcg_at_k, precision_at_k, random_ndcg, ranking_order

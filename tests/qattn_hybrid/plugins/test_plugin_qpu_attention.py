@@ -11,11 +11,7 @@ pytest.importorskip("pennylane_ionq")
 from qpu_standins import offline_ionq  # noqa: E402
 
 from circuits.hardware import (  # noqa: E402
-    Budget,
-    BudgetExceededError,
-    ExecutionGuard,
-    accuracy_report,
-    estimate_cost,
+    Budget, BudgetExceededError, ExecutionGuard, accuracy_report, estimate_cost,
 )
 from qattn_hybrid import QuantumAttention  # noqa: E402
 

@@ -16,7 +16,8 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from qattn_hybrid.cli.parser import main  # noqa: E402
-from qattn_hybrid.serving.app import ServerSettings, create_app, load_predictor, read_api_key  # noqa: E402
+from qattn_hybrid.serving.app import (ServerSettings, create_app, load_predictor,  # noqa: E402
+                                      read_api_key)
 from qattn_hybrid.serving.batching import DynamicBatcher  # noqa: E402
 from qattn_hybrid.serving.predictor import ModelPredictor  # noqa: E402
 

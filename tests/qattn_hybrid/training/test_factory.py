@@ -146,8 +146,9 @@ def test_the_trainer_builds_nothing_and_names_no_weighting_class():
     imported = {(node.module, alias.name) for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert ("qattn_hybrid.training.weighting", "LossWeighting") in imported
-    assert not {name for module, name in imported if module == "qattn_hybrid.training.weighting"} - {
-        "LossWeighting"}
+    from_weighting = {name for module, name in imported
+                      if module == "qattn_hybrid.training.weighting"}
+    assert from_weighting == {"LossWeighting"}
     assert not [name for _, name in imported if name.startswith(("make_", "build_", "load_task"))]
     calls = {node.func.id for node in ast.walk(tree)
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}

@@ -1,6 +1,7 @@
 """Regenerate ``womens_clothing_reviews.jsonl`` from the publisher's CSV (run once; output shipped).
 
-    python qattn_hybrid/data/datasets/womens_clothing_reviews/make_split.py CSV [--seed 0] [--out FILE]
+    python qattn_hybrid/data/datasets/womens_clothing_reviews/make_split.py CSV
+        [--seed 0] [--out FILE]
 
 What it does, in order (the numbers are those of the publisher's file, 23,486 rows):
 

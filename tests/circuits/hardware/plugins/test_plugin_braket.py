@@ -17,11 +17,7 @@ from qpu_standins import OFFLINE_ARN, offline_braket  # noqa: E402
 
 from circuits import CircuitSpec, build_qnode, expectations, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Counts,
-    ExecutionGuard,
-    build_hardware_qnode,
-    estimate_cost,
-    plan_counts,
+    Counts, ExecutionGuard, build_hardware_qnode, estimate_cost, plan_counts,
 )
 
 pytestmark = pytest.mark.plugins

@@ -18,11 +18,7 @@ from qpu_standins import FakeIonQJob, offline_ionq  # noqa: E402
 
 from circuits import CircuitSpec, build_qnode, expectations, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Counts,
-    ExecutionGuard,
-    Retry,
-    build_hardware_qnode,
-    plan_counts,
+    Counts, ExecutionGuard, Retry, build_hardware_qnode, plan_counts,
 )
 
 pytestmark = pytest.mark.plugins

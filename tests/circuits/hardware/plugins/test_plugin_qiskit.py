@@ -20,10 +20,7 @@ from qpu_standins import offline_ibm_backend  # noqa: E402
 
 from circuits import CircuitSpec, build_qnode, expectations, init_parameters, select  # noqa: E402
 from circuits.hardware import (  # noqa: E402
-    Counts,
-    ExecutionGuard,
-    build_hardware_qnode,
-    plan_counts,
+    Counts, ExecutionGuard, build_hardware_qnode, plan_counts,
 )
 
 pytestmark = pytest.mark.plugins
