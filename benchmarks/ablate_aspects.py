@@ -20,6 +20,10 @@ Settings (``--run key=value,...``; lists with '.'):
   context       quantum | classical: a task-conditioned self-attention encoder layer (pre-norm,
                 feed-forward width D, context_heads heads, the same circuit) before the pooling
   window        the scores read each token with its +-window neighbours (mean), 0 = alone
+  rnn           N > 0: a bidirectional GRU of N units per direction reads the tokens (the
+                score-layer features) first; the attention scores and pools its outputs (a
+                span-aware diagnostic: each token's vector then carries its neighbours)
+  drop          dropout on the GRU outputs
   epochs, lr, head_lr, bs, seed
 """
 
@@ -36,7 +40,8 @@ from torch import nn
 
 DEFAULTS = {"kind": "quantum", "score_layers": "0.2.4.6", "value_layers": "", "G": 8, "Q": 4,
             "L": 2, "reupload": 0, "heads": 1, "window": 0, "epochs": 10, "lr": 3e-3,
-            "head_lr": 1e-2, "bs": 32, "seed": 0, "context": "", "context_heads": 2}
+            "head_lr": 1e-2, "bs": 32, "seed": 0, "context": "", "context_heads": 2, "rnn": 0,
+            "drop": 0.0}
 
 
 def dump(path: str, config_path: str, prompt: bool = False) -> None:
@@ -95,6 +100,11 @@ class Model(nn.Module):
         from qattn_hybrid.layers.quantum import QuantumAttention
 
         self.kind, self.pool, self.window = s["kind"], pool, Window(s["window"])
+        self.rnn = None
+        if s["rnn"]:
+            self.rnn = nn.GRU(d, s["rnn"], batch_first=True, bidirectional=True)
+            self.drop = nn.Dropout(s["drop"])
+            d = 2 * s["rnn"]
         if s["kind"] == "quantum":
             self.attention = QuantumAttention(d, n_tasks, n_qubits=s["Q"], n_layers=s["L"],
                                               n_heads=s["heads"], n_circuits=s["G"],
@@ -128,6 +138,14 @@ class Model(nn.Module):
         task = int(tasks[0]) if bool((tasks == tasks[0]).all()) else tasks
         if self.context is not None:
             xs = xv = self.context(xs, task, mask).out
+        if self.rnn is not None:
+            lengths = mask.sum(1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(xs, lengths, batch_first=True,
+                                                       enforce_sorted=False)
+            out, _ = self.rnn(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                      total_length=xs.shape[1])
+            xs = xv = self.drop(out)
         if self.kind == "mean":
             pooled = (xv * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         else:

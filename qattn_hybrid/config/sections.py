@@ -93,6 +93,11 @@ class ModelConfig:
     # hidden states averaged into the token features (0: the embeddings, n: after layer n);
     # None: the last layer. Lower layers mix a sentence's parts less (aspects: [0, 2, 4, 6])
     feature_layers: list[int] | None = None
+    # "bigru": a bidirectional GRU shared by the tasks re-reads the tokens in order before the
+    # attention scores and pools them, so a token's vector carries its neighbours (a frozen
+    # encoder's do not say which aspect a sentiment is about); None: the features as they are
+    mixer: str | None = bounded(None, one_of=("bigru",))
+    mixer_units: int = bounded(128, low=1)  # GRU units per direction (2 x units per token)
     # a name in qattn_hybrid.layers.registry.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)
     attention: str = bounded("quantum", one_of=partial(choices, "attention"))

@@ -182,6 +182,10 @@ def init_heads_from_probe(trainer) -> dict[str, float]:
                          f"linear heads (model.head_hidden = 0); got normalize_pooled = "
                          f"{config.model.normalize_pooled}, head_hidden = "
                          f"{config.model.head_hidden}")
+    if config.model.mixer is not None:
+        raise ValueError(f"training.init_heads = 'probe' needs model.mixer = None (the probe "
+                         f"is fitted on the encoder's features, the heads read the mixer's); "
+                         f"got mixer = {config.model.mixer!r}")
     results = trainer.probes
     if results is None:
         encoder = model.encoder

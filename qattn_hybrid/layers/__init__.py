@@ -5,6 +5,7 @@
     classical.py       :class:`ClassicalAttention`: the classical control, and mean pooling
     self_attention.py  QSANN-style quantum self-attention and its classical control
     folding.py         trained circuits replaced by their exact real polynomial
+    mixer.py           :class:`BiGRUMixer`: the tokens re-read in order before the pooling
     registry.py        every attention kind by name (``model.attention``)
 """
 
@@ -30,6 +31,9 @@ _EXPORTS = {
     "circuit_coefficients": "qattn_hybrid.layers.folding",
     "fold_module": "qattn_hybrid.layers.folding",
     "folded_outputs": "qattn_hybrid.layers.folding",
+    "BiGRUMixer": "qattn_hybrid.layers.mixer",
+    "MIXERS": "qattn_hybrid.layers.mixer",
+    "build_mixer": "qattn_hybrid.layers.mixer",
     "AngleMap": "qattn_hybrid.layers.quantum",
     "CIRCUIT_KEYWORDS": "qattn_hybrid.layers.quantum",
     "CircuitDevice": "qattn_hybrid.layers.quantum",

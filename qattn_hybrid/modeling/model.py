@@ -2,7 +2,8 @@
 task; saved and loaded in the Hugging Face style (``config.json`` + ``model.safetensors``).
 
     texts ─encoder (frozen + cached, or fine-tuned)─> features (B, T, D), mask (B, T)
-    features, task ─attention[task]─> pooled (B, D), weights (B, H, T)
+    features ─mixer (model.mixer; none by default)─> features (B, T, D')
+    features, task ─attention[task]─> pooled (B, D'), weights (B, H, T)
     pooled ─L2-normalise (normalize_pooled)─> dropout ─> head[task] ─task.output─> logits (B, C)
                                                      (B,) for a regression task
 
@@ -37,6 +38,7 @@ from torch.nn import functional as F
 
 from qattn_hybrid.config.circuit import moved_keys
 from qattn_hybrid.config.sections import ModelConfig, validate_section
+from qattn_hybrid.layers.mixer import build_mixer
 from qattn_hybrid.layers.registry import (  # noqa: F401  (ATTENTIONS, register_attention re-exported)
     ATTENTIONS,
     build_attention,
@@ -147,6 +149,8 @@ class MultiTaskModel(nn.Module):
             log.debug("Fine-tuning without the embeddings (%d parameters fixed)",
                       self.encoder.freeze_embeddings())
         d_model = self.encoder.hidden_size
+        self.mixer = build_mixer(config.mixer, d_model, config.mixer_units)
+        d_model = self.mixer.d_out if self.mixer is not None else d_model
         self.attention = build_attention(config, d_model, len(tasks))
         self.dropout = nn.Dropout(config.dropout)
         self.heads = nn.ModuleDict(
@@ -172,8 +176,14 @@ class MultiTaskModel(nn.Module):
     def forward(self, texts: Sequence[str] | EncodedText, task: str) -> ModelOutput:
         task_id = self.task_id(task)
         features, mask = self.encode(texts)  # (B, T, D), (B, T)
-        pooled, weights = self.attention(features, task_id, mask)  # (B, D), (B, H, T)
+        features = self.mix(features, mask)  # (B, T, D')
+        pooled, weights = self.attention(features, task_id, mask)  # (B, D'), (B, H, T)
         return ModelOutput(self.task_output(pooled, task), weights, mask)
+
+    def mix(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The token features the attention reads: re-read by the mixer (``model.mixer``), or
+        as they are. (B, T, D), (B, T) -> (B, T, D')."""
+        return features if self.mixer is None else self.mixer(features, mask)
 
     def task_output(self, pooled: torch.Tensor, task: str) -> torch.Tensor:
         """`task`'s head on pooled features (B, D): logits (B, C), or (B,) predictions in the

@@ -95,6 +95,10 @@ def export_model(run_dir, output, fmt: str = "onnx", quantize: str | None = None
                          f"quantization; torch.export cannot export torch's dynamically "
                          f"quantized linear layers); got {fmt!r}")
     model = load_model(run_dir)
+    if model.config.mixer is not None and fmt == "torch":
+        raise ValueError(f"format must be 'onnx' for a model with model.mixer = "
+                         f"{model.config.mixer!r} (torch.export unrolls the GRU over one fixed "
+                         f"number of tokens); got {fmt!r}")
     graph = serving_graph(model)
     artefact, runtime_name = FORMATS[fmt]
     checks = check_texts(model)

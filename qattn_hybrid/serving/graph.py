@@ -1,6 +1,6 @@
 """The exportable serving graph: token ids in, every task's probabilities and attention out.
 
-    input_ids (B, T), attention_mask (B, T) ─encoder─> features (B, T, D)
+    input_ids (B, T), attention_mask (B, T) ─encoder─> features (B, T, D) ─mixer, if any─>
     features ─folded attention, all tasks at once─> weights_k (B, H, T), pooled_k (B, D)
     pooled_k ─head_k─> task_k.serve ─> probabilities_k (B, C_k), or predictions_k (B,)
 
@@ -38,6 +38,7 @@ class ServingGraph(nn.Module):
         hidden = hidden_states(self.encoder, self.layers, input_ids=input_ids,
                                attention_mask=attention_mask)  # (B, T, D)
         x = hidden * mask[..., None]  # (B, T, D), 0 on padding (as the library's encoder)
+        x = self.model.mix(x, mask)  # (B, T, D'): model.mixer's outputs, if it has one
         att = self.attention
         G = att.n_circuits
         values = att.value(x)  # (B, T, D)

@@ -111,3 +111,6 @@ class TestHeadsFromProbe:
         config = tiny_config.replace(model={"normalize_pooled": False})
         with pytest.raises(ValueError, match="needs model.normalize_pooled = true"):
             init_heads_from_probe(build_trainer(config, encoder=make_encoder()))
+        config = tiny_config.replace(model={"mixer": "bigru", "mixer_units": 4})
+        with pytest.raises(ValueError, match="needs model.mixer = None .*got mixer = 'bigru'"):
+            init_heads_from_probe(build_trainer(config, encoder=make_encoder()))

@@ -1,0 +1,165 @@
+"""BiGRUMixer against torch's GRU run on each row's real tokens alone; padding, gradients,
+bad inputs, and the model, save / load and export paths with ``model.mixer = "bigru"``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from qattn_hybrid.config.checks import ConfigError
+from qattn_hybrid.config.sections import Config, ModelConfig
+from qattn_hybrid.layers.mixer import MIXERS, BiGRUMixer, build_mixer
+from qattn_hybrid.modeling.model import MultiTaskModel
+from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask
+
+TASKS = [ClassificationTask("food", ("negative", "neutral", "positive")),
+         RegressionTask("score")]
+TEXTS = ["the service was slow", "but the pasta was great and cheap", "ok"]
+
+
+def reference(mixer: BiGRUMixer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each row's real tokens through the two GRUs by hand: one sequence at a time, the
+    backward one reversed; zeros where the mask is False."""
+    out = torch.zeros(*x.shape[:2], mixer.d_out, dtype=x.dtype)
+    for b in range(x.shape[0]):
+        where = mask[b].nonzero().flatten()
+        tokens = x[b, where][None]  # (1, L, D)
+        ahead, _ = mixer.forward_gru(tokens)
+        behind, _ = mixer.backward_gru(tokens.flip(1))
+        out[b, where] = torch.cat([ahead[0], behind[0].flip(0)], dim=-1)
+    return out
+
+
+@pytest.fixture
+def mixer():
+    torch.manual_seed(0)
+    return BiGRUMixer(6, units=4, dropout=0.0).double().eval()
+
+
+class TestBiGRUMixer:
+    @pytest.mark.parametrize("rows", [
+        [[1, 1, 1, 1, 1]],                       # no padding
+        [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]],      # right padding, as the tokenizer pads
+        [[0, 1, 1, 0, 1], [1, 0, 0, 0, 0]],      # holes: padding before and between tokens
+    ])
+    def test_equals_a_gru_over_each_rows_real_tokens(self, mixer, rows):
+        mask = torch.tensor(rows, dtype=torch.bool)
+        x = torch.randn(*mask.shape, 6, dtype=torch.float64)
+        torch.testing.assert_close(mixer(x, mask), reference(mixer, x, mask), atol=1e-12, rtol=0)
+
+    def test_padding_is_neither_read_nor_written(self, mixer):
+        mask = torch.tensor([[1, 1, 1, 0]], dtype=torch.bool)
+        x = torch.randn(1, 4, 6, dtype=torch.float64)
+        noisy = x.clone()
+        noisy[0, 3] = 1e3  # what stands at a padded position does not matter
+        longer = torch.cat([x, torch.randn(1, 2, 6, dtype=torch.float64)], 1)
+        out = mixer(x, mask)
+        torch.testing.assert_close(mixer(noisy, mask), out, atol=1e-12, rtol=0)
+        torch.testing.assert_close(mixer(longer, torch.cat([mask, torch.zeros(1, 2).bool()], 1))
+                                   [:, :4], out, atol=1e-12, rtol=0)
+        assert bool((out[0, 3] == 0).all())
+
+    def test_each_token_reads_its_neighbours(self, mixer):
+        """Changing the last token changes the first token's vector (the backward GRU)."""
+        mask = torch.ones(1, 4, dtype=torch.bool)
+        x = torch.randn(1, 4, 6, dtype=torch.float64)
+        changed = x.clone()
+        changed[0, 3] += 1.0
+        assert not torch.allclose(mixer(x, mask)[0, 0], mixer(changed, mask)[0, 0])
+
+    def test_gradients_match_finite_differences(self, mixer):
+        mask = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+        x = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda t: mixer(t, mask), (x,))
+
+    @pytest.mark.parametrize("call, error, message", [
+        (lambda m: m(torch.randn(2, 3, 5), torch.ones(2, 3).bool()), ValueError,
+         r"x must be \(B, T, 6\); got shape \(2, 3, 5\)"),
+        (lambda m: m(torch.randn(2, 3, 6), torch.ones(2, 3)), ValueError,
+         r"mask must be a bool tensor \(B, T\) = \(2, 3\); got torch.float32"),
+        (lambda m: BiGRUMixer(6, units=0), ValueError, "units must be a positive int; got 0"),
+        (lambda m: BiGRUMixer(6, dropout=1.0), ValueError, r"dropout must be in \[0, 1\)"),
+        (lambda m: build_mixer("lstm", 6, 4), ValueError,
+         "mixer must be one of 'bigru' or None; got 'lstm'"),
+    ])
+    def test_bad_input(self, call, error, message):
+        with pytest.raises(error, match=message):
+            call(BiGRUMixer(6, units=4))
+
+
+class TestConfig:
+    def test_the_config_accepts_the_mixers_there_are(self):
+        field = {f.name: f for f in dataclasses.fields(ModelConfig)}["mixer"]
+        assert set(field.metadata["bounds"].one_of) == set(MIXERS)
+
+    @pytest.mark.parametrize("changes, message", [
+        ({"mixer": "lstm"}, "model.mixer must be one of 'bigru'; got 'lstm'"),
+        ({"mixer_units": 0}, "model.mixer_units must be >= 1; got 0"),
+    ])
+    def test_bad_values(self, changes, message):
+        with pytest.raises(ConfigError, match=message):
+            Config.from_dict({"model": changes})
+
+
+def small_config(**changes) -> ModelConfig:
+    return ModelConfig(encoder="tiny", max_length=16, circuit={"n_qubits": 2, "n_layers": 1},
+                       mixer="bigru", mixer_units=5, **changes)
+
+
+@pytest.fixture
+def model(make_encoder):
+    torch.manual_seed(0)
+    model = MultiTaskModel(small_config(), TASKS, make_encoder()).eval()
+    with torch.no_grad():  # as after training (the readout starts at 0: uniform attention)
+        model.attention.readout.weight.uniform_(-1.0, 1.0)
+    return model
+
+
+class TestModel:
+    def test_the_attention_and_heads_read_the_mixers_outputs(self, model):
+        features, mask = model.encode(TEXTS)
+        mixed = model.mixer(features, mask)
+        assert mixed.shape == (*mask.shape, 10) and model.heads["food"].in_features == 10
+        by_hand = model.task_output(model.attention(mixed, 0, mask).pooled, "food")
+        torch.testing.assert_close(model(TEXTS, "food").logits, by_hand)
+
+    def test_save_and_load_give_the_same_outputs(self, model, tmp_path):
+        model.save_pretrained(tmp_path / "m")
+        loaded = MultiTaskModel.from_pretrained(tmp_path / "m").eval()
+        assert loaded.config.mixer == "bigru" and loaded.config.mixer_units == 5
+        for task in ("food", "score"):
+            torch.testing.assert_close(loaded(TEXTS, task).logits, model(TEXTS, task).logits)
+
+    def test_folded_model_and_serving_graph_keep_the_mixer(self, model):
+        from qattn_hybrid.serving.graph import serving_graph
+
+        folded = model.fold()
+        torch.testing.assert_close(folded(TEXTS, "food").logits, model(TEXTS, "food").logits,
+                                   atol=1e-5, rtol=1e-5)
+        enc = model.encoder.tokenizer(TEXTS, padding=True, truncation=True,
+                                      max_length=model.encoder.max_length, return_tensors="pt")
+        probabilities, weights = serving_graph(model)(enc["input_ids"],
+                                                      enc["attention_mask"])[:2]
+        out = model(TEXTS, "food")
+        # float32 through two paths (the library's encoder and the graph's): ~1e-5 apart
+        torch.testing.assert_close(probabilities, out.logits.softmax(-1), atol=1e-4, rtol=0)
+        torch.testing.assert_close(weights, out.weights, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+def test_a_model_with_a_mixer_exports_to_onnx(model, tmp_path):
+    """The ONNX exporter takes the mixer (sort, gather, scatter, GRU) for any number of tokens;
+    export_model refuses artefacts that do not reproduce the library's predictions."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from qattn_hybrid.serving.export import export_model
+
+    model.save_pretrained(tmp_path / "m")
+    result = export_model(tmp_path / "m", tmp_path / "onnx", "onnx")
+    assert result.manifest["parity"]["labels_identical"]
+    assert result.manifest["parity"]["max_abs_diff"] < 1e-4
+    with pytest.raises(ValueError, match="format must be 'onnx' for a model with model.mixer = "
+                                         "'bigru'.*got 'torch'"):
+        export_model(tmp_path / "m", tmp_path / "pt2", "torch")
