@@ -35,7 +35,14 @@ VARIANTS = {  # name -> [model] overrides of the config
     "mean": {"attention": "mean"},
     "classical": {"attention": "classical"},
     "quantum": {"attention": "quantum"},
+    # a bidirectional GRU re-reads the tokens before the attention (model.mixer)
+    "mean_bigru": {"attention": "mean", "mixer": "bigru"},
+    "classical_bigru": {"attention": "classical", "mixer": "bigru"},
+    "quantum_bigru": {"attention": "quantum", "mixer": "bigru"},
 }
+# the heads cannot start as the probes when they read a mixer's outputs: random heads, trained
+# at a higher rate than the attention (as in ablate_aspects.py)
+MIXER_TRAINING = {"init_heads": "random", "head_lr": 1e-2}
 
 
 def pooled(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -76,6 +83,7 @@ def record(variant: str, seed, pairs: dict, seconds: float, config, **extra) -> 
     return {"variant": variant, "seed": seed, "test": pooled(every),
             "tasks": {t: pooled(p) for t, p in pairs.items()}, "seconds": round(seconds, 1),
             "feature_layers": config.model.feature_layers, "n_circuits": config.model.n_circuits,
+            "mixer": config.model.mixer, "mixer_units": config.model.mixer_units,
             "recipe": config.to_dict()["training"], **extra}
 
 
@@ -84,9 +92,10 @@ def run_one(variant: str, seed: int, base, data, encoders) -> dict:
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        mixer = MIXER_TRAINING if VARIANTS[variant].get("mixer") else {}
         config = base.replace(model=VARIANTS[variant],
                               training={"seed": seed or 0, "output_dir": tmp, "progress": False,
-                                        "num_threads": 1, "keep_checkpoints": 1})
+                                        "num_threads": 1, "keep_checkpoints": 1, **mixer})
         encoder = encoders(config.model)
         if variant.startswith("probe"):
             return record(variant, None, probe_pairs(config, data, encoder),

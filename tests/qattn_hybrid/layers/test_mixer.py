@@ -1,5 +1,5 @@
 """BiGRUMixer against torch's GRU run on each row's real tokens alone; padding, gradients,
-bad inputs, and the model, save / load and export paths with ``model.mixer = "bigru"``."""
+bad inputs and the config (the model with a mixer: tests/qattn_hybrid/modeling/test_model.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ import torch
 from qattn_hybrid.config.checks import ConfigError
 from qattn_hybrid.config.sections import Config, ModelConfig
 from qattn_hybrid.layers.mixer import MIXERS, BiGRUMixer, build_mixer
-from qattn_hybrid.modeling.model import MultiTaskModel
-from qattn_hybrid.tasks.kinds import ClassificationTask, RegressionTask
-
-TASKS = [ClassificationTask("food", ("negative", "neutral", "positive")),
-         RegressionTask("score")]
-TEXTS = ["the service was slow", "but the pasta was great and cheap", "ok"]
 
 
 def reference(mixer: BiGRUMixer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -101,65 +95,3 @@ class TestConfig:
     def test_bad_values(self, changes, message):
         with pytest.raises(ConfigError, match=message):
             Config.from_dict({"model": changes})
-
-
-def small_config(**changes) -> ModelConfig:
-    return ModelConfig(encoder="tiny", max_length=16, circuit={"n_qubits": 2, "n_layers": 1},
-                       mixer="bigru", mixer_units=5, **changes)
-
-
-@pytest.fixture
-def model(make_encoder):
-    torch.manual_seed(0)
-    model = MultiTaskModel(small_config(), TASKS, make_encoder()).eval()
-    with torch.no_grad():  # as after training (the readout starts at 0: uniform attention)
-        model.attention.readout.weight.uniform_(-1.0, 1.0)
-    return model
-
-
-class TestModel:
-    def test_the_attention_and_heads_read_the_mixers_outputs(self, model):
-        features, mask = model.encode(TEXTS)
-        mixed = model.mixer(features, mask)
-        assert mixed.shape == (*mask.shape, 10) and model.heads["food"].in_features == 10
-        by_hand = model.task_output(model.attention(mixed, 0, mask).pooled, "food")
-        torch.testing.assert_close(model(TEXTS, "food").logits, by_hand)
-
-    def test_save_and_load_give_the_same_outputs(self, model, tmp_path):
-        model.save_pretrained(tmp_path / "m")
-        loaded = MultiTaskModel.from_pretrained(tmp_path / "m").eval()
-        assert loaded.config.mixer == "bigru" and loaded.config.mixer_units == 5
-        for task in ("food", "score"):
-            torch.testing.assert_close(loaded(TEXTS, task).logits, model(TEXTS, task).logits)
-
-    def test_folded_model_and_serving_graph_keep_the_mixer(self, model):
-        from qattn_hybrid.serving.graph import serving_graph
-
-        folded = model.fold()
-        torch.testing.assert_close(folded(TEXTS, "food").logits, model(TEXTS, "food").logits,
-                                   atol=1e-5, rtol=1e-5)
-        enc = model.encoder.tokenizer(TEXTS, padding=True, truncation=True,
-                                      max_length=model.encoder.max_length, return_tensors="pt")
-        probabilities, weights = serving_graph(model)(enc["input_ids"],
-                                                      enc["attention_mask"])[:2]
-        out = model(TEXTS, "food")
-        # float32 through two paths (the library's encoder and the graph's): ~1e-5 apart
-        torch.testing.assert_close(probabilities, out.logits.softmax(-1), atol=1e-4, rtol=0)
-        torch.testing.assert_close(weights, out.weights, atol=1e-4, rtol=0)
-
-
-@pytest.mark.slow
-def test_a_model_with_a_mixer_exports_to_onnx(model, tmp_path):
-    """The ONNX exporter takes the mixer (sort, gather, scatter, GRU) for any number of tokens;
-    export_model refuses artefacts that do not reproduce the library's predictions."""
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
-    from qattn_hybrid.serving.export import export_model
-
-    model.save_pretrained(tmp_path / "m")
-    result = export_model(tmp_path / "m", tmp_path / "onnx", "onnx")
-    assert result.manifest["parity"]["labels_identical"]
-    assert result.manifest["parity"]["max_abs_diff"] < 1e-4
-    with pytest.raises(ValueError, match="format must be 'onnx' for a model with model.mixer = "
-                                         "'bigru'.*got 'torch'"):
-        export_model(tmp_path / "m", tmp_path / "pt2", "torch")

@@ -27,9 +27,11 @@ def small_config(**changes) -> ModelConfig:
 
 
 @pytest.fixture
-def model(make_encoder):
+def model(make_encoder, request):
+    """The small model; ``parametrize("model", [changes], indirect=True)`` changes its config."""
     torch.manual_seed(0)
-    model = MultiTaskModel(small_config(), TASKS, make_encoder()).eval()
+    model = MultiTaskModel(small_config(**getattr(request, "param", {})), TASKS,
+                           make_encoder()).eval()
     with torch.no_grad():  # as after training (the readout starts at 0: uniform attention)
         model.attention.readout.weight.uniform_(-1.0, 1.0)
     return model
@@ -221,3 +223,53 @@ class TestBadInput:
         write_manifest(tmp_path / "m")  # a consistent manifest: the shape check must catch it
         with pytest.raises(CheckpointError, match="does not match its config"):
             MultiTaskModel.from_pretrained(tmp_path / "m")
+
+
+@pytest.mark.parametrize("model", [{"mixer": "bigru", "mixer_units": 5}], indirect=True)
+class TestMixer:
+    """model.mixer = "bigru": the attention and heads read the mixer's outputs everywhere."""
+
+    def test_the_attention_and_heads_read_the_mixers_outputs(self, model):
+        features, mask = model.encode(TEXTS)
+        mixed = model.mixer(features, mask)
+        assert mixed.shape == (*mask.shape, 10) and model.heads["intent"].in_features == 10
+        by_hand = model.task_output(model.attention(mixed, 0, mask).pooled, "intent")
+        torch.testing.assert_close(model(TEXTS, "intent").logits, by_hand)
+
+    def test_save_and_load_give_the_same_outputs(self, model, tmp_path):
+        model.save_pretrained(tmp_path / "m")
+        loaded = MultiTaskModel.from_pretrained(tmp_path / "m").eval()
+        assert loaded.config.mixer == "bigru" and loaded.config.mixer_units == 5
+        for task in ("intent", "score"):
+            torch.testing.assert_close(loaded(TEXTS, task).logits, model(TEXTS, task).logits)
+
+    def test_folded_model_and_serving_graph_keep_the_mixer(self, model):
+        from qattn_hybrid.serving.graph import serving_graph
+
+        folded = model.fold()
+        torch.testing.assert_close(folded(TEXTS, "intent").logits,
+                                   model(TEXTS, "intent").logits, atol=1e-5, rtol=1e-5)
+        enc = model.encoder.tokenizer(TEXTS, padding=True, truncation=True,
+                                      max_length=model.encoder.max_length, return_tensors="pt")
+        probabilities, weights = serving_graph(model)(enc["input_ids"],
+                                                      enc["attention_mask"])[:2]
+        out = model(TEXTS, "intent")
+        # float32 through two paths (the library's encoder and the graph's): ~1e-5 apart
+        torch.testing.assert_close(probabilities, out.logits.softmax(-1), atol=1e-4, rtol=0)
+        torch.testing.assert_close(weights, out.weights, atol=1e-4, rtol=0)
+
+    @pytest.mark.slow
+    def test_exports_to_onnx_not_torch_export(self, model, tmp_path):
+        """The ONNX exporter takes the mixer (sort, gather, scatter, GRU) for any number of
+        tokens; export_model refuses artefacts that do not reproduce the library's outputs."""
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+        from qattn_hybrid.serving.export import export_model
+
+        model.save_pretrained(tmp_path / "m")
+        result = export_model(tmp_path / "m", tmp_path / "onnx", "onnx")
+        assert result.manifest["parity"]["labels_identical"]
+        assert result.manifest["parity"]["max_abs_diff"] < 1e-4
+        with pytest.raises(ValueError, match="format must be 'onnx' for a model with "
+                                             "model.mixer = 'bigru'.*got 'torch'"):
+            export_model(tmp_path / "m", tmp_path / "pt2", "torch")
