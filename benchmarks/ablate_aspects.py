@@ -24,6 +24,8 @@ Settings (``--run key=value,...``; lists with '.'):
                 score-layer features) first; the attention scores and pools its outputs (a
                 span-aware diagnostic: each token's vector then carries its neighbours)
   drop          dropout on the GRU outputs
+  cond          the circuit's conditioning: per_task_weights | task_rotations (quantum)
+  readout       z | z_zz: what each circuit measures (quantum)
   epochs, lr, head_lr, bs, seed
 """
 
@@ -41,7 +43,7 @@ from torch import nn
 DEFAULTS = {"kind": "quantum", "score_layers": "0.2.4.6", "value_layers": "", "G": 8, "Q": 4,
             "L": 2, "reupload": 0, "heads": 1, "window": 0, "epochs": 10, "lr": 3e-3,
             "head_lr": 1e-2, "bs": 32, "seed": 0, "context": "", "context_heads": 2, "rnn": 0,
-            "drop": 0.0}
+            "drop": 0.0, "cond": "per_task_weights", "readout": "z"}
 
 
 def dump(path: str, config_path: str, prompt: bool = False) -> None:
@@ -109,7 +111,7 @@ class Model(nn.Module):
             self.attention = QuantumAttention(d, n_tasks, n_qubits=s["Q"], n_layers=s["L"],
                                               n_heads=s["heads"], n_circuits=s["G"],
                                               reupload=bool(s["reupload"]),
-                                              conditioning="per_task_weights")
+                                              conditioning=s["cond"], readout=s["readout"])
         elif s["kind"] == "classical":
             reference = QuantumAttention(d, n_tasks, n_qubits=s["Q"], n_layers=s["L"],
                                          n_heads=s["heads"], n_circuits=s["G"],

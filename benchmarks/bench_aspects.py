@@ -8,7 +8,7 @@ attention, frozen MiniLM, several seeds; a fine-tuned run's saved model scored t
     python benchmarks/bench_aspects.py --summarize benchmarks/aspects_runs.jsonl
 
 The recipe is ``configs/aspects.toml`` (``--config``); a variant changes only what its name
-says. ``probe_last`` is the practitioner's first baseline: a logistic probe on the mean-pooled
+says (and the heads' start, see VARIANTS). ``probe_last`` is the practitioner's first baseline: a logistic probe on the mean-pooled
 last layer (the sentence embedding of all-MiniLM-L6-v2); ``probe`` is the same probe on the
 config's features (``model.feature_layers``). The metrics are those of the MAMS paper: accuracy
 and macro-F1 over all (sentence, aspect) test pairs (901), from each pair's predicted label.
@@ -29,20 +29,21 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = {  # name -> [model] overrides of the config
-    "probe_last": {"feature_layers": None},
-    "probe": {},
-    "mean": {"attention": "mean"},
-    "classical": {"attention": "classical"},
-    "quantum": {"attention": "quantum"},
+# heads that start as the fitted probes (LP-FT), or random ones trained at a higher rate than
+# the attention where they read a mixer's outputs (the probe is fitted on the encoder's)
+PROBE_HEADS = {"init_heads": "probe", "head_lr": None}
+RANDOM_HEADS = {"init_heads": "random", "head_lr": 1e-2}
+VARIANTS = {  # name -> ([model] overrides, [training] overrides) of the config
+    "probe_last": ({"feature_layers": None, "mixer": None}, {}),
+    "probe": ({"mixer": None}, {}),
+    "mean": ({"attention": "mean", "mixer": None}, PROBE_HEADS),
+    "classical": ({"attention": "classical", "mixer": None}, PROBE_HEADS),
+    "quantum": ({"attention": "quantum", "mixer": None}, PROBE_HEADS),
     # a bidirectional GRU re-reads the tokens before the attention (model.mixer)
-    "mean_bigru": {"attention": "mean", "mixer": "bigru"},
-    "classical_bigru": {"attention": "classical", "mixer": "bigru"},
-    "quantum_bigru": {"attention": "quantum", "mixer": "bigru"},
+    "mean_bigru": ({"attention": "mean", "mixer": "bigru"}, RANDOM_HEADS),
+    "classical_bigru": ({"attention": "classical", "mixer": "bigru"}, RANDOM_HEADS),
+    "quantum_bigru": ({"attention": "quantum", "mixer": "bigru"}, RANDOM_HEADS),
 }
-# the heads cannot start as the probes when they read a mixer's outputs: random heads, trained
-# at a higher rate than the attention (as in ablate_aspects.py)
-MIXER_TRAINING = {"init_heads": "random", "head_lr": 1e-2}
 
 
 def pooled(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -92,10 +93,10 @@ def run_one(variant: str, seed: int, base, data, encoders) -> dict:
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        mixer = MIXER_TRAINING if VARIANTS[variant].get("mixer") else {}
-        config = base.replace(model=VARIANTS[variant],
+        model, training = VARIANTS[variant]
+        config = base.replace(model=model,
                               training={"seed": seed or 0, "output_dir": tmp, "progress": False,
-                                        "num_threads": 1, "keep_checkpoints": 1, **mixer})
+                                        "num_threads": 1, "keep_checkpoints": 1, **training})
         encoder = encoders(config.model)
         if variant.startswith("probe"):
             return record(variant, None, probe_pairs(config, data, encoder),
