@@ -15,7 +15,10 @@ from qattn_hybrid.utils.lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
+    "Bounds": "qattn_hybrid.config.checks",
     "ConfigError": "qattn_hybrid.config.checks",
+    "bounded": "qattn_hybrid.config.checks",
+    "check_bounds": "qattn_hybrid.config.checks",
     "check_choice": "qattn_hybrid.config.checks",
     "check_nonempty": "qattn_hybrid.config.checks",
     "check_range": "qattn_hybrid.config.checks",
