@@ -26,6 +26,7 @@ Settings (``--run key=value,...``; lists with '.'):
   drop          dropout on the GRU outputs
   cond          the circuit's conditioning: per_task_weights | task_rotations (quantum)
   readout       z | z_zz: what each circuit measures (quantum)
+  task_readout  1: each task its own readout of the circuits' values (quantum; default shared)
   epochs, lr, head_lr, bs, seed
 """
 
@@ -43,7 +44,8 @@ from torch import nn
 DEFAULTS = {"kind": "quantum", "score_layers": "0.2.4.6", "value_layers": "", "G": 8, "Q": 4,
             "L": 2, "reupload": 0, "heads": 1, "window": 0, "epochs": 10, "lr": 3e-3,
             "head_lr": 1e-2, "bs": 32, "seed": 0, "context": "", "context_heads": 2, "rnn": 0,
-            "drop": 0.0, "cond": "per_task_weights", "readout": "z"}
+            "drop": 0.0, "cond": "per_task_weights", "readout": "z",
+            "task_readout": 0}
 
 
 def dump(path: str, config_path: str, prompt: bool = False) -> None:
@@ -134,6 +136,10 @@ class Model(nn.Module):
             for linear in (self.context.self_attn.out, self.context.feed_forward[-1]):
                 nn.init.zeros_(linear.weight)  # both residual branches start at 0
                 nn.init.zeros_(linear.bias)
+        self.task_readout = None
+        if s["task_readout"]:  # (K, H, G·n_out), zero: the layer starts as mean pooling
+            readout = self.attention.readout.weight
+            self.task_readout = nn.Parameter(readout.new_zeros(n_tasks, *readout.shape))
         self.heads = nn.ModuleList(nn.Linear(d, 3) for _ in range(n_tasks))
 
     def forward(self, xs, xv, mask, tasks):
@@ -151,7 +157,12 @@ class Model(nn.Module):
         if self.kind == "mean":
             pooled = (xv * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         else:
-            scores = self.attention.scores(self.window(xs, mask), task, mask)
+            if self.task_readout is not None:
+                z = self.attention.expectation_values(self.window(xs, mask), task, mask)
+                scores = torch.einsum("btj,bhj->bht", z, self.task_readout[tasks])
+                scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+            else:
+                scores = self.attention.scores(self.window(xs, mask), task, mask)
             pooled = self.pool(scores, xv).pooled
         pooled = nn.functional.normalize(pooled, dim=-1)  # unit length, as normalize_pooled
         weight = torch.stack([h.weight for h in self.heads])[tasks]  # (B, 3, D)

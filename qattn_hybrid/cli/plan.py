@@ -59,7 +59,7 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
     tasks = _load_tasks(config)
     d_model = _check_encoder(config)
     _check_encoder_layers(config)
-    n_params = _check_model(config, d_model, len(tasks))
+    n_mixer, n_params = _check_model(config, d_model, len(tasks))
     steps = _check_loop(config, tasks)
     output = _check_output(config, resume, overwrite)
     tracking = _check_tracking(config)
@@ -71,8 +71,9 @@ def plan_run(config: Config, *, resume: bool = False, overwrite: bool = False) -
         lines.append(f"  {name}: {kind}; {rows}")
     size = (f"attention layer {n_params:,} parameters" if n_params
             else "a QPU device, not contacted in a dry run")
+    mixer = f", {m.mixer} mixer ({n_mixer:,} parameters)" if m.mixer else ""
     lines += [
-        f"Model: encoder {m.encoder!r} (hidden {d_model}), {m.attention} attention, "
+        f"Model: encoder {m.encoder!r} (hidden {d_model}){mixer}, {m.attention} attention, "
         f"{c.n_qubits} qubits x {c.n_layers} layers, {c.ansatz.value}, {c.conditioning.value}, "
         f"qml_device {m.execution.qml_device or 'default'}; {size}",
         f"Training: {t.epochs} epochs x {steps} steps of {t.batch_size} rows, "
@@ -149,27 +150,32 @@ def _check_encoder_layers(config: Config) -> None:
                           f"layers: at most {n}, indices 0 to {n - 1}); got {layers!r}")
 
 
-def _check_model(config: Config, d_model: int, n_tasks: int) -> int:
-    """Build the attention layer (on a local simulator; a QPU is not built); count its
-    parameters."""
+def _check_model(config: Config, d_model: int, n_tasks: int) -> tuple[int, int]:
+    """Build the mixer and the attention layer (on a local simulator; a QPU is not built);
+    count their parameters (the attention's: 0 for a QPU)."""
     from circuits.devices import check_device_name
+    from qattn_hybrid.layers.mixer import build_mixer
 
     m = config.model  # the circuit itself was checked by CircuitSpec when the config loaded
+    mixer = build_mixer(m.mixer, d_model, m.mixer_units)
+    n_mixer = 0 if mixer is None else sum(p.numel() for p in mixer.parameters())
+    size = (f"the encoder's hidden size {d_model}" if mixer is None else
+            f"the mixer's output size {mixer.d_out} (2 x model.mixer_units)")
+    d_model = d_model if mixer is None else mixer.d_out  # what the attention reads
     with field("model"):
         if d_model % m.n_heads:
-            raise ValueError(f"model.n_heads must divide the encoder's hidden size {d_model}; "
-                             f"got {m.n_heads}")
+            raise ValueError(f"model.n_heads must divide {size}; got {m.n_heads}")
     device = m.execution.qml_device
     if device is not None:
         with field("model.execution.qml_device"):
             check_device_name(device)
     if _is_remote(device):
-        return 0  # building it would contact the provider
+        return n_mixer, 0  # building it would contact the provider
     from qattn_hybrid.layers.registry import build_attention
 
     with field("model"):
         layer = build_attention(m, d_model, n_tasks)
-    return sum(p.numel() for p in layer.parameters() if p.requires_grad)
+    return n_mixer, sum(p.numel() for p in layer.parameters() if p.requires_grad)
 
 
 def _is_remote(device: str | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -180,6 +181,23 @@ class TestTrainRuns:
                            "--resume")
         assert code == 0 and "resume from" in out and "epoch-0002" in out
 
+
+    def test_dry_run_counts_the_mixer_and_checks_heads_against_it(self, trained, capsys,
+                                                                    tmp_path):
+        config = json.loads((trained / "config.json").read_text())
+        config["model"].update(mixer="bigru", mixer_units=6, n_heads=5)
+        config["training"].update(init_heads="random", output_dir=str(tmp_path / "new"))
+        path = tmp_path / "mixer.json"
+        path.write_text(json.dumps(config))
+        code, _, err = run(capsys, "train", str(path), "--dry-run")
+        assert code == 2 and ("model.n_heads must divide the mixer's output size 12 "
+                              "(2 x model.mixer_units); got 5") in err
+        config["model"]["n_heads"] = 1
+        path.write_text(json.dumps(config))
+        code, out, _ = run(capsys, "train", str(path), "--dry-run")
+        d = int(re.search(r"\(hidden (\d+)\)", out).group(1))
+        gru = 3 * (6 * d + 6 * 6 + 2 * 6)  # 3 gates: input and hidden weights, two biases
+        assert code == 0 and f"bigru mixer ({2 * gru:,} parameters)" in out
 
     @pytest.mark.parametrize("flag", ["--torch-device", "--device"])  # --device: old name
     def test_torch_device_override(self, trained, capsys, flag):
