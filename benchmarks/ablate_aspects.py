@@ -27,6 +27,8 @@ Settings (``--run key=value,...``; lists with '.'):
   cond          the circuit's conditioning: per_task_weights | task_rotations (quantum)
   readout       z | z_zz: what each circuit measures (quantum)
   task_readout  1: each task its own readout of the circuits' values (quantum; default shared)
+  gain          the angle map's initial weights times this (quantum)
+  readout_lr    > 0: the attention's readout trains at this rate (default: lr)
   epochs, lr, head_lr, bs, seed
 """
 
@@ -45,7 +47,7 @@ DEFAULTS = {"kind": "quantum", "score_layers": "0.2.4.6", "value_layers": "", "G
             "L": 2, "reupload": 0, "heads": 1, "window": 0, "epochs": 10, "lr": 3e-3,
             "head_lr": 1e-2, "bs": 32, "seed": 0, "context": "", "context_heads": 2, "rnn": 0,
             "drop": 0.0, "cond": "per_task_weights", "readout": "z",
-            "task_readout": 0}
+            "task_readout": 0, "gain": 1.0, "readout_lr": 0.0}
 
 
 def dump(path: str, config_path: str, prompt: bool = False) -> None:
@@ -136,6 +138,9 @@ class Model(nn.Module):
             for linear in (self.context.self_attn.out, self.context.feed_forward[-1]):
                 nn.init.zeros_(linear.weight)  # both residual branches start at 0
                 nn.init.zeros_(linear.bias)
+        if s["kind"] == "quantum" and s["gain"] != 1.0:
+            with torch.no_grad():
+                self.attention.to_angles.weight.mul_(s["gain"])
         self.task_readout = None
         if s["task_readout"]:  # (K, H, G·n_out), zero: the layer starts as mean pooling
             readout = self.attention.readout.weight
@@ -228,8 +233,14 @@ def run(settings: dict, blob: dict) -> dict:
     d = next(iter(states.values())).shape[-1]
     model = Model(s, d, len(blob["tasks"]))
     attention = [p for n, p in model.named_parameters() if not n.startswith("heads.")]
-    optimiser = torch.optim.Adam([{"params": model.heads.parameters(), "lr": s["head_lr"]},
-                                  {"params": attention, "lr": s["lr"]}])
+    readout = [p for n, p in model.named_parameters()
+               if s["readout_lr"] and n.startswith(("attention.readout", "task_readout"))]
+    rest = [p for p in attention if not any(p is q for q in readout)]
+    groups = [{"params": model.heads.parameters(), "lr": s["head_lr"]},
+              {"params": rest, "lr": s["lr"]}]
+    if readout:
+        groups.append({"params": readout, "lr": s["readout_lr"]})
+    optimiser = torch.optim.Adam(groups)
     generator = torch.Generator().manual_seed(s["seed"])
     best = (-1.0, None, 0)
     start = time.perf_counter()
