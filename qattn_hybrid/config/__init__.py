@@ -27,6 +27,7 @@ _EXPORTS = {
     "reject_moved": "qattn_hybrid.config.checks",
     "reject_unknown": "qattn_hybrid.config.checks",
     "ATTENTION_KINDS": "qattn_hybrid.config.choices",
+    "MIXER_KINDS": "qattn_hybrid.config.choices",
     "SAMPLING_METHODS": "qattn_hybrid.config.choices",
     "TASK_TYPES": "qattn_hybrid.config.choices",
     "TRACKERS": "qattn_hybrid.config.choices",

@@ -6,6 +6,7 @@ validation stay light):
     SAMPLING_METHODS   qattn_hybrid.training.sampling.SAMPLERS     (sampling.method)
     TASK_TYPES         qattn_hybrid.tasks.kinds.TASKS              (data.tasks[].task_type)
     TRACKERS           qattn_hybrid.training.tracking.TRACKERS     (training.tracking)
+    MIXER_KINDS        qattn_hybrid.layers.mixer.MIXERS            (model.mixer)
 
 Each registry's built-in entries (those its own module defines) equal its tuple here
 (tests/qattn_hybrid/config/test_choices.py), so a new built-in is one registry entry plus one name.
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["ATTENTION_KINDS", "SAMPLING_METHODS", "TASK_TYPES", "TRACKERS", "WEIGHTING_METHODS",
-           "choices"]
+__all__ = ["ATTENTION_KINDS", "MIXER_KINDS", "SAMPLING_METHODS", "TASK_TYPES", "TRACKERS",
+           "WEIGHTING_METHODS", "choices"]
 
 ATTENTION_KINDS = ("quantum", "classical", "quantum_self", "mean")
 WEIGHTING_METHODS = ("equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgrad", "mgda",
@@ -26,6 +27,7 @@ WEIGHTING_METHODS = ("equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "upgra
 SAMPLING_METHODS = ("proportional", "temperature", "round_robin")
 TASK_TYPES = ("classification", "regression")
 TRACKERS = ("tensorboard",)  # experiment tracking (issue 21); None: off
+MIXER_KINDS = ("bigru",)  # token mixers before the attention; None: none
 
 # kind -> (built-in names, the module holding the registry, the registry's name there)
 REGISTRIES = {
@@ -34,13 +36,14 @@ REGISTRIES = {
     "sampling": (SAMPLING_METHODS, "qattn_hybrid.training.sampling", "SAMPLERS"),
     "task": (TASK_TYPES, "qattn_hybrid.tasks.kinds", "TASKS"),
     "tracking": (TRACKERS, "qattn_hybrid.training.tracking", "TRACKERS"),
+    "mixer": (MIXER_KINDS, "qattn_hybrid.layers.mixer", "MIXERS"),
 }
 
 
 def choices(kind: str) -> tuple[str, ...]:
-    """The names a config may use for ``kind`` ("attention", "weighting", "sampling", "task"
-    or "tracking"): the built-ins, then any registered at run time (only if the registry is already
-    imported: this never imports torch)."""
+    """The names a config may use for ``kind`` ("attention", "weighting", "sampling", "task",
+    "tracking" or "mixer"): the built-ins, then any registered at run time (only if the
+    registry is already imported: this never imports torch)."""
     if kind not in REGISTRIES:
         raise ValueError(f"kind must be one of {', '.join(map(repr, REGISTRIES))}; got {kind!r}")
     builtin, module, name = REGISTRIES[kind]

@@ -96,7 +96,7 @@ class ModelConfig:
     # "bigru": a bidirectional GRU shared by the tasks re-reads the tokens in order before the
     # attention scores and pools them, so a token's vector carries its neighbours (a frozen
     # encoder's do not say which aspect a sentiment is about); None: the features as they are
-    mixer: str | None = bounded(None, one_of=("bigru",))
+    mixer: str | None = bounded(None, one_of=partial(choices, "mixer"))
     mixer_units: int = bounded(128, low=1)  # GRU units per direction (2 x units per token)
     # a name in qattn_hybrid.layers.registry.ATTENTIONS; "mean": no attention, the masked mean
     # (0 parameters, the baseline)

@@ -54,7 +54,7 @@ class BiGRUMixer(nn.Module):
         # real tokens first, in their order (a key no two tokens share: any sort gives it)
         order = torch.argsort(position + T * (~mask).long(), dim=1)  # (B, T)
         lengths = mask.sum(1, keepdim=True)  # (B, 1)
-        packed = x.gather(1, order[..., None].expand(-1, -1, self.d_model))  # (B, T, D)
+        packed = _rows(x, order)  # (B, T, D)
         # the backward direction reads each row's real tokens last to first; the index map
         # is its own inverse, so the same gather puts its outputs back in token order
         flip = torch.where(position < lengths, lengths - 1 - position, position)  # (B, T)

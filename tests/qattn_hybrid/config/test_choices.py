@@ -22,6 +22,7 @@ def builtins(registry: dict, module: str) -> set[str]:
 
 
 def test_the_lists_equal_the_registries():
+    from qattn_hybrid.layers.mixer import MIXERS
     from qattn_hybrid.layers.registry import ATTENTIONS
     from qattn_hybrid.tasks.kinds import TASKS
     from qattn_hybrid.training.sampling import SAMPLERS
@@ -33,6 +34,7 @@ def test_the_lists_equal_the_registries():
     assert builtins(SAMPLERS, "qattn_hybrid.training.sampling") == set(choices.SAMPLING_METHODS)
     assert builtins(TASKS, "qattn_hybrid.tasks.kinds") == set(choices.TASK_TYPES)
     assert builtins(TRACKERS, "qattn_hybrid.training.tracking") == set(choices.TRACKERS)
+    assert builtins(MIXERS, "qattn_hybrid.layers.mixer") == set(choices.MIXER_KINDS)
 
 
 @pytest.mark.parametrize(("section", "kind"), [
@@ -53,6 +55,8 @@ def test_every_listed_name_is_accepted():
         Config.from_dict({"weighting": {"method": method}})
     for method in choices.SAMPLING_METHODS:
         Config.from_dict({"sampling": {"method": method}})
+    for mixer in choices.MIXER_KINDS:
+        Config.from_dict({"model": {"mixer": mixer}})
 
 
 def test_run_time_registrations_count_once_the_registry_is_imported(monkeypatch):
@@ -66,14 +70,14 @@ def test_run_time_registrations_count_once_the_registry_is_imported(monkeypatch)
 
 def test_unknown_kind():
     with pytest.raises(ValueError, match="kind must be one of 'attention', 'weighting', "
-                                         "'sampling', 'task', 'tracking'; got 'loss'"):
+                                         "'sampling', 'task', 'tracking', 'mixer'; got 'loss'"):
         choices.choices("loss")
 
 
 def test_the_names_import_nothing_heavy():
     """What config validation asks for loads neither torch nor a registry module."""
     code = ("import sys\nfrom qattn_hybrid.config.choices import choices\n"
-            "names = [choices(k) for k in ('attention', 'weighting', 'sampling', 'task')]\n"
+            "names = [choices(k) for k in ('attention', 'weighting', 'sampling', 'task', 'mixer')]\n"
             "light = {'qattn_hybrid.config.choices', 'qattn_hybrid.moved', 'qattn_hybrid.utils.lazy'}\n"
             "print('HEAVY', [m for m in sys.modules if m in ('torch', 'pennylane', 'numpy') "
             "or m.startswith('circuits') or m.startswith('qattn_hybrid.') and m.count('.') > 1 "
